@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Socket address parsing for listeners and the backend, and the rule that
+ * keeps plaintext on the host: the backend must be a loopback address
+ * (127.0.0.0/8 or ::1) or a Unix socket. Pure: no event loop.
+ */
+#ifndef MOAT_BACKEND_H
+#define MOAT_BACKEND_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct backend_addr {
+	int is_unix;                  /* 1: path is set; 0: sa is set */
+	char path[108];               /* Unix socket path (sun_path size) */
+	struct sockaddr_storage sa;   /* TCP address, port set */
+	socklen_t salen;
+	char text[128];               /* printable form for logs */
+};
+
+/*
+ * Parse a backend address: "host:port", "[v6addr]:port" or "unix:/path".
+ * host may be a name; it is resolved now and every address it resolves to
+ * must be loopback. Returns 0, or -1 with a message in err (no "file:line"
+ * prefix) that says why plaintext must stay on the host and how to fix it.
+ */
+int backend_parse(const char *spec, struct backend_addr *out, char *err,
+    size_t errlen);
+
+/*
+ * Parse a listen address: "ipv4:port" or "[ipv6]:port" (IP literals only;
+ * "*:port" means 0.0.0.0). Port 0 asks the kernel for a free port. Returns 0
+ * or -1 with a message in err.
+ */
+int backend_parse_listen(const char *spec, struct sockaddr_storage *out,
+    char *err, size_t errlen);
+
+/* 1 when sa is 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104; else 0. */
+int backend_is_loopback(const struct sockaddr *sa);
+
+/* Format sa as "1.2.3.4:5" or "[::1]:5" into buf; returns buf. */
+char *backend_format(const struct sockaddr *sa, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * moat.ini -> struct config. The parser is table-driven: one row per option
+ * with its type, bounds, default and help text, used by the loader, the
+ * validator and --help alike. Loading is all-or-nothing: a bad file yields
+ * "FILE:LINE: what is wrong and how to fix it" and no config.
+ */
+#ifndef MOAT_CONFIG_H
+#define MOAT_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "moat/log.h"
+
+#define CONFIG_MAX_LISTEN 16
+/* inih reads lines of at most this many bytes, newline included */
+#define CONFIG_MAX_LINE 200
+
+struct config {
+	char *path;                          /* file it was loaded from */
+
+	char *listen[CONFIG_MAX_LISTEN];     /* [listen] address, repeatable */
+	int listen_line[CONFIG_MAX_LISTEN];
+	unsigned nlisten;
+
+	char *tls_cert;                      /* [tls] cert: PEM chain */
+	char *tls_key;                       /* [tls] key: PEM private key */
+	char *tls_ca;                        /* [tls] ca: PEM CA bundle */
+	char *tls_crl;                       /* [tls] crl: PEM CRL or NULL */
+	char *tls_ciphers;                   /* [tls] ciphers or NULL: default */
+	int tls_min_version;                 /* 12 or 13 */
+
+	char *backend;                       /* [backend] address */
+
+	uint64_t handshake_timeout_ms;       /* [limits] */
+	uint64_t connect_timeout_ms;
+	uint64_t idle_timeout_ms;            /* 0: no idle timeout */
+	uint64_t max_connections;
+
+	enum log_level log_level;            /* [log] level */
+	enum log_format log_format;          /* [log] format */
+
+	int *lines;                          /* line of each option, by row */
+};
+
+/* The default cipher list: TLS 1.3 suites and ECDHE AEAD suites only. */
+extern const char config_default_ciphers[];
+
+/*
+ * Load and validate path. Returns a new config, or NULL with
+ * "path:line: message" in err. Relative file names in [tls] are taken as
+ * they are (relative to the working directory).
+ */
+struct config *config_load(const char *path, char *err, size_t errlen);
+
+/* Free a config; config_free(NULL) does nothing. */
+void config_free(struct config *cfg);
+
+/*
+ * "path:LINE" of where section.key was set, or "path" when it was left at
+ * its default. Used to point errors found later (an unreadable certificate,
+ * a key that does not match) at the right line. Returns buf.
+ */
+const char *config_where(const struct config *cfg, const char *section,
+    const char *key, char *buf, size_t len);
+
+/*
+ * Parse a duration: a number followed by ms, s, m or h ("10s", "2m",
+ * "500ms"); "0" alone means zero. Returns 0 or -1 with a reason in err.
+ */
+int config_parse_duration(const char *s, uint64_t *ms, char *err,
+    size_t errlen);
+
+/*
+ * Check a colon-separated cipher list as [tls] ciphers is checked: only
+ * TLS13-, ECDHE- and DHE- suites, none of them NULL, anonymous, export, RC4,
+ * DES/3DES, MD5 or PSK. Returns 0, or -1 with a message naming the refused
+ * suite and why in err.
+ */
+int config_check_ciphers(const char *list, char *err, size_t errlen);
+
+/* Print every section and option with its default and help text. */
+void config_print_reference(FILE *out);
+
+#endif

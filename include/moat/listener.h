@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A worker: one libuv loop with its listening sockets and the list of its
+ * connections. All per-loop state lives here and is passed down, so that
+ * several workers (one per thread) can run side by side sharing nothing
+ * mutable but the reference-counted snapshot.
+ */
+#ifndef MOAT_LISTENER_H
+#define MOAT_LISTENER_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "moat/config.h"
+
+struct conn;
+struct snapshot;
+
+struct worker {
+	uv_loop_t *loop;
+	struct snapshot *snap;        /* current snapshot (one reference) */
+	uv_tcp_t listeners[CONFIG_MAX_LISTEN];
+	unsigned nlisteners;
+	struct conn *conns;           /* every live connection */
+	uint64_t nconns;
+	uint64_t next_id;
+	uint64_t refused;             /* over max_connections */
+	uint64_t refused_logged_at;   /* uv_now() of the last warning */
+	char *scratch;                /* one read's worth of bytes, reused
+	                               * by every connection of this loop */
+	size_t scratch_len;
+	int stopping;
+};
+
+/*
+ * Initialise w on loop with snap and open one listening socket per
+ * [listen] address (SO_REUSEPORT, so further workers can bind the same
+ * addresses). Logs "listening on ADDR" for each. Returns 0, w then owning
+ * the snapshot reference, or -1 with a message in err (everything opened so
+ * far is closed; the caller keeps its reference).
+ */
+int worker_start(struct worker *w, uv_loop_t *loop, struct snapshot *snap,
+    char *err, size_t errlen);
+
+/*
+ * Stop accepting, close every connection with reason "shutdown" and drop
+ * the snapshot once the last connection is gone. The loop then runs out.
+ */
+void worker_stop(struct worker *w);
+
+/* After the loop has run out: free what w owns. */
+void worker_free(struct worker *w);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The running configuration: an immutable, reference-counted snapshot of the
+ * parsed config, the TLS context built from it and the resolved backend.
+ * Each connection holds a reference from accept to close, so a later reload
+ * can build a new snapshot and swap it in while old connections finish on
+ * the one they started with.
+ */
+#ifndef MOAT_SNAPSHOT_H
+#define MOAT_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "moat/backend.h"
+
+struct config;
+struct tls_ctx;
+
+struct snapshot {
+	atomic_uint refs;
+	const struct config *cfg;
+	struct tls_ctx *tls;
+	struct backend_addr backend;
+};
+
+/*
+ * Build a snapshot from cfg (takes ownership of cfg, also on failure):
+ * builds the TLS context and resolves the backend. Returns a snapshot with
+ * one reference, or NULL with "FILE:LINE: message" in err.
+ */
+struct snapshot *snapshot_new(struct config *cfg, char *err, size_t errlen);
+
+/* Take one more reference; returns snap. */
+struct snapshot *snapshot_ref(struct snapshot *snap);
+
+/* Drop a reference; the last one frees everything. NULL does nothing. */
+void snapshot_unref(struct snapshot *snap);
+
+#endif

@@ -1,0 +1,1146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * moat.ini -> struct config. One table row per option (section, key, type,
+ * where it is stored, bounds, default, help) drives the parser, the
+ * validator, the defaults and the reference printed by --help, so they
+ * cannot drift apart. Defaults are written as text and go through the same
+ * parsing code as the file.
+ *
+ * inih does the INI syntax; its handler is not told line numbers, so the
+ * file is read into memory and fed to ini_parse_stream() by our own reader,
+ * which counts lines, refuses lines inih would cut, and sees the raw
+ * "[section]" lines (inih never reports an empty section). Every mistake is
+ * an error, never a warning: a typo in a security setting must not quietly
+ * leave the default in place. Only the first error is reported, as
+ * "FILE:LINE: what is wrong; how to fix it".
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "moat/backend.h"
+#include "moat/config.h"
+
+/* A config file bigger than this is surely the wrong file. */
+#define FILE_MAX (1024 * 1024)
+#define MSG_MAX 1024
+/* Values are echoed in messages at most this long. */
+#define ECHO_MAX 80
+
+#define SEC 1000ULL
+#define MINUTE (60 * SEC)
+#define HOUR (60 * MINUTE)
+
+#define DEFAULT_CIPHERS                                                 \
+	"TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"                  \
+	"TLS13-CHACHA20-POLY1305-SHA256:"                                   \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"        \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"        \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+const char config_default_ciphers[] = DEFAULT_CIPHERS;
+
+enum opt_type {
+	OPT_PATH,
+	OPT_STRING,
+	OPT_ENUM,
+	OPT_DURATION,
+	OPT_COUNT,
+};
+
+#define OPT_REQUIRED 0x1          /* no default: the file must set it */
+#define OPT_REPEAT   0x2          /* may appear up to max_repeat times */
+#define OPT_ZERO_OK  0x4          /* 0 allowed besides min..max ("off") */
+
+struct opt_value {
+	const char *name;
+	int value;
+};
+
+struct opt {
+	const char *section;
+	const char *key;
+	enum opt_type type;
+	size_t offset;                /* char *, int, uint64_t in config */
+	size_t count_offset;          /* OPT_REPEAT: unsigned count */
+	size_t lines_offset;          /* OPT_REPEAT: int line per value */
+	unsigned max_repeat;
+	uint64_t min, max;            /* OPT_DURATION (ms), OPT_COUNT */
+	const char *def;              /* default as written in moat.ini */
+	unsigned flags;
+	const struct opt_value *values;   /* OPT_ENUM, NULL-terminated */
+	const char *why;              /* OPT_ENUM: why others are refused */
+	/* Full check of a string value; messages name the value. */
+	int (*check)(const char *value, char *err, size_t errlen);
+	const char *arg;              /* placeholder in the reference */
+	const char *what;             /* "the PEM file with ..." */
+	const char *help;
+};
+
+static int check_listen(const char *, char *, size_t);
+static int check_backend(const char *, char *, size_t);
+
+static const struct opt_value tls_versions[] = {
+	{ "1.2", 12 },
+	{ "1.3", 13 },
+	{ NULL, 0 },
+};
+
+static const struct opt_value log_levels[] = {
+	{ "error", LOG_LVL_ERROR },
+	{ "warn", LOG_LVL_WARN },
+	{ "info", LOG_LVL_INFO },
+	{ "debug", LOG_LVL_DEBUG },
+	{ NULL, 0 },
+};
+
+static const struct opt_value log_formats[] = {
+	{ "text", LOG_FMT_TEXT },
+	{ "json", LOG_FMT_JSON },
+	{ NULL, 0 },
+};
+
+/* Enums are stored through an int *. */
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct opt opts[] = {
+	{
+		.section = "listen", .key = "address", .type = OPT_STRING,
+		.offset = OFF(listen), .count_offset = OFF(nlisten),
+		.lines_offset = OFF(listen_line),
+		.max_repeat = CONFIG_MAX_LISTEN, .flags = OPT_REPEAT,
+		.def = "0.0.0.0:8883", .check = check_listen,
+		.arg = "ADDRESS:PORT",
+		.what = "an address and port such as 0.0.0.0:8883",
+		.help = "Address and port on which moat accepts TLS "
+		    "connections from devices: an IPv4 address, an IPv6 "
+		    "address in brackets ([::]:8883), or * for every IPv4 "
+		    "address. Host names are not accepted. 8883 is the "
+		    "registered port for MQTT over TLS. Repeat the line to "
+		    "listen on several addresses (at most 16).",
+	}, {
+		.section = "tls", .key = "cert", .type = OPT_PATH,
+		.offset = OFF(tls_cert), .flags = OPT_REQUIRED,
+		.arg = "PATH",
+		.what = "the PEM file with the server certificate chain",
+		.help = "PEM file with the server certificate, followed by "
+		    "the intermediate CA certificates that devices need to "
+		    "verify it, leaf first.",
+	}, {
+		.section = "tls", .key = "key", .type = OPT_PATH,
+		.offset = OFF(tls_key), .flags = OPT_REQUIRED,
+		.arg = "PATH",
+		.what = "the PEM file with the server's private key",
+		.help = "PEM file with the private key of the server "
+		    "certificate. Make it readable by the moat user only "
+		    "(mode 0600); moat never logs it.",
+	}, {
+		.section = "tls", .key = "ca", .type = OPT_PATH,
+		.offset = OFF(tls_ca), .flags = OPT_REQUIRED,
+		.arg = "PATH",
+		.what = "the PEM bundle of the CAs that issue device "
+		    "certificates",
+		.help = "PEM bundle of the CA certificates that device "
+		    "certificates must chain to. Every device needs a valid "
+		    "certificate from one of these CAs. Use a private CA "
+		    "for devices, never a public web CA: anyone can get a "
+		    "certificate from those.",
+	}, {
+		.section = "tls", .key = "crl", .type = OPT_PATH,
+		.offset = OFF(tls_crl), .arg = "PATH",
+		.what = "the PEM certificate revocation list of the device CA",
+		.help = "PEM certificate revocation list (CRL) of the device "
+		    "CA. When set, revoked device certificates are refused. "
+		    "Unset by default: then a stolen device certificate "
+		    "stays usable until it expires. Replace the file and "
+		    "reload moat when the CA publishes a new CRL.",
+	}, {
+		.section = "tls", .key = "min_version", .type = OPT_ENUM,
+		.offset = OFF(tls_min_version), .def = "1.2",
+		.values = tls_versions,
+		.why = "TLS 1.0 and 1.1 are deprecated (RFC 8996): they lack "
+		    "modern AEAD cipher suites and have known weaknesses",
+		.arg = "1.2 | 1.3",
+		.what = "1.2 or 1.3",
+		.help = "Lowest TLS version devices may use. 1.2 (the "
+		    "default) still admits older device TLS stacks; choose "
+		    "1.3 when every device supports it. TLS 1.0 and 1.1 are "
+		    "never accepted.",
+	}, {
+		.section = "tls", .key = "ciphers", .type = OPT_STRING,
+		.offset = OFF(tls_ciphers), .check = config_check_ciphers,
+		.arg = "SUITE:SUITE:...",
+		.what = "a colon-separated list of wolfSSL cipher suite names",
+		.help = "Colon-separated wolfSSL cipher suite names, most "
+		    "preferred first. Unset means moat's list, which has "
+		    "only forward-secret, authenticated-encryption suites: "
+		    DEFAULT_CIPHERS ". Only TLS13-, ECDHE- and DHE- suites "
+		    "are accepted; NULL, anonymous, export, RC4, DES, 3DES, "
+		    "MD5 and PSK suites are refused.",
+	}, {
+		.section = "backend", .key = "address", .type = OPT_STRING,
+		.offset = OFF(backend), .def = "127.0.0.1:1883",
+		.check = check_backend, .arg = "HOST:PORT | unix:/PATH",
+		.what = "the broker's loopback address, such as 127.0.0.1:1883",
+		.help = "The broker that moat forwards decrypted MQTT to: "
+		    "host:port, [::1]:port or unix:/absolute/path. The "
+		    "traffic is plaintext and carries the broker "
+		    "credentials, so only loopback addresses (127.0.0.0/8, "
+		    "::1) and Unix sockets are accepted; a host name must "
+		    "resolve to loopback only. Bind the broker to 127.0.0.1 "
+		    "so it cannot be reached from outside.",
+	}, {
+		.section = "limits", .key = "handshake_timeout",
+		.type = OPT_DURATION, .offset = OFF(handshake_timeout_ms),
+		.min = 1 * SEC, .max = 5 * MINUTE, .def = "10s",
+		.arg = "DURATION", .what = "a duration such as 10s",
+		.help = "Time a device has to complete the TLS handshake "
+		    "after connecting. Unauthenticated peers cost memory "
+		    "while they wait, so keep it short (1s to 5m).",
+	}, {
+		.section = "limits", .key = "connect_timeout",
+		.type = OPT_DURATION, .offset = OFF(connect_timeout_ms),
+		.min = 1 * SEC, .max = 5 * MINUTE, .def = "10s",
+		.arg = "DURATION", .what = "a duration such as 10s",
+		.help = "Time from the end of the TLS handshake until the "
+		    "broker connection is up and the device's MQTT CONNECT "
+		    "has arrived (1s to 5m).",
+	}, {
+		.section = "limits", .key = "idle_timeout",
+		.type = OPT_DURATION, .offset = OFF(idle_timeout_ms),
+		.min = 1 * SEC, .max = 24 * HOUR, .flags = OPT_ZERO_OK,
+		.def = "0", .arg = "DURATION",
+		.what = "a duration such as 10m, or 0 for none",
+		.help = "Close a connection after this long with no traffic "
+		    "either way. 0 (the default) means never: MQTT "
+		    "keep-alive already lets the broker drop silent "
+		    "devices, and a timeout shorter than the devices' "
+		    "keep-alive interval would cut healthy connections. "
+		    "Otherwise 1s to 24h.",
+	}, {
+		.section = "limits", .key = "max_connections",
+		.type = OPT_COUNT, .offset = OFF(max_connections),
+		.min = 1, .max = 1000000, .def = "10000",
+		.arg = "NUMBER", .what = "a number such as 10000",
+		.help = "Most device connections open at once; more are "
+		    "closed right after accept. Each one holds buffers and "
+		    "a broker connection, so this bounds memory and shields "
+		    "the broker (1 to 1000000). moat needs two file "
+		    "descriptors per connection: raise the open-file limit "
+		    "to match.",
+	}, {
+		.section = "log", .key = "level", .type = OPT_ENUM,
+		.offset = OFF(log_level), .def = "info", .values = log_levels,
+		.arg = "error | warn | info | debug",
+		.what = "error, warn, info or debug",
+		.help = "Least severe messages that are written. info logs "
+		    "each connection's outcome; debug adds per-connection "
+		    "detail such as resets and is noisy.",
+	}, {
+		.section = "log", .key = "format", .type = OPT_ENUM,
+		.offset = OFF(log_format), .def = "text", .values = log_formats,
+		.arg = "text | json", .what = "text or json",
+		.help = "text writes one readable line per event; json writes "
+		    "one JSON object per line for log collectors. Logs go "
+		    "to standard error.",
+	},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+struct load {
+	struct config *cfg;
+	const char *buf;
+	size_t len;
+	size_t pos;
+	int lineno;
+	int prev_key;            /* inih has a key a line could continue */
+	int continuation;        /* the current line is such a continuation */
+	int err_line;            /* line of the first error, or 0 */
+	char err[MSG_MAX];
+};
+
+/* Field of cfg at a row's offset. */
+#define AT(cfg, off, type) ((type)(void *)((char *)(cfg) + (off)))
+
+/*
+ * Copy s for an error message: non-printable bytes as \xNN, long values
+ * cut, so a hostile or binary file cannot garble the terminal.
+ */
+static const char *
+echo(const char *s, char *buf, size_t len)
+{
+	size_t o = 0, n = 0;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0' && o + 8 < len; p++) {
+		if (n++ == ECHO_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (*p < 0x20 || *p == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
+		else
+			buf[o++] = (char)*p;
+	}
+	buf[o] = '\0';
+	return (buf);
+}
+
+static void fail(struct load *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record an error at the current line, unless one came first. */
+static void
+fail(struct load *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ld->err_line != 0)
+		return;
+	ld->err_line = ld->lineno;
+	va_start(ap, fmt);
+	vsnprintf(ld->err, sizeof(ld->err), fmt, ap);
+	va_end(ap);
+}
+
+static const struct opt *
+find_opt(const char *section, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (strcmp(opts[i].section, section) == 0 &&
+		    strcmp(opts[i].key, key) == 0)
+			return (&opts[i]);
+	return (NULL);
+}
+
+static int
+section_known(const char *section)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (strcmp(opts[i].section, section) == 0)
+			return (1);
+	return (0);
+}
+
+/* Append to buf, never past len; for building lists in messages. */
+static void
+append(char *buf, size_t len, const char *s)
+{
+	size_t o = strlen(buf);
+
+	if (o < len)
+		snprintf(buf + o, len - o, "%s", s);
+}
+
+/* "[listen], [tls], ..." in table order. */
+static void
+list_sections(char *buf, size_t len)
+{
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < NOPTS; i++) {
+		if (i > 0 && strcmp(opts[i].section, opts[i - 1].section) == 0)
+			continue;
+		if (i > 0)
+			append(buf, len, ", ");
+		append(buf, len, "[");
+		append(buf, len, opts[i].section);
+		append(buf, len, "]");
+	}
+}
+
+/* "cert, key, ca" for one section. */
+static void
+list_keys(const char *section, char *buf, size_t len)
+{
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < NOPTS; i++) {
+		if (strcmp(opts[i].section, section) != 0)
+			continue;
+		if (buf[0] != '\0')
+			append(buf, len, ", ");
+		append(buf, len, opts[i].key);
+	}
+}
+
+/* "[tls]" or "[listen] or [backend]": the sections that have key. */
+static int
+sections_of(const char *key, char *buf, size_t len)
+{
+	size_t i;
+	int n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NOPTS; i++) {
+		if (strcmp(opts[i].key, key) != 0)
+			continue;
+		if (n++ > 0)
+			append(buf, len, " or ");
+		append(buf, len, "[");
+		append(buf, len, opts[i].section);
+		append(buf, len, "]");
+	}
+	return (n);
+}
+
+/* Durations in messages, in the largest unit that is exact. */
+static const char *
+fmt_duration(uint64_t ms, char *buf, size_t len)
+{
+	if (ms == 0)
+		snprintf(buf, len, "0");
+	else if (ms % HOUR == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / HOUR));
+	else if (ms % MINUTE == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / MINUTE));
+	else if (ms % SEC == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / SEC));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return (buf);
+}
+
+int
+config_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name;
+		uint64_t ms;
+	} units[] = {
+		{ "ms", 1 }, { "s", SEC }, { "m", MINUTE }, { "h", HOUR },
+	};
+	const char *p;
+	uint64_t v = 0;
+	size_t i;
+
+	if (s == NULL || *s == '\0') {
+		snprintf(err, errlen, "the duration is empty; write a number "
+		    "and a unit, for example 10s");
+		return (-1);
+	}
+	for (p = s; *p != '\0'; p++) {
+		if (isspace((unsigned char)*p)) {
+			snprintf(err, errlen, "a duration has no spaces; write "
+			    "the number and unit together, for example 10s");
+			return (-1);
+		}
+	}
+	if (*s == '-') {
+		snprintf(err, errlen, "a duration cannot be negative");
+		return (-1);
+	}
+	if (!isdigit((unsigned char)*s)) {
+		snprintf(err, errlen, "a duration starts with a number, for "
+		    "example 10s or 2m");
+		return (-1);
+	}
+	for (p = s; isdigit((unsigned char)*p); p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			goto toobig;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.' || *p == ',') {
+		snprintf(err, errlen, "a duration is a whole number; use a "
+		    "smaller unit instead of a fraction, for example 1500ms "
+		    "rather than 1.5s");
+		return (-1);
+	}
+	if (*p == '\0') {
+		if (v == 0) {
+			*ms = 0;
+			return (0);
+		}
+		snprintf(err, errlen, "a duration needs a unit, for example "
+		    "10s or 2m");
+		return (-1);
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].name) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].ms)
+			goto toobig;
+		*ms = v * units[i].ms;
+		return (0);
+	}
+	snprintf(err, errlen, "unknown unit \"%.16s\": use ms, s, m or h, "
+	    "for example 10s", p);
+	return (-1);
+
+toobig:
+	snprintf(err, errlen, "the duration is too large");
+	return (-1);
+}
+
+/* A decimal count: digits only, no sign, no overflow. */
+static int
+parse_count(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return (-1);
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s) ||
+		    v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return (-1);
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return (0);
+}
+
+static int
+check_listen(const char *value, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+
+	return (backend_parse_listen(value, &ss, err, errlen));
+}
+
+static int
+check_backend(const char *value, char *err, size_t errlen)
+{
+	struct backend_addr ba;
+
+	return (backend_parse(value, &ba, err, errlen));
+}
+
+/*
+ * Refuse weak suites by name. wolfSSL would quietly skip names it does not
+ * know and accept "ALL"-style keywords, so moat checks each name itself.
+ */
+int
+config_check_ciphers(const char *list, char *err, size_t errlen)
+{
+	static const char anon[] = "anonymous suites do not authenticate "
+	    "the server, so anyone on the path can impersonate it";
+	static const struct {
+		const char *bad;
+		const char *why;
+	} weak[] = {
+		{ "NULL", "NULL suites do not encrypt at all" },
+		{ "ANON", anon },
+		{ "ADH", anon },
+		{ "AECDH", anon },
+		{ "RC4", "RC4 is broken (RFC 7465)" },
+		{ "DES", "DES and 3DES are broken (64-bit blocks, Sweet32)" },
+		{ "EXP", "export suites use deliberately weakened keys" },
+		{ "MD5", "MD5 is broken" },
+		{ "PSK", "pre-shared-key suites skip certificates, and moat "
+		    "identifies devices by their certificate" },
+	};
+	static const char fix[] = "; remove it, or delete the ciphers line "
+	    "to use moat's default list";
+	char tok[128], up[128], e[ECHO_MAX * 4 + 8];
+	const char *p = list, *end;
+	size_t n, i;
+
+	for (;;) {
+		end = strchr(p, ':');
+		n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n == 0) {
+			snprintf(err, errlen, "ciphers = %s: empty cipher name "
+			    "(a colon at the start or end, or two in a row)",
+			    echo(list, e, sizeof(e)));
+			return (-1);
+		}
+		if (n >= sizeof(tok)) {
+			snprintf(err, errlen, "ciphers: a cipher name is "
+			    "longer than %zu characters", sizeof(tok) - 1);
+			return (-1);
+		}
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		for (i = 0; i <= n; i++)
+			up[i] = (char)toupper((unsigned char)tok[i]);
+		for (i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
+			if (strstr(up, weak[i].bad) != NULL) {
+				snprintf(err, errlen, "ciphers: \"%s\" is "
+				    "refused: %s%s", echo(tok, e, sizeof(e)),
+				    weak[i].why, fix);
+				return (-1);
+			}
+		}
+		if (strncmp(tok, "TLS13-", 6) != 0 &&
+		    strncmp(tok, "ECDHE-", 6) != 0 &&
+		    strncmp(tok, "DHE-", 4) != 0) {
+			snprintf(err, errlen, "ciphers: \"%s\" is refused: "
+			    "only TLS 1.3 suites (TLS13-...) and "
+			    "forward-secret suites (ECDHE-..., DHE-...) are "
+			    "allowed, named as wolfSSL names them%s",
+			    echo(tok, e, sizeof(e)), fix);
+			return (-1);
+		}
+		if (end == NULL)
+			return (0);
+		p = end + 1;
+	}
+}
+
+/*
+ * Parse value for row o and store it in cfg; line is where it came from
+ * (0 for a default). On error, a complete message is left in err.
+ */
+static int
+store(struct config *cfg, const struct opt *o, const char *value, int line,
+    char *err, size_t errlen)
+{
+	const struct opt_value *v;
+	char e[ECHO_MAX * 4 + 8], d1[32], d2[32], list[128];
+	char **slot, *dup;
+	unsigned *count;
+	uint64_t n;
+
+	if (o->check != NULL && o->check(value, err, errlen) == -1)
+		return (-1);
+
+	switch (o->type) {
+	case OPT_PATH:
+	case OPT_STRING:
+		if ((dup = strdup(value)) == NULL)
+			goto nomem;
+		if (o->flags & OPT_REPEAT) {
+			count = AT(cfg, o->count_offset, unsigned *);
+			if (*count >= o->max_repeat) {
+				free(dup);
+				snprintf(err, errlen, "too many %s lines in "
+				    "[%s]: at most %u are allowed", o->key,
+				    o->section, o->max_repeat);
+				return (-1);
+			}
+			AT(cfg, o->offset, char **)[*count] = dup;
+			AT(cfg, o->lines_offset, int *)[*count] = line;
+			(*count)++;
+		} else {
+			slot = AT(cfg, o->offset, char **);
+			free(*slot);
+			*slot = dup;
+		}
+		return (0);
+
+	case OPT_ENUM:
+		for (v = o->values; v->name != NULL; v++) {
+			if (strcmp(v->name, value) == 0) {
+				*AT(cfg, o->offset, int *) = v->value;
+				return (0);
+			}
+		}
+		list[0] = '\0';
+		for (v = o->values; v->name != NULL; v++) {
+			if (v != o->values)
+				append(list, sizeof(list),
+				    v[1].name == NULL ? " and " : ", ");
+			append(list, sizeof(list), v->name);
+		}
+		snprintf(err, errlen, "%s = %s: the allowed values are %s%s%s",
+		    o->key, echo(value, e, sizeof(e)), list,
+		    o->why != NULL ? "; " : "", o->why != NULL ? o->why : "");
+		return (-1);
+
+	case OPT_DURATION:
+		if (config_parse_duration(value, &n, list,
+		    sizeof(list)) == -1) {
+			snprintf(err, errlen, "%s = %s: %s", o->key,
+			    echo(value, e, sizeof(e)), list);
+			return (-1);
+		}
+		if ((n < o->min || n > o->max) &&
+		    !(n == 0 && (o->flags & OPT_ZERO_OK))) {
+			snprintf(err, errlen, "%s = %s: must be %sfrom %s "
+			    "to %s", o->key, echo(value, e, sizeof(e)),
+			    (o->flags & OPT_ZERO_OK) ? "0 (off) or " : "",
+			    fmt_duration(o->min, d1, sizeof(d1)),
+			    fmt_duration(o->max, d2, sizeof(d2)));
+			return (-1);
+		}
+		*AT(cfg, o->offset, uint64_t *) = n;
+		return (0);
+
+	case OPT_COUNT:
+		if (parse_count(value, &n) == -1 || n < o->min || n > o->max) {
+			snprintf(err, errlen, "%s = %s: must be a whole number "
+			    "from %llu to %llu", o->key,
+			    echo(value, e, sizeof(e)),
+			    (unsigned long long)o->min,
+			    (unsigned long long)o->max);
+			return (-1);
+		}
+		*AT(cfg, o->offset, uint64_t *) = n;
+		return (0);
+	}
+	snprintf(err, errlen, "%s: unknown option type", o->key);
+	return (-1);
+
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return (-1);
+}
+
+/* inih's handler: one "key = value" (or continuation) line. */
+static int
+on_pair(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct load *ld = user;
+	struct config *cfg = ld->cfg;
+	const struct opt *o;
+	char e1[ECHO_MAX * 4 + 8], list[256];
+	char msg[MSG_MAX];
+	size_t row;
+
+	ld->prev_key = 1;
+	if (ld->err_line != 0)
+		return (0);
+
+	if (ld->continuation) {
+		fail(ld, "this line starts with whitespace, so it would "
+		    "continue the value of \"%s\" above, and moat does not "
+		    "accept multi-line values; remove the indentation",
+		    echo(name, e1, sizeof(e1)));
+		return (0);
+	}
+	if (*section == '\0') {
+		if (sections_of(name, list, sizeof(list)) > 0)
+			fail(ld, "\"%s\" is outside any section; put it under "
+			    "%s", echo(name, e1, sizeof(e1)), list);
+		else {
+			list_sections(list, sizeof(list));
+			fail(ld, "\"%s\" is outside any section and is not a "
+			    "known key; keys go under one of %s",
+			    echo(name, e1, sizeof(e1)), list);
+		}
+		return (0);
+	}
+	if (!section_known(section)) {
+		/* The reader reports these; inih may have cut the name. */
+		list_sections(list, sizeof(list));
+		fail(ld, "unknown section [%s]; known sections: %s",
+		    echo(section, e1, sizeof(e1)), list);
+		return (0);
+	}
+	if ((o = find_opt(section, name)) == NULL) {
+		list_keys(section, list, sizeof(list));
+		fail(ld, "unknown key \"%s\" in [%s]; known keys: %s",
+		    echo(name, e1, sizeof(e1)), section, list);
+		if (sections_of(name, list, sizeof(list)) > 0) {
+			/* A key put in the wrong section. */
+			size_t o2 = strlen(ld->err);
+
+			snprintf(ld->err + o2, sizeof(ld->err) - o2,
+			    " (%s belongs in %s)", e1, list);
+		}
+		return (0);
+	}
+	row = (size_t)(o - opts);
+	if (!(o->flags & OPT_REPEAT) && cfg->lines[row] != 0) {
+		fail(ld, "%s is already set on line %d; a key may appear once "
+		    "in a section: keep only one", o->key, cfg->lines[row]);
+		return (0);
+	}
+	if (*value == '\0') {
+		if (o->flags & OPT_REQUIRED)
+			fail(ld, "%s is empty: set it to %s", o->key, o->what);
+		else if (o->def != NULL)
+			fail(ld, "%s is empty: set it to %s, or delete the "
+			    "line to use the default (%s)", o->key, o->what,
+			    o->def);
+		else
+			fail(ld, "%s is empty: set it to %s, or delete the "
+			    "line to leave it unset", o->key, o->what);
+		return (0);
+	}
+	if (store(cfg, o, value, ld->lineno, msg, sizeof(msg)) == -1) {
+		fail(ld, "%s", msg);
+		return (0);
+	}
+	if (cfg->lines[row] == 0)
+		cfg->lines[row] = ld->lineno;
+	return (1);
+}
+
+/*
+ * inih's find_chars_or_comment(): the first of chars, or an inline ';'
+ * comment that follows whitespace, or the end.
+ */
+static const char *
+find_chars_or_comment(const char *s, const char *chars)
+{
+	int was_space = 0;
+
+	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
+	    !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
+	}
+	return (s);
+}
+
+/*
+ * Look at a line the way inih will: a continuation of the previous key
+ * (leading whitespace after a key), or a "[section]" line, whose name we
+ * check here because inih says nothing about a section without keys.
+ */
+static void
+classify(struct load *ld, const char *line)
+{
+	const char *s = line, *end;
+	char name[CONFIG_MAX_LINE], list[256], e[ECHO_MAX * 4 + 8];
+	size_t n;
+
+	ld->continuation = 0;
+	if (ld->lineno == 1 && (unsigned char)s[0] == 0xef &&
+	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
+		s += 3;
+	line = s;
+	while (*s != '\0' && isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return;
+	if (ld->prev_key && s > line) {
+		ld->continuation = 1;
+		return;
+	}
+	if (*s != '[')
+		return;
+	end = find_chars_or_comment(s + 1, "]");
+	if (*end != ']')
+		return;                 /* inih reports the syntax error */
+	ld->prev_key = 0;
+	n = (size_t)(end - (s + 1));
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, s + 1, n);
+	name[n] = '\0';
+	if (!section_known(name)) {
+		list_sections(list, sizeof(list));
+		fail(ld, "unknown section [%s]; known sections: %s",
+		    echo(name, e, sizeof(e)), list);
+	}
+}
+
+/*
+ * inih's line reader, over the file in memory. One call per physical line,
+ * so inih's line count and ours agree. A line inih could not hold whole
+ * (fgets would split it) is an error, handed to inih as a blank line.
+ */
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct load *ld = stream;
+	const char *p, *nl;
+	size_t left, n;
+
+	if (ld->pos >= ld->len || num < 2)
+		return (NULL);
+	p = ld->buf + ld->pos;
+	left = ld->len - ld->pos;
+	nl = memchr(p, '\n', left);
+	n = nl != NULL ? (size_t)(nl - p) + 1 : left;
+	ld->pos += n;
+	ld->lineno++;
+	ld->continuation = 0;
+
+	if (memchr(p, '\0', n) != NULL) {
+		fail(ld, "the line contains a NUL byte; is this a text file?");
+		goto blank;
+	}
+	if (n > (size_t)num - 1) {
+		fail(ld, "the line is too long: moat reads at most %d "
+		    "characters per line; shorten it, for example by using "
+		    "a shorter path or a symbolic link", num - 2);
+		goto blank;
+	}
+	memcpy(str, p, n);
+	str[n] = '\0';
+	classify(ld, str);
+	return (str);
+
+blank:
+	str[0] = '\n';
+	str[1] = '\0';
+	return (str);
+}
+
+/* Read the whole file, refusing anything over FILE_MAX. */
+static char *
+slurp(const char *path, size_t *lenp, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL, *nbuf;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return (NULL);
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(EISDIR));
+		goto fail;
+	}
+	for (;;) {
+		if (len == cap) {
+			if (cap > FILE_MAX) {
+				snprintf(err, errlen, "%s: the file is larger "
+				    "than %d bytes; is it the right file?",
+				    path, FILE_MAX);
+				goto fail;
+			}
+			cap = cap == 0 ? 4096 : cap * 2;
+			if ((nbuf = realloc(buf, cap + 1)) == NULL) {
+				snprintf(err, errlen, "%s: out of memory",
+				    path);
+				goto fail;
+			}
+			buf = nbuf;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > FILE_MAX) {
+		snprintf(err, errlen, "%s: the file is larger than %d bytes; "
+		    "is it the right file?", path, FILE_MAX);
+		goto fail;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
+
+fail:
+	free(buf);
+	close(fd);
+	return (NULL);
+}
+
+/* Defaults for what the file left out; required options must be there. */
+static int
+finish(struct config *cfg, char *err, size_t errlen)
+{
+	const struct opt *o;
+	char msg[MSG_MAX];
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++) {
+		o = &opts[i];
+		if (cfg->lines[i] != 0)
+			continue;
+		if (o->flags & OPT_REQUIRED) {
+			snprintf(err, errlen, "%s: [%s] %s is required: set it "
+			    "to %s", cfg->path, o->section, o->key, o->what);
+			return (-1);
+		}
+		if (o->def == NULL)
+			continue;
+		if (store(cfg, o, o->def, 0, msg, sizeof(msg)) == -1) {
+			snprintf(err, errlen, "%s: the default of [%s] %s is "
+			    "invalid (a bug in moat): %s", cfg->path,
+			    o->section, o->key, msg);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct config *cfg = NULL;
+	struct load *ld = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (path == NULL || *path == '\0') {
+		snprintf(err, errlen, "no configuration file given");
+		return (NULL);
+	}
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL ||
+	    (cfg->path = strdup(path)) == NULL ||
+	    (cfg->lines = calloc(NOPTS, sizeof(*cfg->lines))) == NULL ||
+	    (ld = calloc(1, sizeof(*ld))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	if ((buf = slurp(path, &len, err, errlen)) == NULL)
+		goto fail;
+
+	ld->cfg = cfg;
+	ld->buf = buf;
+	ld->len = len;
+	rc = ini_parse_stream(reader, ld, on_pair, ld);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	/*
+	 * inih returns the first line where it found bad syntax or where
+	 * our handler failed; an earlier line than ours is its own error.
+	 */
+	if (rc > 0 && (ld->err_line == 0 || rc < ld->err_line)) {
+		snprintf(err, errlen, "%s:%d: syntax error: expected \"key = "
+		    "value\" or \"[section]\"", path, rc);
+		goto fail;
+	}
+	if (ld->err_line != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, ld->err_line,
+		    ld->err);
+		goto fail;
+	}
+	if (finish(cfg, err, errlen) == -1)
+		goto fail;
+
+	free(buf);
+	free(ld);
+	return (cfg);
+
+fail:
+	free(buf);
+	free(ld);
+	config_free(cfg);
+	return (NULL);
+}
+
+void
+config_free(struct config *cfg)
+{
+	unsigned i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->nlisten; i++)
+		free(cfg->listen[i]);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_ca);
+	free(cfg->tls_crl);
+	free(cfg->tls_ciphers);
+	free(cfg->backend);
+	free(cfg->lines);
+	free(cfg->path);
+	free(cfg);
+}
+
+const char *
+config_where(const struct config *cfg, const char *section, const char *key,
+    char *buf, size_t len)
+{
+	const struct opt *o;
+	int line = 0;
+
+	if (len == 0)
+		return (buf);
+	if (cfg == NULL) {
+		buf[0] = '\0';
+		return (buf);
+	}
+	if (section != NULL && key != NULL &&
+	    (o = find_opt(section, key)) != NULL && cfg->lines != NULL)
+		line = cfg->lines[o - opts];
+	if (line > 0)
+		snprintf(buf, len, "%s:%d", cfg->path, line);
+	else
+		snprintf(buf, len, "%s", cfg->path);
+	return (buf);
+}
+
+/*
+ * Print text wrapped at 78 columns, each line indented by indent. Lines
+ * break at spaces, and after the colons of a cipher list.
+ */
+static void
+wrap(FILE *out, const char *text, int indent)
+{
+	const char *p = text, *word;
+	int col = 0, n, glued;
+
+	while (*p != '\0') {
+		glued = *p != ' ' && p != text;
+		while (*p == ' ')
+			p++;
+		word = p;
+		while (*p != '\0' && *p != ' ' && *p != ':')
+			p++;
+		if (*p == ':')
+			p++;
+		n = (int)(p - word);
+		if (n == 0)
+			break;
+		if (col > 0 && col + !glued + n > 78) {
+			fputc('\n', out);
+			col = 0;
+		}
+		if (col == 0)
+			col = fprintf(out, "%*s%.*s", indent, "", n, word);
+		else
+			col += fprintf(out, "%s%.*s", glued ? "" : " ", n,
+			    word);
+	}
+	if (col > 0)
+		fputc('\n', out);
+}
+
+void
+config_print_reference(FILE *out)
+{
+	const struct opt *o;
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++) {
+		o = &opts[i];
+		if (i == 0 || strcmp(o->section, opts[i - 1].section) != 0)
+			fprintf(out, "%s[%s]\n", i == 0 ? "" : "\n",
+			    o->section);
+		fprintf(out, "  %s = %s", o->key, o->arg);
+		if (o->flags & OPT_REQUIRED)
+			fprintf(out, "  (required)");
+		else if (o->def != NULL)
+			fprintf(out, "  (default: %s)", o->def);
+		else
+			fprintf(out, "  (optional)");
+		if (o->flags & OPT_REPEAT)
+			fprintf(out, "  (repeatable)");
+		fputc('\n', out);
+		wrap(out, o->help, 6);
+	}
+}

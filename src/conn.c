@@ -1,0 +1,772 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One device connection, from accept to the close log line.
+ *
+ *   HANDSHAKE   TLS with a verified client certificate, handshake_timeout
+ *   CONNECTING  connect to the loopback broker, connect_timeout; device bytes
+ *               that arrive meanwhile wait in a capped buffer
+ *   PROXYING    bytes both ways with backpressure, idle_timeout
+ *   DRAINING    flush close_notify / FIN within a short linger
+ *   CLOSED      handles closing; freed after the last close callback
+ *
+ * Backpressure: a side stops being read while the other side's write queue is
+ * above HIGH_WATER and resumes below LOW_WATER, so a peer that stops reading
+ * costs moat a bounded amount of memory, never an unbounded queue.
+ *
+ * Device-to-broker bytes pass through up_deliver(), a stage of its own, so
+ * that MQTT framing (the CONNECT rewrite, topic policy) can later be put
+ * there without touching the socket callbacks.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moat/backend.h"
+#include "moat/config.h"
+#include "moat/conn.h"
+#include "moat/listener.h"
+#include "moat/log.h"
+#include "moat/snapshot.h"
+#include "moat/tls.h"
+
+#define RX_CAP          16384           /* ciphertext read from the device */
+#define UP_PENDING_CAP  (64 * 1024)     /* plaintext held before the broker
+                                         * connection is up */
+#define HIGH_WATER      (256 * 1024)    /* pause the other side above this */
+#define LOW_WATER       (64 * 1024)     /* and resume below this */
+#define LINGER_MS       2000            /* flush deadline when closing */
+
+struct conn {
+	struct worker *w;
+	struct snapshot *snap;
+	struct conn *prev, *next;       /* w->conns */
+	uint64_t id;
+	enum conn_state st;
+
+	uv_tcp_t dev;
+	union {
+		uv_handle_t h;
+		uv_stream_t s;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} be;
+	uv_connect_t be_req;
+	uv_timer_t timer;
+	uv_shutdown_t dev_sreq, be_sreq;
+	int be_init;                    /* be handle initialised */
+	int be_connected;
+	int dev_reading, be_reading;
+	int dev_paused;                 /* by backpressure from the broker */
+	int dev_eof;                    /* device sent FIN */
+	int dev_dead;                   /* device reset: write nothing more */
+	int tls_up;                     /* handshake completed */
+	int open_handles;
+	int shutdowns;
+
+	struct tls_session *tls;
+	char rx[RX_CAP];                /* ciphertext not yet taken by TLS */
+	size_t rx_off, rx_len;
+	char *up_pending;               /* plaintext waiting for the broker */
+	size_t up_len;
+
+	uint64_t bytes_up, bytes_down;
+	uint64_t t_start, last_active;
+	char peer[64];
+	char *subject;
+	enum conn_reason reason;
+	char detail[256];
+};
+
+struct wreq {
+	uv_write_t req;
+	struct conn *c;
+	char data[];
+};
+
+static const char *state_names[] = {
+#define X(name, text) text,
+	CONN_STATES(X)
+#undef X
+};
+static const char *reason_names[] = {
+#define X(name, text) text,
+	CONN_REASONS(X)
+#undef X
+};
+
+const char *
+conn_state_name(enum conn_state st)
+{
+	return ((unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ?
+	    state_names[st] : "?");
+}
+
+const char *
+conn_reason_name(enum conn_reason why)
+{
+	return ((unsigned)why < sizeof(reason_names) / sizeof(reason_names[0]) ?
+	    reason_names[why] : "?");
+}
+
+static void pump_up(struct conn *c);
+static void close_handles(struct conn *c);
+
+static void set_dev_reading(struct conn *c, int on);
+static void set_be_reading(struct conn *c);
+
+/* --- writes ------------------------------------------------------------ */
+
+static void
+on_dev_written(uv_write_t *req, int status)
+{
+	struct wreq *wr = (struct wreq *)req;
+	struct conn *c = wr->c;
+
+	free(wr);
+	if (status < 0) {
+		if (status != UV_ECANCELED && c->st < CONN_ST_DRAINING) {
+			c->dev_dead = 1;
+			conn_close(c, CONN_CLOSE_DEVICE_RESET, uv_strerror(status));
+		}
+		return;
+	}
+	/* The device reads again: resume reading the broker. */
+	if (c->st == CONN_ST_PROXYING && !c->be_reading &&
+	    c->dev.write_queue_size <= LOW_WATER)
+		set_be_reading(c);
+}
+
+static void
+on_be_written(uv_write_t *req, int status)
+{
+	struct wreq *wr = (struct wreq *)req;
+	struct conn *c = wr->c;
+
+	free(wr);
+	if (status < 0) {
+		if (status != UV_ECANCELED && c->st < CONN_ST_DRAINING)
+			conn_close(c, CONN_CLOSE_BACKEND_ERROR,
+			    uv_strerror(status));
+		return;
+	}
+	/* The broker reads again: resume the device. */
+	if (c->dev_paused && c->st == CONN_ST_PROXYING &&
+	    c->be.s.write_queue_size <= LOW_WATER) {
+		c->dev_paused = 0;
+		pump_up(c);
+		if (c->st == CONN_ST_PROXYING && !c->dev_paused)
+			set_dev_reading(c, 1);
+	}
+}
+
+/*
+ * Write len bytes to stream: as much as the kernel takes now, the rest
+ * copied into a queued request. Returns 0 or -1.
+ */
+static int
+queue_write(struct conn *c, uv_stream_t *stream, const char *data,
+    size_t len, uv_write_cb cb)
+{
+	struct wreq *wr;
+	uv_buf_t b;
+	int n;
+
+	if (stream->write_queue_size == 0) {
+		b = uv_buf_init((char *)data, (unsigned)len);
+		n = uv_try_write(stream, &b, 1);
+		if (n > 0) {
+			data += n;
+			len -= (size_t)n;
+		} else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+			return (-1);
+		}
+		if (len == 0)
+			return (0);
+	}
+	if ((wr = malloc(sizeof(*wr) + len)) == NULL)
+		return (-1);
+	wr->c = c;
+	memcpy(wr->data, data, len);
+	b = uv_buf_init(wr->data, (unsigned)len);
+	if (uv_write(&wr->req, stream, &b, 1, cb) != 0) {
+		free(wr);
+		return (-1);
+	}
+	return (0);
+}
+
+/* --- TLS I/O over the device socket ------------------------------------ */
+
+static long
+dev_recv(void *arg, char *buf, size_t len)
+{
+	struct conn *c = arg;
+	size_t have = c->rx_len - c->rx_off;
+
+	if (have == 0)
+		return (c->dev_eof ? -1 : 0);
+	if (len > have)
+		len = have;
+	memcpy(buf, c->rx + c->rx_off, len);
+	c->rx_off += len;
+	if (c->rx_off == c->rx_len)
+		c->rx_off = c->rx_len = 0;
+	return ((long)len);
+}
+
+static long
+dev_send(void *arg, const char *buf, size_t len)
+{
+	struct conn *c = arg;
+
+	if (c->dev_dead || c->st == CONN_ST_CLOSED)
+		return (-1);
+	if (queue_write(c, (uv_stream_t *)&c->dev, buf, len,
+	    on_dev_written) != 0) {
+		c->dev_dead = 1;
+		return (-1);
+	}
+	return ((long)len);
+}
+
+static const struct tls_io dev_io = { dev_recv, dev_send };
+
+/* --- reading ----------------------------------------------------------- */
+
+static void
+on_dev_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	if (c->rx_off > 0) {
+		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
+		c->rx_len -= c->rx_off;
+		c->rx_off = 0;
+	}
+	*buf = uv_buf_init(c->rx + c->rx_len, (unsigned)(RX_CAP - c->rx_len));
+}
+
+static void
+on_dev_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+
+	(void)buf;
+	if (c->st >= CONN_ST_DRAINING)
+		return;
+	if (nread > 0) {
+		c->rx_len += (size_t)nread;
+		c->last_active = uv_now(c->w->loop);
+	} else if (nread == UV_EOF) {
+		c->dev_eof = 1;
+		set_dev_reading(c, 0);
+	} else if (nread < 0) {
+		c->dev_dead = 1;
+		conn_close(c, nread == UV_ECONNRESET ? CONN_CLOSE_DEVICE_RESET :
+		    CONN_CLOSE_DEVICE_ERROR, uv_strerror((int)nread));
+		return;
+	} else {
+		return;
+	}
+	pump_up(c);
+}
+
+static void
+set_dev_reading(struct conn *c, int on)
+{
+	if (on && !c->dev_reading && !c->dev_eof && !c->dev_dead) {
+		if (c->rx_len == RX_CAP && c->rx_off == 0)
+			return;         /* full: pump_up will make room */
+		if (uv_read_start((uv_stream_t *)&c->dev, on_dev_alloc,
+		    on_dev_read) == 0)
+			c->dev_reading = 1;
+	} else if (!on && c->dev_reading) {
+		uv_read_stop((uv_stream_t *)&c->dev);
+		c->dev_reading = 0;
+	}
+}
+
+static void
+on_be_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	/* Consumed before on_be_read returns, so one buffer per loop. */
+	*buf = uv_buf_init(c->w->scratch, (unsigned)c->w->scratch_len);
+}
+
+static void
+on_be_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+
+	if (c->st != CONN_ST_PROXYING)
+		return;
+	if (nread > 0) {
+		c->bytes_down += (uint64_t)nread;
+		c->last_active = uv_now(c->w->loop);
+		if (tls_write(c->tls, buf->base, (size_t)nread) != TLS_DONE) {
+			char e[128];
+
+			conn_close(c, c->dev_dead ? CONN_CLOSE_DEVICE_RESET :
+			    CONN_CLOSE_TLS_ERROR,
+			    tls_session_error(c->tls, e, sizeof(e)));
+			return;
+		}
+		if (c->dev.write_queue_size > HIGH_WATER && c->be_reading) {
+			uv_read_stop(&c->be.s);
+			c->be_reading = 0;
+		}
+	} else if (nread == UV_EOF) {
+		conn_close(c, CONN_CLOSE_BACKEND_CLOSED, NULL);
+	} else if (nread < 0) {
+		conn_close(c, CONN_CLOSE_BACKEND_ERROR,
+		    uv_strerror((int)nread));
+	}
+}
+
+static void
+set_be_reading(struct conn *c)
+{
+	if (!c->be_reading && uv_read_start(&c->be.s, on_be_alloc,
+	    on_be_read) == 0)
+		c->be_reading = 1;
+}
+
+/* --- device to broker --------------------------------------------------- */
+
+/*
+ * Hand decrypted device bytes on towards the broker: held in up_pending
+ * until the broker connection is up, written straight through after.
+ * Returns 0, or -1 when the connection was closed.
+ */
+static int
+up_deliver(struct conn *c, const char *data, size_t len)
+{
+	c->bytes_up += len;
+	if (c->st == CONN_ST_CONNECTING) {
+		memcpy(c->up_pending + c->up_len, data, len);
+		c->up_len += len;
+		return (0);
+	}
+	if (queue_write(c, &c->be.s, data, len, on_be_written) != 0) {
+		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Room for plaintext before the next read must wait; 0 means pause. */
+static size_t
+up_room(struct conn *c)
+{
+	if (c->st == CONN_ST_CONNECTING)
+		return (UP_PENDING_CAP - c->up_len);
+	if (c->be.s.write_queue_size > HIGH_WATER)
+		return (0);
+	return (c->w->scratch_len);
+}
+
+static void connect_backend(struct conn *c);
+
+static void
+handshake_done(struct conn *c)
+{
+	c->tls_up = 1;
+	c->subject = tls_peer_subject(c->tls);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_kv(LOG_LVL_DEBUG, "tls_established", "peer", c->peer,
+		    "subject", c->subject, "version",
+		    tls_session_version(c->tls), "cipher",
+		    tls_session_cipher(c->tls), NULL);
+	if ((c->up_pending = malloc(UP_PENDING_CAP)) == NULL) {
+		conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
+		return;
+	}
+	c->st = CONN_ST_CONNECTING;
+	uv_timer_stop(&c->timer);
+	connect_backend(c);
+}
+
+/*
+ * Drive TLS with what the device sent: the handshake, then application data
+ * towards the broker for as long as there is room on the way.
+ */
+static void
+pump_up(struct conn *c)
+{
+	char e[160];
+	enum tls_result r;
+	size_t n, room;
+
+	if (c->st == CONN_ST_HANDSHAKE) {
+		r = tls_handshake(c->tls);
+		if (r == TLS_WANT)
+			return;
+		if (r == TLS_ERR) {
+			conn_close(c, c->dev_eof ? CONN_CLOSE_DEVICE_EOF :
+			    CONN_CLOSE_TLS_HANDSHAKE_FAILED,
+			    tls_session_error(c->tls, e, sizeof(e)));
+			return;
+		}
+		handshake_done(c);
+		if (c->st >= CONN_ST_DRAINING)
+			return;
+	}
+	for (;;) {
+		if ((room = up_room(c)) == 0) {
+			c->dev_paused = 1;
+			set_dev_reading(c, 0);
+			return;
+		}
+		if (room > c->w->scratch_len)
+			room = c->w->scratch_len;
+		r = tls_read(c->tls, c->w->scratch, room, &n);
+		if (r == TLS_DONE) {
+			if (up_deliver(c, c->w->scratch, n) != 0)
+				return;
+			continue;
+		}
+		if (r == TLS_WANT) {
+			if (c->dev_eof)
+				conn_close(c, CONN_CLOSE_DEVICE_EOF, NULL);
+			else
+				set_dev_reading(c, 1);
+			return;
+		}
+		if (r == TLS_CLOSED)
+			conn_close(c, CONN_CLOSE_DEVICE_CLOSED, NULL);
+		else
+			conn_close(c, c->dev_eof ? CONN_CLOSE_DEVICE_EOF :
+			    CONN_CLOSE_TLS_ERROR,
+			    tls_session_error(c->tls, e, sizeof(e)));
+		return;
+	}
+}
+
+/* --- broker connection --------------------------------------------------- */
+
+static void
+on_timer(uv_timer_t *t);
+
+static void
+on_be_connect(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+	const struct config *cfg = c->snap->cfg;
+	char detail[256];
+
+	if (status == UV_ECANCELED || c->st != CONN_ST_CONNECTING)
+		return;
+	if (status < 0) {
+		snprintf(detail, sizeof(detail), "broker %s: %s",
+		    c->snap->backend.text, uv_strerror(status));
+		conn_close(c, CONN_CLOSE_BACKEND_REFUSED, detail);
+		return;
+	}
+	c->be_connected = 1;
+	c->st = CONN_ST_PROXYING;
+	uv_timer_stop(&c->timer);
+	if (cfg->idle_timeout_ms > 0)
+		uv_timer_start(&c->timer, on_timer, cfg->idle_timeout_ms, 0);
+	if (!c->snap->backend.is_unix)
+		uv_tcp_nodelay(&c->be.tcp, 1);
+	if (c->up_len > 0 && queue_write(c, &c->be.s, c->up_pending,
+	    c->up_len, on_be_written) != 0) {
+		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
+		return;
+	}
+	free(c->up_pending);
+	c->up_pending = NULL;
+	c->up_len = 0;
+	set_be_reading(c);
+	/* Bytes may be waiting in TLS or in rx while the broker was away. */
+	c->dev_paused = 0;
+	pump_up(c);
+}
+
+static void
+connect_backend(struct conn *c)
+{
+	const struct backend_addr *b = &c->snap->backend;
+	uv_loop_t *loop = c->w->loop;
+	char detail[256];
+	int r;
+
+	c->be_req.data = c;
+	if (b->is_unix) {
+		r = uv_pipe_init(loop, &c->be.pipe, 0);
+		if (r == 0) {
+			c->be_init = 1;
+			c->be.h.data = c;
+			uv_pipe_connect(&c->be_req, &c->be.pipe, b->path,
+			    on_be_connect);
+		}
+	} else {
+		r = uv_tcp_init(loop, &c->be.tcp);
+		if (r == 0) {
+			c->be_init = 1;
+			c->be.h.data = c;
+			r = uv_tcp_connect(&c->be_req, &c->be.tcp,
+			    (const struct sockaddr *)&b->sa, on_be_connect);
+		}
+	}
+	if (r != 0) {
+		snprintf(detail, sizeof(detail), "broker %s: %s", b->text,
+		    uv_strerror(r));
+		conn_close(c, CONN_CLOSE_BACKEND_ERROR, detail);
+		return;
+	}
+	uv_timer_start(&c->timer, on_timer, c->snap->cfg->connect_timeout_ms,
+	    0);
+}
+
+/* --- deadlines ----------------------------------------------------------- */
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	const struct config *cfg = c->snap->cfg;
+	char detail[256];
+	uint64_t now, idle;
+
+	switch (c->st) {
+	case CONN_ST_HANDSHAKE:
+		conn_close(c, CONN_CLOSE_HANDSHAKE_TIMEOUT, NULL);
+		break;
+	case CONN_ST_CONNECTING:
+		snprintf(detail, sizeof(detail),
+		    "broker %s did not accept within %llu ms",
+		    c->snap->backend.text,
+		    (unsigned long long)cfg->connect_timeout_ms);
+		conn_close(c, CONN_CLOSE_CONNECT_TIMEOUT, detail);
+		break;
+	case CONN_ST_PROXYING:
+		now = uv_now(c->w->loop);
+		idle = now - c->last_active;
+		if (idle >= cfg->idle_timeout_ms)
+			conn_close(c, CONN_CLOSE_IDLE_TIMEOUT, NULL);
+		else
+			uv_timer_start(&c->timer, on_timer,
+			    cfg->idle_timeout_ms - idle, 0);
+		break;
+	case CONN_ST_DRAINING:
+		close_handles(c);       /* linger over */
+		break;
+	case CONN_ST_CLOSED:
+		break;
+	}
+}
+
+/* --- teardown ------------------------------------------------------------ */
+
+static void
+conn_free(struct conn *c)
+{
+	struct worker *w = c->w;
+	char up[24], down[24], dur[24], id[24];
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+	snprintf(up, sizeof(up), "%llu", (unsigned long long)c->bytes_up);
+	snprintf(down, sizeof(down), "%llu",
+	    (unsigned long long)c->bytes_down);
+	snprintf(dur, sizeof(dur), "%llu",
+	    (unsigned long long)(uv_now(w->loop) - c->t_start));
+	log_kv(LOG_LVL_INFO, "conn_closed", "id", id, "peer", c->peer,
+	    "subject", c->subject, "up", up, "down", down, "duration_ms", dur,
+	    "reason", conn_reason_name(c->reason),
+	    "detail", c->detail[0] != '\0' ? c->detail : NULL, NULL);
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	w->nconns--;
+
+	tls_session_free(c->tls);
+	free(c->subject);
+	free(c->up_pending);
+	snapshot_unref(c->snap);
+	free(c);
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (--c->open_handles == 0)
+		conn_free(c);
+}
+
+static void
+close_handles(struct conn *c)
+{
+	if (c->st == CONN_ST_CLOSED)
+		return;
+	c->st = CONN_ST_CLOSED;
+	c->open_handles = c->be_init ? 3 : 2;
+	uv_close((uv_handle_t *)&c->dev, on_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+	if (c->be_init)
+		uv_close(&c->be.h, on_handle_closed);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	(void)status;
+	if (--c->shutdowns == 0 && c->st == CONN_ST_DRAINING)
+		close_handles(c);
+}
+
+void
+conn_close(struct conn *c, enum conn_reason why, const char *detail)
+{
+	if (c->st >= CONN_ST_DRAINING)
+		return;
+	c->st = CONN_ST_DRAINING;
+	c->reason = why;
+	if (detail != NULL)
+		snprintf(c->detail, sizeof(c->detail), "%s", detail);
+	uv_timer_stop(&c->timer);
+	set_dev_reading(c, 0);
+	if (c->be_reading) {
+		uv_read_stop(&c->be.s);
+		c->be_reading = 0;
+	}
+
+	/*
+	 * Tell the device (close_notify where TLS is up), after whatever is
+	 * still queued for it, including a handshake alert; then FIN.
+	 */
+	if (c->tls_up && !c->dev_dead)
+		tls_close_notify(c->tls);
+	if (!c->dev_dead) {
+		c->dev_sreq.data = c;
+		if (uv_shutdown(&c->dev_sreq, (uv_stream_t *)&c->dev,
+		    on_shutdown) == 0)
+			c->shutdowns++;
+	}
+	/* Let the broker have what the device sent, then FIN. */
+	if (c->be_connected && why != CONN_CLOSE_BACKEND_ERROR) {
+		c->be_sreq.data = c;
+		if (uv_shutdown(&c->be_sreq, &c->be.s, on_shutdown) == 0)
+			c->shutdowns++;
+	}
+	if (c->shutdowns == 0)
+		close_handles(c);
+	else
+		uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+}
+
+void
+conn_close_all(struct worker *w, enum conn_reason why)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_close(c, why, NULL);
+	}
+}
+
+/* --- accept -------------------------------------------------------------- */
+
+static void
+on_refused_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void
+refuse(struct worker *w, uv_stream_t *server)
+{
+	uv_tcp_t *t;
+	uint64_t now = uv_now(w->loop);
+
+	if ((t = malloc(sizeof(*t))) == NULL)
+		return;
+	if (uv_tcp_init(w->loop, t) != 0) {
+		free(t);
+		return;
+	}
+	(void)uv_accept(server, (uv_stream_t *)t);
+	uv_close((uv_handle_t *)t, on_refused_closed);
+	w->refused++;
+	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
+		w->refused_logged_at = now;
+		log_warn("connection refused: max_connections (%llu) reached; "
+		    "%llu refused so far", (unsigned long long)
+		    w->snap->cfg->max_connections,
+		    (unsigned long long)w->refused);
+	}
+}
+
+static void
+on_unaccepted_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void
+conn_accept(struct worker *w, uv_stream_t *server)
+{
+	const struct config *cfg = w->snap->cfg;
+	struct sockaddr_storage ss;
+	struct conn *c;
+	int len = sizeof(ss);
+
+	if (w->nconns >= cfg->max_connections) {
+		refuse(w, server);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		refuse(w, server);
+		return;
+	}
+	if (uv_tcp_init(w->loop, &c->dev) != 0) {
+		free(c);
+		refuse(w, server);
+		return;
+	}
+	c->dev.data = c;
+	c->w = w;
+	if (uv_accept(server, (uv_stream_t *)&c->dev) != 0) {
+		uv_close((uv_handle_t *)&c->dev, on_unaccepted_closed);
+		return;
+	}
+	uv_timer_init(w->loop, &c->timer);
+	c->timer.data = c;
+	c->snap = snapshot_ref(w->snap);
+	c->id = ++w->next_id;
+	c->t_start = c->last_active = uv_now(w->loop);
+	if (uv_tcp_getpeername(&c->dev, (struct sockaddr *)&ss, &len) == 0)
+		backend_format((struct sockaddr *)&ss, c->peer,
+		    sizeof(c->peer));
+	else
+		snprintf(c->peer, sizeof(c->peer), "unknown");
+	uv_tcp_nodelay(&c->dev, 1);
+
+	c->next = w->conns;
+	if (w->conns != NULL)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+
+	if ((c->tls = tls_session_new(c->snap->tls, &dev_io, c)) == NULL) {
+		conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
+		return;
+	}
+	uv_timer_start(&c->timer, on_timer, cfg->handshake_timeout_ms, 0);
+	set_dev_reading(c, 1);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Immutable, reference-counted running configuration (see snapshot.h).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "moat/config.h"
+#include "moat/snapshot.h"
+#include "moat/tls.h"
+
+struct snapshot *
+snapshot_new(struct config *cfg, char *err, size_t errlen)
+{
+	struct snapshot *snap;
+	char where[512];
+
+	if ((snap = calloc(1, sizeof(*snap))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail0;
+	}
+	atomic_init(&snap->refs, 1);
+
+	if (backend_parse(cfg->backend, &snap->backend, err, errlen) != 0) {
+		/* Point the message at the line that set the address. */
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		snprintf(err, errlen, "%s: %s",
+		    config_where(cfg, "backend", "address", where,
+		    sizeof(where)), msg);
+		goto fail1;
+	}
+	if ((snap->tls = tls_ctx_new(cfg, err, errlen)) == NULL)
+		goto fail1;
+	snap->cfg = cfg;
+	return (snap);
+
+fail1:
+	free(snap);
+fail0:
+	config_free(cfg);
+	return (NULL);
+}
+
+struct snapshot *
+snapshot_ref(struct snapshot *snap)
+{
+	atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+	return (snap);
+}
+
+void
+snapshot_unref(struct snapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&snap->refs, 1,
+	    memory_order_acq_rel) != 1)
+		return;
+	tls_ctx_free(snap->tls);
+	config_free((struct config *)snap->cfg);
+	free(snap);
+}
