@@ -38,6 +38,19 @@ struct config {
 	uint64_t idle_timeout_ms;            /* 0: no idle timeout */
 	uint64_t max_connections;
 
+	uint64_t max_connect_size;           /* [limits] bytes */
+
+	/* [identity]: certificate -> broker credentials (identity.h) */
+	int id_source;                       /* enum identity_source */
+	char *id_pattern;                    /* POSIX ERE or NULL */
+	char *id_username;                   /* template, "{identity}" */
+	char *id_password;                   /* "none", "hmac", "file:PATH" */
+	char *id_hmac_secret_file;           /* for password = hmac */
+	int id_client_id;                    /* enum identity_client_id */
+	int id_unknown_template;             /* unknown = template (1) or
+	                                      * reject (0, the default) */
+	char *id_map;                        /* map file or NULL */
+
 	enum log_level log_level;            /* [log] level */
 	enum log_format log_format;          /* [log] format */
 

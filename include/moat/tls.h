@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+struct cert_identity;
 struct config;
 struct tls_ctx;
 struct tls_session;
@@ -90,6 +91,20 @@ const char *tls_session_error(struct tls_session *s, char *buf, size_t len);
  * malloc'd string the caller frees, or NULL.
  */
 char *tls_peer_subject(struct tls_session *s);
+
+/*
+ * After the handshake: read the identity fields of the peer certificate
+ * (CN, SANs, RFC 4514 DN, serial, SHA-256 fingerprint, issuer CN) into id
+ * and free the certificate. Returns 0, or -1 (id cleared).
+ */
+int tls_peer_identity(struct tls_session *s, struct cert_identity *id);
+
+/*
+ * The same for the first certificate of a PEM file (moat explain).
+ * Returns 0, or -1 with a message in err.
+ */
+int tls_cert_file_identity(const char *path, struct cert_identity *id,
+    char *err, size_t errlen);
 
 /* Negotiated protocol ("TLSv1.3") and cipher suite names, for logs. */
 const char *tls_session_version(struct tls_session *s);

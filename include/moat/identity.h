@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Identity: turn the fields of a verified device certificate into the
+ * broker credentials moat puts into the device's CONNECT (username,
+ * password, client id), following the [identity] section and its map file.
+ * Pure C plus wolfCrypt hashes: no sockets, no TLS sessions.
+ *
+ * A mapped username or client id never contains '+', '#', '/', NUL, a
+ * control character or invalid UTF-8: Mosquitto's ACL patterns silently
+ * deny such names, and they were the root of CVE-2017-7650.
+ */
+#ifndef MOAT_IDENTITY_H
+#define MOAT_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+
+/* Fields read once from a device certificate; every string is malloc'd. */
+struct cert_identity {
+	char *cn;             /* subject CN, or NULL */
+	char *dn;             /* subject DN as an RFC 4514 string */
+	char *serial;         /* serial number, upper-case hex */
+	char *fingerprint;    /* SHA-256 of the DER certificate, lower hex */
+	char *issuer_cn;      /* issuer CN, or NULL */
+	char **san_dns;
+	size_t n_san_dns;
+	char **san_uri;
+	size_t n_san_uri;
+	char **san_email;
+	size_t n_san_email;
+	char **san_ip;        /* printable addresses */
+	size_t n_san_ip;
+};
+
+/* Free the strings of id and zero it; NULL does nothing. */
+void cert_identity_clear(struct cert_identity *id);
+
+#define IDENTITY_SOURCES(X)                     \
+	X(CN, "cn")                             \
+	X(DN, "dn")                             \
+	X(SAN_DNS, "san-dns")                   \
+	X(SAN_URI, "san-uri")                   \
+	X(SAN_EMAIL, "san-email")               \
+	X(SERIAL, "serial")                     \
+	X(FINGERPRINT, "fingerprint")
+
+#define IDENTITY_CLIENT_ID(X)                   \
+	X(IDENTITY, "identity")                 \
+	X(KEEP, "keep")                         \
+	X(PREFIX, "prefix")                     \
+	X(REQUIRE_EQUAL, "require-equal")       \
+	X(REQUIRE_PREFIX, "require-prefix")
+
+#define X(name, text) ID_SRC_##name,
+enum identity_source { IDENTITY_SOURCES(X) };
+#undef X
+#define X(name, text) ID_CID_##name,
+enum identity_client_id { IDENTITY_CLIENT_ID(X) };
+#undef X
+
+enum identity_verdict {
+	ID_OK = 0,
+	ID_UNKNOWN,           /* no map entry (and unknown = reject) or no
+	                       * identity in the certificate */
+	ID_DENIED,            /* map entry with deny = true */
+	ID_BAD_NAME,          /* would yield a forbidden username/client id */
+	ID_CLIENT_ID_REFUSED, /* the device's client id breaks the policy */
+};
+
+#define IDENTITY_MAX 256
+
+struct identity_creds {
+	char identity[IDENTITY_MAX];   /* the identity value that matched */
+	char username[IDENTITY_MAX];
+	char password[IDENTITY_MAX];   /* secret: never log */
+	int has_password;
+	char client_id[IDENTITY_MAX];
+	char rule[IDENTITY_MAX];       /* "map entry [x]" or "template", for
+	                                * logs and moat explain */
+	char why[IDENTITY_MAX];        /* reason for a refusal */
+};
+
+struct identity_rules;
+
+/*
+ * Build the rules from cfg's [identity] section: compiles the pattern,
+ * reads the HMAC secret and password files, loads the map file. Returns
+ * NULL with "FILE:LINE: message" in err.
+ */
+struct identity_rules *identity_rules_new(const struct config *cfg,
+    char *err, size_t errlen);
+
+/* Free the rules (wiping secrets); NULL does nothing. */
+void identity_rules_free(struct identity_rules *r);
+
+/*
+ * Map a certificate to credentials. device_cid is the client id the device
+ * sent (len may be 0); level is its MQTT protocol level (3 limits client
+ * ids to 23 bytes). Returns the verdict; out is filled (why on refusal).
+ */
+enum identity_verdict identity_map(const struct identity_rules *r,
+    const struct cert_identity *id, const uint8_t *device_cid,
+    size_t cid_len, int level, struct identity_creds *out);
+
+/*
+ * Credentials for an identity value given directly (moat passwd):
+ * {cn} stands for the identity, {serial} and {fingerprint} are empty.
+ */
+enum identity_verdict identity_for_name(const struct identity_rules *r,
+    const char *identity, struct identity_creds *out);
+
+/*
+ * A Mosquitto password-file line "username:$7$..." (PBKDF2-SHA512, 101
+ * iterations, 12-byte random salt, as mosquitto_passwd writes). Returns 0 or
+ * -1.
+ */
+int identity_mosquitto_line(const char *username, const char *password,
+    char *out, size_t outlen);
+
+/* 1 when s is acceptable as a broker username or client id, else 0. */
+int identity_name_ok(const char *s, size_t len);
+
+#endif

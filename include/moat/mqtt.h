@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MQTT codec for what moat must understand of a device's stream: the
+ * CONNECT packet (MQTT 3.1 "MQIsdp" level 3, 3.1.1 level 4, 5.0 level 5),
+ * parsed strictly from untrusted bytes and re-encoded with replaced
+ * credentials, and the CONNACK moat answers with when it refuses. Pure:
+ * bytes in, bytes out; no I/O, no allocation.
+ */
+#ifndef MOAT_MQTT_H
+#define MOAT_MQTT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MQTT_CONNECT_MAX_DEFAULT (64 * 1024)
+
+/* Connect flags. */
+#define MQTT_CF_USERNAME    0x80
+#define MQTT_CF_PASSWORD    0x40
+#define MQTT_CF_WILL_RETAIN 0x20
+#define MQTT_CF_WILL_QOS    0x18
+#define MQTT_CF_WILL        0x04
+#define MQTT_CF_CLEAN       0x02
+#define MQTT_CF_RESERVED    0x01
+
+enum mqtt_status {
+	MQTT_OK = 0,
+	MQTT_INCOMPLETE,     /* a valid prefix: more bytes needed */
+	MQTT_NOT_CONNECT,    /* the first packet is not a CONNECT */
+	MQTT_MALFORMED,      /* violates the protocol */
+	MQTT_BAD_PROTOCOL,   /* protocol name or level not supported */
+	MQTT_TOO_LARGE,      /* remaining length over the cap */
+};
+
+/* A view into the packet; p == NULL when the field is absent. */
+struct mqtt_str {
+	const uint8_t *p;
+	size_t len;
+};
+
+struct mqtt_connect {
+	uint8_t level;                /* 3, 4 or 5; 0 until known */
+	uint8_t flags;                /* connect flags as received */
+	uint16_t keepalive;
+	struct mqtt_str props;        /* v5 properties, without their length */
+	struct mqtt_str client_id;
+	struct mqtt_str will_props;   /* v5 will properties, without length */
+	struct mqtt_str will_topic;
+	struct mqtt_str will_payload;
+	struct mqtt_str username;
+	struct mqtt_str password;
+	int has_auth;                 /* v5 Authentication Method/Data present */
+};
+
+/*
+ * Parse the CONNECT at the start of buf[0..len). On MQTT_OK, *used is the
+ * size of the whole packet and out's views point into buf. On any other
+ * result out->level is set when it was read (to pick the CONNACK version)
+ * and *why names the problem (a static string). MQTT_TOO_LARGE is returned
+ * as soon as the fixed header announces a packet over max bytes, before the
+ * rest arrives. Never reads past len; allocates nothing.
+ *
+ * A field that is wrong is reported as soon as it has wholly arrived, so
+ * MQTT_NOT_CONNECT / MQTT_MALFORMED / MQTT_BAD_PROTOCOL may come before the
+ * whole packet has. MQTT_BAD_PROTOCOL means the name was "MQTT" or "MQIsdp"
+ * with a level moat does not speak; out->level is then the level received,
+ * and the caller answers 0x01 (level <= 4) or 0x84 (otherwise). Variable
+ * byte integers must be in their shortest form for every version, so an
+ * accepted CONNECT re-encodes byte for byte. The client identifier may be
+ * empty and is not limited to 23 bytes for MQTT 3.1: that is client-id
+ * policy, not syntax. Bytes after *used belong to the caller.
+ */
+enum mqtt_status mqtt_connect_parse(const uint8_t *buf, size_t len,
+    size_t max, struct mqtt_connect *out, size_t *used, const char **why);
+
+/*
+ * Size of c encoded as a CONNECT, with the username and password flags
+ * taken from whether username.p / password.p are set; will QoS and will
+ * retain are kept only with the will flag. 0 when c cannot be encoded as a
+ * valid CONNECT: a field over 65535 bytes, a property list or remaining
+ * length over 268435455, a level other than 3, 4 or 5, will QoS 3, or a
+ * password without a username below level 5. A NULL client_id is empty.
+ */
+size_t mqtt_connect_size(const struct mqtt_connect *c);
+
+/*
+ * Encode c into out (outlen >= mqtt_connect_size(c)). Returns the bytes
+ * written, or 0 when it does not fit. The protocol name follows c->level.
+ */
+size_t mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
+    size_t outlen);
+
+/*
+ * A CONNACK refusing (or accepting, reason 0) for protocol level: 4 bytes
+ * for levels 3 and 4, 5 bytes (empty properties) for level 5. Returns the
+ * length written to out.
+ */
+size_t mqtt_connack_encode(uint8_t level, uint8_t reason, uint8_t out[8]);
+
+/*
+ * 1 when p[0..len) is well-formed UTF-8 with no U+0000 and no surrogates
+ * (overlong forms and code points above U+10FFFF are refused too).
+ */
+int mqtt_utf8_valid(const uint8_t *p, size_t len);
+
+/* The status as a short static name for logs, e.g. "malformed". */
+const char *mqtt_status_str(enum mqtt_status st);
+
+#endif
