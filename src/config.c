@@ -31,6 +31,7 @@
 
 #include "moat/backend.h"
 #include "moat/config.h"
+#include "moat/identity.h"
 
 /* A config file bigger than this is surely the wrong file. */
 #define FILE_MAX (1024 * 1024)
@@ -90,6 +91,27 @@ struct opt {
 
 static int check_listen(const char *, char *, size_t);
 static int check_backend(const char *, char *, size_t);
+static int check_password(const char *, char *, size_t);
+
+static const struct opt_value id_sources[] = {
+#define X(name, text) { text, ID_SRC_##name },
+	IDENTITY_SOURCES(X)
+#undef X
+	{ NULL, 0 },
+};
+
+static const struct opt_value id_client_ids[] = {
+#define X(name, text) { text, ID_CID_##name },
+	IDENTITY_CLIENT_ID(X)
+#undef X
+	{ NULL, 0 },
+};
+
+static const struct opt_value id_unknown[] = {
+	{ "reject", 0 },
+	{ "template", 1 },
+	{ NULL, 0 },
+};
 
 static const struct opt_value tls_versions[] = {
 	{ "1.2", 12 },
@@ -117,6 +139,10 @@ _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
 
 #define OFF(f) offsetof(struct config, f)
 
+/*
+ * The rows of a section stay together; their order is the order of the
+ * reference (--help) and of etc/moat.ini.
+ */
 static const struct opt opts[] = {
 	{
 		.section = "listen", .key = "address", .type = OPT_STRING,
@@ -242,6 +268,95 @@ static const struct opt opts[] = {
 		    "the broker (1 to 1000000). moat needs two file "
 		    "descriptors per connection: raise the open-file limit "
 		    "to match.",
+	}, {
+		.section = "limits", .key = "max_connect_size",
+		.type = OPT_COUNT, .offset = OFF(max_connect_size),
+		.min = 256, .max = 16 * 1024 * 1024, .def = "65536",
+		.arg = "BYTES", .what = "a size in bytes such as 65536",
+		.help = "Largest MQTT CONNECT packet a device may send, in "
+		    "bytes (256 to 16777216). moat holds the CONNECT in "
+		    "memory until it is whole, before the device is "
+		    "authorised to the broker, so this bounds what an "
+		    "unauthorised peer can make moat allocate. Larger "
+		    "CONNECTs get CONNACK 0x95 (MQTT 5) or are closed.",
+	}, {
+		.section = "identity", .key = "source", .type = OPT_ENUM,
+		.offset = OFF(id_source), .def = "cn", .values = id_sources,
+		.arg = "FIELD",
+		.what = "cn, dn, san-dns, san-uri, san-email, serial or "
+		    "fingerprint",
+		.help = "Which field of the verified device certificate names "
+		    "the device: the subject CN, the whole subject DN "
+		    "(RFC 4514), the first SAN of a type (DNS, URI such as "
+		    "a SPIFFE ID, email), the serial number (upper-case "
+		    "hex) or the SHA-256 fingerprint (lower-case hex).",
+	}, {
+		.section = "identity", .key = "pattern", .type = OPT_STRING,
+		.offset = OFF(id_pattern), .arg = "REGEX",
+		.what = "a POSIX extended regular expression",
+		.help = "Optional POSIX extended regular expression applied "
+		    "to the source value. The identity is its first group "
+		    "when it has one, else the whole match. A value that "
+		    "does not match is an unknown identity.",
+	}, {
+		.section = "identity", .key = "username", .type = OPT_STRING,
+		.offset = OFF(id_username), .def = "{identity}",
+		.arg = "TEMPLATE", .what = "a template such as dev-{identity}",
+		.help = "Broker username moat puts into the CONNECT. "
+		    "Placeholders: {identity} {cn} {serial} {fingerprint}. "
+		    "The device's own username never reaches the broker.",
+	}, {
+		.section = "identity", .key = "password", .type = OPT_STRING,
+		.offset = OFF(id_password), .def = "none",
+		.check = check_password,
+		.arg = "none | hmac | file:PATH",
+		.what = "none, hmac or file:PATH",
+		.help = "Broker password moat puts into the CONNECT: none; "
+		    "hmac, the base64url HMAC-SHA256 of the username keyed "
+		    "with hmac_secret_file, so the broker's password file "
+		    "can be made offline with moat passwd; or file:PATH, "
+		    "one password read from a file. The device's own "
+		    "password never reaches the broker.",
+	}, {
+		.section = "identity", .key = "hmac_secret_file",
+		.type = OPT_PATH, .offset = OFF(id_hmac_secret_file),
+		.arg = "PATH", .what = "the file with the HMAC secret",
+		.help = "File with the secret for password = hmac (at least "
+		    "16 bytes; trailing newlines are ignored). Keep it "
+		    "readable by moat only.",
+	}, {
+		.section = "identity", .key = "client_id", .type = OPT_ENUM,
+		.offset = OFF(id_client_id), .def = "identity",
+		.values = id_client_ids,
+		.arg = "POLICY",
+		.what = "identity, keep, prefix, require-equal or "
+		    "require-prefix",
+		.help = "MQTT client id policy. identity (the default) "
+		    "replaces the device's client id with its identity, so "
+		    "no device can take over another's session; keep "
+		    "passes the device's own; prefix puts the identity and "
+		    "a dash in front of it; require-equal and "
+		    "require-prefix refuse (CONNACK 0x02 / 0x85) a device "
+		    "whose client id is not, or does not start with, its "
+		    "identity.",
+	}, {
+		.section = "identity", .key = "unknown", .type = OPT_ENUM,
+		.offset = OFF(id_unknown_template), .def = "reject",
+		.values = id_unknown, .arg = "reject | template",
+		.what = "reject or template",
+		.help = "What happens to a verified certificate whose "
+		    "identity has no entry in the map: reject (the "
+		    "default) answers CONNACK not-authorised; template "
+		    "lets the username and password templates apply to "
+		    "any certificate from the CA.",
+	}, {
+		.section = "identity", .key = "map", .type = OPT_PATH,
+		.offset = OFF(id_map), .arg = "PATH",
+		.what = "the identity map file",
+		.help = "INI file with one section per identity value, "
+		    "such as [sensor-42], with optional username, "
+		    "password, client_id and deny = true (a quick way to "
+		    "revoke one device).",
 	}, {
 		.section = "log", .key = "level", .type = OPT_ENUM,
 		.offset = OFF(log_level), .def = "info", .values = log_levels,
@@ -518,6 +633,18 @@ check_listen(const char *value, char *err, size_t errlen)
 	struct sockaddr_storage ss;
 
 	return (backend_parse_listen(value, &ss, err, errlen));
+}
+
+static int
+check_password(const char *value, char *err, size_t errlen)
+{
+	if (strcmp(value, "none") == 0 || strcmp(value, "hmac") == 0)
+		return (0);
+	if (strncmp(value, "file:", 5) == 0 && value[5] != '\0')
+		return (0);
+	snprintf(err, errlen, "use none, hmac, or file: followed by the "
+	    "path of a file that holds the password");
+	return (-1);
 }
 
 static int
@@ -1044,18 +1171,22 @@ fail:
 void
 config_free(struct config *cfg)
 {
-	unsigned i;
+	const struct opt *o;
+	unsigned i, n;
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < cfg->nlisten; i++)
-		free(cfg->listen[i]);
-	free(cfg->tls_cert);
-	free(cfg->tls_key);
-	free(cfg->tls_ca);
-	free(cfg->tls_crl);
-	free(cfg->tls_ciphers);
-	free(cfg->backend);
+	/* Strings are owned by their table rows, so new rows free themselves. */
+	for (o = opts; o < opts + NOPTS; o++) {
+		if (o->type != OPT_PATH && o->type != OPT_STRING)
+			continue;
+		if (o->flags & OPT_REPEAT) {
+			n = *AT(cfg, o->count_offset, unsigned *);
+			for (i = 0; i < n; i++)
+				free(AT(cfg, o->offset, char **)[i]);
+		} else
+			free(*AT(cfg, o->offset, char **));
+	}
 	free(cfg->lines);
 	free(cfg->path);
 	free(cfg);
@@ -1078,9 +1209,11 @@ config_where(const struct config *cfg, const char *section, const char *key,
 	    (o = find_opt(section, key)) != NULL && cfg->lines != NULL)
 		line = cfg->lines[o - opts];
 	if (line > 0)
-		snprintf(buf, len, "%s:%d", cfg->path, line);
+		snprintf(buf, len, "%s:%d", cfg->path != NULL ? cfg->path :
+		    "moat.ini", line);
 	else
-		snprintf(buf, len, "%s", cfg->path);
+		snprintf(buf, len, "%s", cfg->path != NULL ? cfg->path :
+		    "moat.ini");
 	return (buf);
 }
 

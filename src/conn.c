@@ -2,12 +2,19 @@
 /*
  * One device connection, from accept to the close log line.
  *
- *   HANDSHAKE   TLS with a verified client certificate, handshake_timeout
- *   CONNECTING  connect to the loopback broker, connect_timeout; device bytes
- *               that arrive meanwhile wait in a capped buffer
- *   PROXYING    bytes both ways with backpressure, idle_timeout
- *   DRAINING    flush close_notify / FIN within a short linger
- *   CLOSED      handles closing; freed after the last close callback
+ *   HANDSHAKE      TLS with a verified client certificate (handshake_timeout);
+ *                  the certificate's identity fields are read once
+ *   AWAIT_CONNECT  the device's first MQTT packet must be a CONNECT, whole
+ *                  within max_connect_size and connect_timeout; it is
+ *                  rewritten with the credentials mapped from the identity
+ *   CONNECTING     connect to the loopback broker (same deadline); device
+ *                  bytes that arrive meanwhile wait in a capped buffer
+ *   PROXYING       bytes both ways with backpressure (idle_timeout)
+ *   DRAINING       flush close_notify / FIN, discard late input, linger
+ *   CLOSED         handles closing; freed after the last close callback
+ *
+ * A refusal after the handshake answers with the CONNACK the device's MQTT
+ * version expects, then drains like any other close.
  *
  * Backpressure: a side stops being read while the other side's write queue is
  * above HIGH_WATER and resumes below LOW_WATER, so a peer that stops reading
@@ -26,17 +33,21 @@
 #include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/conn.h"
+#include "moat/identity.h"
 #include "moat/listener.h"
 #include "moat/log.h"
+#include "moat/mqtt.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
 #define RX_CAP          16384           /* ciphertext read from the device */
-#define UP_PENDING_CAP  (64 * 1024)     /* plaintext held before the broker
-                                         * connection is up */
+#define PEND_SLACK      16384           /* room past max_connect_size for
+                                         * what follows the CONNECT */
+#define PEND_MIN        4096            /* first allocation of pend */
 #define HIGH_WATER      (256 * 1024)    /* pause the other side above this */
 #define LOW_WATER       (64 * 1024)     /* and resume below this */
-#define LINGER_MS       2000            /* flush deadline when closing */
+#define LINGER_MS       2000            /* closing: deadline for progress */
+#define DRAIN_MAX_MS    30000           /* closing: deadline in all */
 
 struct conn {
 	struct worker *w;
@@ -62,21 +73,24 @@ struct conn {
 	int dev_eof;                    /* device sent FIN */
 	int dev_dead;                   /* device reset: write nothing more */
 	int tls_up;                     /* handshake completed */
+	int dev_shut, be_shut;          /* DRAINING: side finished */
 	int open_handles;
-	int shutdowns;
 
 	struct tls_session *tls;
 	char rx[RX_CAP];                /* ciphertext not yet taken by TLS */
 	size_t rx_off, rx_len;
-	char *up_pending;               /* plaintext waiting for the broker */
-	size_t up_len;
+	char *pend;                     /* plaintext waiting for the broker */
+	size_t pend_len, pend_cap;
+	uint8_t mqtt_level;             /* from the CONNECT; 0 until read */
 
 	uint64_t bytes_up, bytes_down;
-	uint64_t t_start, last_active;
+	uint64_t t_start, last_active, t_drain;
 	char peer[64];
-	char *subject;
+	struct cert_identity cert;      /* of the device certificate */
+	char *username;                 /* mapped, for the log */
+	char *client_id;
 	enum conn_reason reason;
-	char detail[256];
+	char detail[600];
 };
 
 struct wreq {
@@ -112,6 +126,8 @@ conn_reason_name(enum conn_reason why)
 
 static void pump_up(struct conn *c);
 static void close_handles(struct conn *c);
+static void drain_check(struct conn *c);
+static void on_timer(uv_timer_t *t);
 
 static void set_dev_reading(struct conn *c, int on);
 static void set_be_reading(struct conn *c);
@@ -132,6 +148,13 @@ on_dev_written(uv_write_t *req, int status)
 		}
 		return;
 	}
+	/*
+	 * Closing, and a slow device still takes what moat holds for it:
+	 * the linger counts from the last progress, within DRAIN_MAX_MS.
+	 */
+	if (c->st == CONN_ST_DRAINING &&
+	    uv_now(c->w->loop) - c->t_drain < DRAIN_MAX_MS)
+		uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
 	/* The device reads again: resume reading the broker. */
 	if (c->st == CONN_ST_PROXYING && !c->be_reading &&
 	    c->dev.write_queue_size <= LOW_WATER)
@@ -241,6 +264,11 @@ on_dev_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct conn *c = h->data;
 
 	(void)suggested;
+	if (c->st >= CONN_ST_DRAINING) {
+		/* Discarded: see conn_close(). */
+		*buf = uv_buf_init(c->w->scratch, (unsigned)c->w->scratch_len);
+		return;
+	}
 	if (c->rx_off > 0) {
 		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
 		c->rx_len -= c->rx_off;
@@ -255,8 +283,16 @@ on_dev_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct conn *c = s->data;
 
 	(void)buf;
-	if (c->st >= CONN_ST_DRAINING)
+	if (c->st >= CONN_ST_DRAINING) {
+		if (nread < 0) {
+			if (nread != UV_EOF)
+				c->dev_dead = 1;
+			c->dev_eof = 1;
+			set_dev_reading(c, 0);
+			drain_check(c);
+		}
 		return;
+	}
 	if (nread > 0) {
 		c->rx_len += (size_t)nread;
 		c->last_active = uv_now(c->w->loop);
@@ -339,18 +375,200 @@ set_be_reading(struct conn *c)
 
 /* --- device to broker --------------------------------------------------- */
 
+/* Most plaintext held before the broker connection is up. */
+static size_t
+pend_limit(const struct conn *c)
+{
+	return ((size_t)c->snap->cfg->max_connect_size + PEND_SLACK);
+}
+
+/* Append to pend, growing it as bytes actually arrive (never from a
+ * length the peer announced). Returns 0 or -1 (out of memory). */
+static int
+pend_append(struct conn *c, const char *data, size_t len)
+{
+	size_t need = c->pend_len + len, cap;
+	char *p;
+
+	if (need > c->pend_cap) {
+		cap = c->pend_cap > 0 ? c->pend_cap * 2 : PEND_MIN;
+		if (cap < need)
+			cap = need;
+		if (cap > pend_limit(c))
+			cap = pend_limit(c);
+		if (cap < need || (p = realloc(c->pend, cap)) == NULL)
+			return (-1);
+		c->pend = p;
+		c->pend_cap = cap;
+	}
+	memcpy(c->pend + c->pend_len, data, len);
+	c->pend_len += len;
+	return (0);
+}
+
+/* Wipe and free pend: it may hold a device's password. */
+static void
+pend_free(struct conn *c)
+{
+	if (c->pend != NULL) {
+		explicit_bzero(c->pend, c->pend_cap);
+		free(c->pend);
+	}
+	c->pend = NULL;
+	c->pend_len = c->pend_cap = 0;
+}
+
 /*
- * Hand decrypted device bytes on towards the broker: held in up_pending
- * until the broker connection is up, written straight through after.
- * Returns 0, or -1 when the connection was closed.
+ * Answer with a CONNACK carrying code (for the device's MQTT version), then
+ * close with why. The CONNACK goes out before close_notify, and the drain
+ * keeps the socket open while the device may still be sending.
+ */
+static void
+refuse(struct conn *c, uint8_t code_v3, uint8_t code_v5,
+    enum conn_reason why, const char *detail)
+{
+	uint8_t ack[8];
+	size_t n;
+	uint8_t level = c->mqtt_level != 0 ? c->mqtt_level : 4;
+
+	if (level < 5 && code_v3 == 0) {
+		/* No MQTT 3 code says this: close without a CONNACK. */
+		conn_close(c, why, detail);
+		return;
+	}
+	n = mqtt_connack_encode(level, level >= 5 ? code_v5 : code_v3, ack);
+	(void)tls_write(c->tls, ack, n);
+	conn_close(c, why, detail);
+}
+
+static void connect_backend(struct conn *c);
+
+/* Keep a printable copy of a mapped name for the close line. */
+static char *
+dup_name(const char *s)
+{
+	return (s != NULL && *s != '\0' ? strdup(s) : NULL);
+}
+
+/*
+ * The first packet: once a whole CONNECT is in pend, map the certificate to
+ * credentials and replace the CONNECT with one that carries them; the bytes
+ * that followed it stay behind it. Returns 0, or -1 when closed.
+ */
+static int
+take_connect(struct conn *c)
+{
+	const struct config *cfg = c->snap->cfg;
+	struct mqtt_connect pc;
+	struct identity_creds cr;
+	const char *why = "";
+	size_t used = 0, n, rest;
+	char *out;
+	enum mqtt_status ms;
+	enum identity_verdict v;
+
+	memset(&pc, 0, sizeof(pc));
+	ms = mqtt_connect_parse((const uint8_t *)c->pend, c->pend_len,
+	    (size_t)cfg->max_connect_size, &pc, &used, &why);
+	if (pc.level != 0)
+		c->mqtt_level = pc.level;
+	switch (ms) {
+	case MQTT_INCOMPLETE:
+		return (0);
+	case MQTT_NOT_CONNECT:
+		conn_close(c, CONN_CLOSE_MQTT_NOT_CONNECT, why);
+		return (-1);
+	case MQTT_MALFORMED:
+		refuse(c, 0, 0x81, CONN_CLOSE_MQTT_MALFORMED, why);
+		return (-1);
+	case MQTT_TOO_LARGE:
+		refuse(c, 0, 0x95, CONN_CLOSE_CONNECT_TOO_LARGE, why);
+		return (-1);
+	case MQTT_BAD_PROTOCOL:
+		refuse(c, 0x01, 0x84, CONN_CLOSE_PROTOCOL_REFUSED, why);
+		return (-1);
+	case MQTT_OK:
+		break;
+	}
+	if (pc.has_auth) {
+		refuse(c, 0, 0x8C, CONN_CLOSE_AUTH_METHOD_REFUSED,
+		    "MQTT 5 authentication method in CONNECT: moat owns "
+		    "authentication");
+		return (-1);
+	}
+
+	memset(&cr, 0, sizeof(cr));
+	v = identity_map(c->snap->ident, &c->cert, pc.client_id.p,
+	    pc.client_id.len, pc.level, &cr);
+	if (v != ID_OK) {
+		char detail[sizeof(cr.why) + sizeof(cr.rule) + 8];
+
+		/* Name the map entry that refused, if one did. */
+		snprintf(detail, sizeof(detail), "%s%s%s%s", cr.why,
+		    strncmp(cr.rule, "map entry", 9) == 0 ? " (" : "",
+		    strncmp(cr.rule, "map entry", 9) == 0 ? cr.rule : "",
+		    strncmp(cr.rule, "map entry", 9) == 0 ? ")" : "");
+		explicit_bzero(&cr, sizeof(cr));
+		if (v == ID_CLIENT_ID_REFUSED)
+			refuse(c, 0x02, 0x85, CONN_CLOSE_CLIENT_ID_REFUSED,
+			    detail);
+		else
+			refuse(c, 0x05, 0x87, CONN_CLOSE_IDENTITY_REFUSED,
+			    detail);
+		return (-1);
+	}
+
+	/* The device's own username and password are dropped here. */
+	pc.username.p = (const uint8_t *)cr.username;
+	pc.username.len = strlen(cr.username);
+	pc.password.p = cr.has_password ? (const uint8_t *)cr.password : NULL;
+	pc.password.len = cr.has_password ? strlen(cr.password) : 0;
+	pc.client_id.p = (const uint8_t *)cr.client_id;
+	pc.client_id.len = strlen(cr.client_id);
+	rest = c->pend_len - used;
+	if ((n = mqtt_connect_size(&pc)) == 0 ||
+	    (out = malloc(n + rest + PEND_MIN)) == NULL ||
+	    mqtt_connect_encode(&pc, (uint8_t *)out, n) != n) {
+		if (n != 0)
+			free(out);
+		explicit_bzero(&cr, sizeof(cr));
+		conn_close(c, n == 0 ? CONN_CLOSE_MQTT_MALFORMED :
+		    CONN_CLOSE_NO_MEMORY, "cannot encode the CONNECT");
+		return (-1);
+	}
+	memcpy(out + n, c->pend + used, rest);
+	c->username = dup_name(cr.username);
+	c->client_id = dup_name(cr.client_id);
+	explicit_bzero(&cr, sizeof(cr));
+	pend_free(c);
+	c->pend = out;
+	c->pend_len = n + rest;
+	c->pend_cap = n + rest + PEND_MIN;
+	if (c->pend_cap > pend_limit(c))
+		c->pend_cap = pend_limit(c) > c->pend_len ? pend_limit(c) :
+		    c->pend_len;
+
+	c->st = CONN_ST_CONNECTING;
+	connect_backend(c);
+	return (c->st >= CONN_ST_DRAINING ? -1 : 0);
+}
+
+/*
+ * Hand decrypted device bytes on towards the broker: the CONNECT stage
+ * first, then held in pend until the broker connection is up, then written
+ * straight through. Returns 0, or -1 when the connection was closed.
  */
 static int
 up_deliver(struct conn *c, const char *data, size_t len)
 {
 	c->bytes_up += len;
-	if (c->st == CONN_ST_CONNECTING) {
-		memcpy(c->up_pending + c->up_len, data, len);
-		c->up_len += len;
+	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING) {
+		if (pend_append(c, data, len) != 0) {
+			conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
+			return (-1);
+		}
+		if (c->st == CONN_ST_AWAIT_CONNECT)
+			return (take_connect(c));
 		return (0);
 	}
 	if (queue_write(c, &c->be.s, data, len, on_be_written) != 0) {
@@ -364,32 +582,37 @@ up_deliver(struct conn *c, const char *data, size_t len)
 static size_t
 up_room(struct conn *c)
 {
-	if (c->st == CONN_ST_CONNECTING)
-		return (UP_PENDING_CAP - c->up_len);
+	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING)
+		return (pend_limit(c) - c->pend_len);
 	if (c->be.s.write_queue_size > HIGH_WATER)
 		return (0);
 	return (c->w->scratch_len);
 }
 
-static void connect_backend(struct conn *c);
-
 static void
 handshake_done(struct conn *c)
 {
 	c->tls_up = 1;
-	c->subject = tls_peer_subject(c->tls);
-	if (log_enabled(LOG_LVL_DEBUG))
-		log_kv(LOG_LVL_DEBUG, "tls_established", "peer", c->peer,
-		    "subject", c->subject, "version",
-		    tls_session_version(c->tls), "cipher",
-		    tls_session_cipher(c->tls), NULL);
-	if ((c->up_pending = malloc(UP_PENDING_CAP)) == NULL) {
-		conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
+	switch (tls_peer_identity(c->tls, &c->cert)) {
+	case 0:
+		break;
+	case -2:
+		conn_close(c, CONN_CLOSE_IDENTITY_REFUSED, "a name in the "
+		    "certificate contains a NUL byte");
+		return;
+	default:
+		conn_close(c, CONN_CLOSE_NO_MEMORY, "reading the certificate");
 		return;
 	}
-	c->st = CONN_ST_CONNECTING;
-	uv_timer_stop(&c->timer);
-	connect_backend(c);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_kv(LOG_LVL_DEBUG, "tls_established", "peer", c->peer,
+		    "subject", c->cert.dn, "fingerprint", c->cert.fingerprint,
+		    "version", tls_session_version(c->tls), "cipher",
+		    tls_session_cipher(c->tls), NULL);
+	/* One deadline for the CONNECT and the broker connection. */
+	c->st = CONN_ST_AWAIT_CONNECT;
+	uv_timer_start(&c->timer, on_timer, c->snap->cfg->connect_timeout_ms,
+	    0);
 }
 
 /*
@@ -451,9 +674,6 @@ pump_up(struct conn *c)
 /* --- broker connection --------------------------------------------------- */
 
 static void
-on_timer(uv_timer_t *t);
-
-static void
 on_be_connect(uv_connect_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -465,7 +685,7 @@ on_be_connect(uv_connect_t *req, int status)
 	if (status < 0) {
 		snprintf(detail, sizeof(detail), "broker %s: %s",
 		    c->snap->backend.text, uv_strerror(status));
-		conn_close(c, CONN_CLOSE_BACKEND_REFUSED, detail);
+		refuse(c, 0x03, 0x88, CONN_CLOSE_BACKEND_REFUSED, detail);
 		return;
 	}
 	c->be_connected = 1;
@@ -475,14 +695,12 @@ on_be_connect(uv_connect_t *req, int status)
 		uv_timer_start(&c->timer, on_timer, cfg->idle_timeout_ms, 0);
 	if (!c->snap->backend.is_unix)
 		uv_tcp_nodelay(&c->be.tcp, 1);
-	if (c->up_len > 0 && queue_write(c, &c->be.s, c->up_pending,
-	    c->up_len, on_be_written) != 0) {
+	if (c->pend_len > 0 && queue_write(c, &c->be.s, c->pend,
+	    c->pend_len, on_be_written) != 0) {
 		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
 		return;
 	}
-	free(c->up_pending);
-	c->up_pending = NULL;
-	c->up_len = 0;
+	pend_free(c);
 	set_be_reading(c);
 	/* Bytes may be waiting in TLS or in rx while the broker was away. */
 	c->dev_paused = 0;
@@ -518,11 +736,8 @@ connect_backend(struct conn *c)
 	if (r != 0) {
 		snprintf(detail, sizeof(detail), "broker %s: %s", b->text,
 		    uv_strerror(r));
-		conn_close(c, CONN_CLOSE_BACKEND_ERROR, detail);
-		return;
+		refuse(c, 0x03, 0x88, CONN_CLOSE_BACKEND_ERROR, detail);
 	}
-	uv_timer_start(&c->timer, on_timer, c->snap->cfg->connect_timeout_ms,
-	    0);
 }
 
 /* --- deadlines ----------------------------------------------------------- */
@@ -539,12 +754,18 @@ on_timer(uv_timer_t *t)
 	case CONN_ST_HANDSHAKE:
 		conn_close(c, CONN_CLOSE_HANDSHAKE_TIMEOUT, NULL);
 		break;
+	case CONN_ST_AWAIT_CONNECT:
+		snprintf(detail, sizeof(detail),
+		    "no whole MQTT CONNECT within %llu ms",
+		    (unsigned long long)cfg->connect_timeout_ms);
+		conn_close(c, CONN_CLOSE_CONNECT_TIMEOUT, detail);
+		break;
 	case CONN_ST_CONNECTING:
 		snprintf(detail, sizeof(detail),
 		    "broker %s did not accept within %llu ms",
 		    c->snap->backend.text,
 		    (unsigned long long)cfg->connect_timeout_ms);
-		conn_close(c, CONN_CLOSE_CONNECT_TIMEOUT, detail);
+		refuse(c, 0x03, 0x88, CONN_CLOSE_CONNECT_TIMEOUT, detail);
 		break;
 	case CONN_ST_PROXYING:
 		now = uv_now(c->w->loop);
@@ -556,7 +777,15 @@ on_timer(uv_timer_t *t)
 			    cfg->idle_timeout_ms - idle, 0);
 		break;
 	case CONN_ST_DRAINING:
-		close_handles(c);       /* linger over */
+		/* Linger over: say so if the device did not get everything. */
+		if (c->dev.write_queue_size > 0) {
+			size_t n = strlen(c->detail);
+
+			snprintf(c->detail + n, sizeof(c->detail) - n,
+			    "%s%zu bytes to the device unsent", n > 0 ?
+			    "; " : "", c->dev.write_queue_size);
+		}
+		close_handles(c);
 		break;
 	case CONN_ST_CLOSED:
 		break;
@@ -570,6 +799,8 @@ conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
 	char up[24], down[24], dur[24], id[24];
+	int refused = c->reason != CONN_CLOSE_NONE && c->username == NULL &&
+	    c->tls_up;
 
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
 	snprintf(up, sizeof(up), "%llu", (unsigned long long)c->bytes_up);
@@ -577,10 +808,13 @@ conn_free(struct conn *c)
 	    (unsigned long long)c->bytes_down);
 	snprintf(dur, sizeof(dur), "%llu",
 	    (unsigned long long)(uv_now(w->loop) - c->t_start));
+	/* Passwords are never here: only mapped names and the certificate. */
 	log_kv(LOG_LVL_INFO, "conn_closed", "id", id, "peer", c->peer,
-	    "subject", c->subject, "up", up, "down", down, "duration_ms", dur,
-	    "reason", conn_reason_name(c->reason),
-	    "detail", c->detail[0] != '\0' ? c->detail : NULL, NULL);
+	    "subject", c->cert.dn, "username", c->username,
+	    "client_id", c->client_id, "up", up, "down", down,
+	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
+	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
+	    refused ? "fingerprint" : NULL, c->cert.fingerprint, NULL);
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -591,8 +825,10 @@ conn_free(struct conn *c)
 	w->nconns--;
 
 	tls_session_free(c->tls);
-	free(c->subject);
-	free(c->up_pending);
+	cert_identity_clear(&c->cert);
+	free(c->username);
+	free(c->client_id);
+	pend_free(c);
 	snapshot_unref(c->snap);
 	free(c);
 }
@@ -619,14 +855,34 @@ close_handles(struct conn *c)
 		uv_close(&c->be.h, on_handle_closed);
 }
 
+/* DRAINING ends when both sides are done, or when the linger runs out. */
 static void
-on_shutdown(uv_shutdown_t *req, int status)
+drain_check(struct conn *c)
+{
+	if (c->st == CONN_ST_DRAINING && c->dev_shut && c->be_shut &&
+	    (c->dev_eof || c->dev_dead))
+		close_handles(c);
+}
+
+static void
+on_dev_shutdown(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (status < 0)
+		c->dev_dead = 1;
+	c->dev_shut = 1;
+	drain_check(c);
+}
+
+static void
+on_be_shutdown(uv_shutdown_t *req, int status)
 {
 	struct conn *c = req->data;
 
 	(void)status;
-	if (--c->shutdowns == 0 && c->st == CONN_ST_DRAINING)
-		close_handles(c);
+	c->be_shut = 1;
+	drain_check(c);
 }
 
 void
@@ -635,11 +891,11 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 	if (c->st >= CONN_ST_DRAINING)
 		return;
 	c->st = CONN_ST_DRAINING;
+	c->t_drain = uv_now(c->w->loop);
 	c->reason = why;
 	if (detail != NULL)
 		snprintf(c->detail, sizeof(c->detail), "%s", detail);
 	uv_timer_stop(&c->timer);
-	set_dev_reading(c, 0);
 	if (c->be_reading) {
 		uv_read_stop(&c->be.s);
 		c->be_reading = 0;
@@ -647,26 +903,36 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 
 	/*
 	 * Tell the device (close_notify where TLS is up), after whatever is
-	 * still queued for it, including a handshake alert; then FIN.
+	 * still queued for it (a CONNACK, a handshake alert); then FIN. Keep
+	 * reading and discarding until it closes too: closing a socket with
+	 * unread input sends a reset, which can destroy what is in flight.
 	 */
 	if (c->tls_up && !c->dev_dead)
 		tls_close_notify(c->tls);
+	c->dev_shut = 1;
 	if (!c->dev_dead) {
 		c->dev_sreq.data = c;
 		if (uv_shutdown(&c->dev_sreq, (uv_stream_t *)&c->dev,
-		    on_shutdown) == 0)
-			c->shutdowns++;
+		    on_dev_shutdown) == 0)
+			c->dev_shut = 0;
+		else
+			c->dev_dead = 1;
 	}
+	c->dev_paused = 0;
+	if (!c->dev_dead && !c->dev_eof && !c->dev_reading &&
+	    uv_read_start((uv_stream_t *)&c->dev, on_dev_alloc,
+	    on_dev_read) == 0)
+		c->dev_reading = 1;
+
 	/* Let the broker have what the device sent, then FIN. */
+	c->be_shut = 1;
 	if (c->be_connected && why != CONN_CLOSE_BACKEND_ERROR) {
 		c->be_sreq.data = c;
-		if (uv_shutdown(&c->be_sreq, &c->be.s, on_shutdown) == 0)
-			c->shutdowns++;
+		if (uv_shutdown(&c->be_sreq, &c->be.s, on_be_shutdown) == 0)
+			c->be_shut = 0;
 	}
-	if (c->shutdowns == 0)
-		close_handles(c);
-	else
-		uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+	uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+	drain_check(c);
 }
 
 void
@@ -689,7 +955,7 @@ on_refused_closed(uv_handle_t *h)
 }
 
 static void
-refuse(struct worker *w, uv_stream_t *server)
+turn_away(struct worker *w, uv_stream_t *server)
 {
 	uv_tcp_t *t;
 	uint64_t now = uv_now(w->loop);
@@ -727,16 +993,16 @@ conn_accept(struct worker *w, uv_stream_t *server)
 	int len = sizeof(ss);
 
 	if (w->nconns >= cfg->max_connections) {
-		refuse(w, server);
+		turn_away(w, server);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		refuse(w, server);
+		turn_away(w, server);
 		return;
 	}
 	if (uv_tcp_init(w->loop, &c->dev) != 0) {
 		free(c);
-		refuse(w, server);
+		turn_away(w, server);
 		return;
 	}
 	c->dev.data = c;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "moat/config.h"
+#include "moat/identity.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
@@ -35,9 +36,13 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 	}
 	if ((snap->tls = tls_ctx_new(cfg, err, errlen)) == NULL)
 		goto fail1;
+	if ((snap->ident = identity_rules_new(cfg, err, errlen)) == NULL)
+		goto fail2;
 	snap->cfg = cfg;
 	return (snap);
 
+fail2:
+	tls_ctx_free(snap->tls);
 fail1:
 	free(snap);
 fail0:
@@ -60,6 +65,7 @@ snapshot_unref(struct snapshot *snap)
 	if (atomic_fetch_sub_explicit(&snap->refs, 1,
 	    memory_order_acq_rel) != 1)
 		return;
+	identity_rules_free(snap->ident);
 	tls_ctx_free(snap->tls);
 	config_free((struct config *)snap->cfg);
 	free(snap);

@@ -16,6 +16,10 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/x509v3.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@
 #include <string.h>
 
 #include "moat/config.h"
+#include "moat/identity.h"
 #include "moat/tls.h"
 
 struct tls_ctx {
@@ -427,24 +432,6 @@ tls_session_error(struct tls_session *s, char *buf, size_t len)
 	return (buf);
 }
 
-char *
-tls_peer_subject(struct tls_session *s)
-{
-	WOLFSSL_X509 *x;
-	WOLFSSL_X509_NAME *name;
-	char *line, *out = NULL;
-
-	if ((x = wolfSSL_get_peer_certificate(s->ssl)) == NULL)
-		return (NULL);
-	if ((name = wolfSSL_X509_get_subject_name(x)) != NULL &&
-	    (line = wolfSSL_X509_NAME_oneline(name, NULL, 0)) != NULL) {
-		out = strdup(line);
-		XFREE(line, NULL, DYNAMIC_TYPE_OPENSSL);
-	}
-	wolfSSL_X509_free(x);
-	return (out);
-}
-
 const char *
 tls_session_version(struct tls_session *s)
 {
@@ -455,4 +442,300 @@ const char *
 tls_session_cipher(struct tls_session *s)
 {
 	return (wolfSSL_get_cipher_name(s->ssl));
+}
+
+/* --- identity fields of a certificate ---------------------------------- */
+
+static char *asn1_strdup(WOLFSSL_ASN1_STRING *a, int *bad);
+
+static char *
+hex_string(const unsigned char *p, size_t n, int upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	char *out;
+	size_t i;
+
+	if ((out = malloc(n * 2 + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return (out);
+}
+
+/*
+ * The value of the first entry with nid in name, or NULL. A value with an
+ * embedded NUL sets *bad: as a C string it would read as a shorter name,
+ * the classic way to pose as another certificate's subject.
+ */
+static char *
+name_text(WOLFSSL_X509_NAME *name, int nid, int *bad)
+{
+	WOLFSSL_X509_NAME_ENTRY *e;
+	WOLFSSL_ASN1_STRING *d;
+	int i;
+
+	if (name == NULL ||
+	    (i = wolfSSL_X509_NAME_get_index_by_NID(name, nid, -1)) < 0 ||
+	    (e = wolfSSL_X509_NAME_get_entry(name, i)) == NULL ||
+	    (d = wolfSSL_X509_NAME_ENTRY_get_data(e)) == NULL)
+		return (NULL);
+	return (asn1_strdup(d, bad));
+}
+
+/* Append one RFC 4514 attribute value, escaped, to buf. */
+static void
+dn_append_value(char *buf, size_t cap, size_t *len, const unsigned char *v,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && *len + 4 < cap; i++) {
+		unsigned char ch = v[i];
+
+		if (ch == '"' || ch == '+' || ch == ',' || ch == ';' ||
+		    ch == '<' || ch == '>' || ch == '\\' ||
+		    (i == 0 && (ch == '#' || ch == ' ')) ||
+		    (i == n - 1 && ch == ' ')) {
+			buf[(*len)++] = '\\';
+			buf[(*len)++] = (char)ch;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			*len += (size_t)snprintf(buf + *len, cap - *len, "\\%02X",
+			    ch);
+		} else {
+			buf[(*len)++] = (char)ch;
+		}
+	}
+	buf[*len] = '\0';
+}
+
+/* The subject as an RFC 4514 string: last RDN first, escaped values. */
+static char *
+dn_string(WOLFSSL_X509_NAME *name)
+{
+	char buf[4096], oid[128];
+	size_t len = 0;
+	int i, count;
+
+	buf[0] = '\0';
+	if (name == NULL)
+		return (strdup(""));
+	count = wolfSSL_X509_NAME_entry_count(name);
+	for (i = count - 1; i >= 0; i--) {
+		WOLFSSL_X509_NAME_ENTRY *e = wolfSSL_X509_NAME_get_entry(name, i);
+		WOLFSSL_ASN1_OBJECT *o;
+		WOLFSSL_ASN1_STRING *d;
+		const char *type;
+
+		if (e == NULL || (o = wolfSSL_X509_NAME_ENTRY_get_object(e)) ==
+		    NULL || (d = wolfSSL_X509_NAME_ENTRY_get_data(e)) == NULL)
+			continue;
+		type = wolfSSL_OBJ_nid2sn(wolfSSL_OBJ_obj2nid(o));
+		if (type == NULL || strcmp(type, "UNDEF") == 0) {
+			if (wolfSSL_OBJ_obj2txt(oid, sizeof(oid), o, 1) <= 0)
+				continue;
+			type = oid;
+		}
+		if (len + strlen(type) + 4 >= sizeof(buf))
+			break;
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s=",
+		    len > 0 ? "," : "", type);
+		dn_append_value(buf, sizeof(buf), &len,
+		    wolfSSL_ASN1_STRING_get0_data(d),
+		    (size_t)wolfSSL_ASN1_STRING_length(d));
+	}
+	return (strdup(buf));
+}
+
+static int
+push(char ***list, size_t *n, char *s)
+{
+	char **l;
+
+	if (s == NULL)
+		return (-1);
+	if ((l = realloc(*list, (*n + 1) * sizeof(*l))) == NULL) {
+		free(s);
+		return (-1);
+	}
+	l[(*n)++] = s;
+	*list = l;
+	return (0);
+}
+
+/* Copy an ASN.1 string; an embedded NUL sets *bad (see name_text). */
+static char *
+asn1_strdup(WOLFSSL_ASN1_STRING *a, int *bad)
+{
+	const unsigned char *p;
+	char *out;
+	int n;
+
+	if (a == NULL || (n = wolfSSL_ASN1_STRING_length(a)) < 0 ||
+	    (p = wolfSSL_ASN1_STRING_get0_data(a)) == NULL)
+		return (strdup(""));
+	if (memchr(p, 0, (size_t)n) != NULL)
+		*bad = 1;
+	if ((out = malloc((size_t)n + 1)) == NULL)
+		return (NULL);
+	memcpy(out, p, (size_t)n);
+	out[n] = '\0';
+	return (out);
+}
+
+static int
+san_read(WOLFSSL_X509 *x, struct cert_identity *id, int *bad)
+{
+	WOLFSSL_STACK *sk;
+	int i, n, rc = 0;
+
+	sk = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	if (sk == NULL)
+		return (0);
+	n = wolfSSL_sk_GENERAL_NAME_num(sk);
+	for (i = 0; i < n && rc == 0; i++) {
+		WOLFSSL_GENERAL_NAME *g = wolfSSL_sk_GENERAL_NAME_value(sk, i);
+		char ip[INET6_ADDRSTRLEN];
+		const unsigned char *p;
+		int len;
+
+		if (g == NULL)
+			continue;
+		switch (g->type) {
+		case GEN_DNS:
+			rc = push(&id->san_dns, &id->n_san_dns,
+			    asn1_strdup(g->d.dNSName, bad));
+			break;
+		case GEN_URI:
+			rc = push(&id->san_uri, &id->n_san_uri,
+			    asn1_strdup(g->d.uniformResourceIdentifier,
+			    bad));
+			break;
+		case GEN_EMAIL:
+			rc = push(&id->san_email, &id->n_san_email,
+			    asn1_strdup(g->d.rfc822Name, bad));
+			break;
+		case GEN_IPADD:
+			p = wolfSSL_ASN1_STRING_get0_data(g->d.iPAddress);
+			len = wolfSSL_ASN1_STRING_length(g->d.iPAddress);
+			if (p == NULL || (len != 4 && len != 16) ||
+			    inet_ntop(len == 4 ? AF_INET : AF_INET6, p, ip,
+			    sizeof(ip)) == NULL)
+				break;
+			rc = push(&id->san_ip, &id->n_san_ip, strdup(ip));
+			break;
+		default:
+			break;
+		}
+	}
+	wolfSSL_sk_GENERAL_NAME_pop_free(sk, wolfSSL_GENERAL_NAME_free);
+	return (rc);
+}
+
+/* Fill id from x. Returns 0, -1 (out of memory) or -2 (a NUL byte in a
+ * name field: refuse the certificate). */
+static int
+x509_identity(WOLFSSL_X509 *x, struct cert_identity *id)
+{
+	unsigned char serial[64], hash[32];
+	const unsigned char *der;
+	int n = sizeof(serial), dersz = 0, bad = 0;
+
+	memset(id, 0, sizeof(*id));
+	id->cn = name_text(wolfSSL_X509_get_subject_name(x), NID_commonName,
+	    &bad);
+	id->issuer_cn = name_text(wolfSSL_X509_get_issuer_name(x),
+	    NID_commonName, &bad);
+	if ((id->dn = dn_string(wolfSSL_X509_get_subject_name(x))) == NULL)
+		goto fail;
+	if (wolfSSL_X509_get_serial_number(x, serial, &n) != WOLFSSL_SUCCESS)
+		n = 0;
+	if ((id->serial = hex_string(serial, (size_t)n, 1)) == NULL)
+		goto fail;
+	if ((der = wolfSSL_X509_get_der(x, &dersz)) == NULL || dersz <= 0 ||
+	    wc_Sha256Hash(der, (word32)dersz, hash) != 0 ||
+	    (id->fingerprint = hex_string(hash, sizeof(hash), 0)) == NULL)
+		goto fail;
+	if (san_read(x, id, &bad) != 0)
+		goto fail;
+	if (bad) {
+		cert_identity_clear(id);
+		return (-2);
+	}
+	return (0);
+fail:
+	cert_identity_clear(id);
+	return (-1);
+}
+
+int
+tls_peer_identity(struct tls_session *s, struct cert_identity *id)
+{
+	WOLFSSL_X509 *x;
+	int rc;
+
+	if ((x = wolfSSL_get_peer_certificate(s->ssl)) == NULL) {
+		memset(id, 0, sizeof(*id));
+		return (-1);
+	}
+	rc = x509_identity(x, id);
+	wolfSSL_X509_free(x);
+	return (rc);
+}
+
+int
+tls_cert_file_identity(const char *path, struct cert_identity *id,
+    char *err, size_t errlen)
+{
+	WOLFSSL_X509 *x;
+	int rc;
+
+	memset(id, 0, sizeof(*id));
+	if ((x = wolfSSL_X509_load_certificate_file(path,
+	    WOLFSSL_FILETYPE_PEM)) == NULL) {
+		snprintf(err, errlen, "%s: not a readable PEM certificate",
+		    path);
+		return (-1);
+	}
+	if ((rc = x509_identity(x, id)) != 0)
+		snprintf(err, errlen, "%s: %s", path, rc == -2 ?
+		    "a name in the certificate contains a NUL byte; moat "
+		    "refuses such certificates" : "out of memory");
+	wolfSSL_X509_free(x);
+	return (rc);
+}
+
+int
+tls_verify_file(const struct config *cfg, const char *path, char *why,
+    size_t whylen)
+{
+	WOLFSSL_CERT_MANAGER *cm;
+	char tmp[WOLFSSL_MAX_ERROR_SZ];
+	int r;
+
+	if ((cm = wolfSSL_CertManagerNew()) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return (-1);
+	}
+	r = wolfSSL_CertManagerLoadCA(cm, cfg->tls_ca, NULL);
+	if (r == WOLFSSL_SUCCESS && cfg->tls_crl != NULL) {
+		r = wolfSSL_CertManagerEnableCRL(cm, WOLFSSL_CRL_CHECKALL);
+		if (r == WOLFSSL_SUCCESS)
+			r = wolfSSL_CertManagerLoadCRLFile(cm, cfg->tls_crl,
+			    WOLFSSL_FILETYPE_PEM);
+	}
+	if (r != WOLFSSL_SUCCESS) {
+		snprintf(why, whylen, "cannot load [tls] ca or crl");
+		wolfSSL_CertManagerFree(cm);
+		return (-1);
+	}
+	r = wolfSSL_CertManagerVerify(cm, path, WOLFSSL_FILETYPE_PEM);
+	wolfSSL_CertManagerFree(cm);
+	if (r == WOLFSSL_SUCCESS)
+		return (0);
+	wolfSSL_ERR_error_string_n((unsigned long)r, tmp, sizeof(tmp));
+	snprintf(why, whylen, "%s", tmp);
+	return (-1);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One device connection: TLS from the device, plaintext to the broker, and
- * the state machine, buffers, backpressure, deadlines and teardown between
- * them. States and close reasons come from X-macro lists so that logs print
+ * One device connection: TLS from the device, the MQTT CONNECT rewritten
+ * with the credentials mapped from its certificate, plaintext to the
+ * broker, and the state machine, buffers, backpressure, deadlines and
+ * teardown between them. States and close reasons come from X-macro lists so that logs print
  * names, never numbers.
  */
 #ifndef MOAT_CONN_H
@@ -13,11 +14,12 @@
 struct conn;
 struct worker;
 
-#define CONN_STATES(X)                  \
-	X(HANDSHAKE, "handshake")       \
-	X(CONNECTING, "connecting")     \
-	X(PROXYING, "proxying")         \
-	X(DRAINING, "draining")         \
+#define CONN_STATES(X)                          \
+	X(HANDSHAKE, "handshake")               \
+	X(AWAIT_CONNECT, "await_connect")       \
+	X(CONNECTING, "connecting")             \
+	X(PROXYING, "proxying")                 \
+	X(DRAINING, "draining")                 \
 	X(CLOSED, "closed")
 
 #define CONN_REASONS(X)                                         \
@@ -27,6 +29,13 @@ struct worker;
 	X(TLS_HANDSHAKE_FAILED, "tls_handshake_failed")         \
 	X(TLS_ERROR, "tls_error")                               \
 	X(CONNECT_TIMEOUT, "connect_timeout")                   \
+	X(MQTT_NOT_CONNECT, "mqtt_not_connect")                 \
+	X(MQTT_MALFORMED, "mqtt_malformed")                     \
+	X(CONNECT_TOO_LARGE, "connect_too_large")               \
+	X(PROTOCOL_REFUSED, "protocol_refused")                 \
+	X(AUTH_METHOD_REFUSED, "auth_method_refused")           \
+	X(IDENTITY_REFUSED, "identity_refused")                 \
+	X(CLIENT_ID_REFUSED, "client_id_refused")               \
 	X(BACKEND_REFUSED, "backend_refused")                   \
 	X(BACKEND_CLOSED, "backend_closed")                     \
 	X(BACKEND_ERROR, "backend_error")                       \
@@ -55,9 +64,11 @@ const char *conn_reason_name(enum conn_reason why);
 void conn_accept(struct worker *w, uv_stream_t *server);
 
 /*
- * The one teardown: stop reading both sides, flush what is queued
- * (close_notify to the device where TLS is up, FIN to the broker) within a
- * short linger, close every handle, log one line, free. Safe to call again:
+ * The one teardown: stop reading the broker, flush what is queued
+ * (close_notify to the device where TLS is up, FIN to both), and discard
+ * what the device still sends until it closes too, all within a short
+ * linger, so that a reset cannot destroy a last CONNACK in flight; then
+ * close every handle, log one line, free. Safe to call again:
  * later calls do nothing. detail may be NULL.
  */
 void conn_close(struct conn *c, enum conn_reason why, const char *detail);

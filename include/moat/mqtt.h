@@ -64,11 +64,13 @@ struct mqtt_connect {
  * MQTT_NOT_CONNECT / MQTT_MALFORMED / MQTT_BAD_PROTOCOL may come before the
  * whole packet has. MQTT_BAD_PROTOCOL means the name was "MQTT" or "MQIsdp"
  * with a level moat does not speak; out->level is then the level received,
- * and the caller answers 0x01 (level <= 4) or 0x84 (otherwise). Variable
- * byte integers must be in their shortest form for every version, so an
- * accepted CONNECT re-encodes byte for byte. The client identifier may be
- * empty and is not limited to 23 bytes for MQTT 3.1: that is client-id
- * policy, not syntax. Bytes after *used belong to the caller.
+ * and the caller answers mqtt_connack_encode(level, level == 5 ? 0x84 :
+ * 0x01): 0x84 in MQTT 5 form for level 5, else 0x01 in 3.1.1 form (as
+ * Mosquitto does for, say, level 6). Variable byte integers must be in
+ * their shortest form for every version, so an accepted CONNECT re-encodes
+ * byte for byte. The client identifier may be empty and is not limited to
+ * 23 bytes for MQTT 3.1: that is client-id policy, not syntax. Bytes after
+ * *used belong to the caller.
  */
 enum mqtt_status mqtt_connect_parse(const uint8_t *buf, size_t len,
     size_t max, struct mqtt_connect *out, size_t *used, const char **why);
@@ -78,8 +80,9 @@ enum mqtt_status mqtt_connect_parse(const uint8_t *buf, size_t len,
  * taken from whether username.p / password.p are set; will QoS and will
  * retain are kept only with the will flag. 0 when c cannot be encoded as a
  * valid CONNECT: a field over 65535 bytes, a property list or remaining
- * length over 268435455, a level other than 3, 4 or 5, will QoS 3, or a
- * password without a username below level 5. A NULL client_id is empty.
+ * length over 268435455, a level other than 3, 4 or 5, will QoS 3, a
+ * password without a username below level 5, or a view with p == NULL and
+ * len != 0. A NULL client_id (or props, will field) encodes as empty.
  */
 size_t mqtt_connect_size(const struct mqtt_connect *c);
 

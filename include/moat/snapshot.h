@@ -15,18 +15,20 @@
 #include "moat/backend.h"
 
 struct config;
+struct identity_rules;
 struct tls_ctx;
 
 struct snapshot {
 	atomic_uint refs;
 	const struct config *cfg;
 	struct tls_ctx *tls;
+	struct identity_rules *ident;
 	struct backend_addr backend;
 };
 
 /*
  * Build a snapshot from cfg (takes ownership of cfg, also on failure):
- * builds the TLS context and resolves the backend. Returns a snapshot with
+ * builds the TLS context and the identity rules and resolves the backend. Returns a snapshot with
  * one reference, or NULL with "FILE:LINE: message" in err.
  */
 struct snapshot *snapshot_new(struct config *cfg, char *err, size_t errlen);

@@ -86,16 +86,11 @@ void tls_close_notify(struct tls_session *s);
 const char *tls_session_error(struct tls_session *s, char *buf, size_t len);
 
 /*
- * After the handshake: the peer certificate's subject as one line
- * ("/C=DE/CN=sensor-a"), read once and freed by the library. Returns a
- * malloc'd string the caller frees, or NULL.
- */
-char *tls_peer_subject(struct tls_session *s);
-
-/*
  * After the handshake: read the identity fields of the peer certificate
  * (CN, SANs, RFC 4514 DN, serial, SHA-256 fingerprint, issuer CN) into id
- * and free the certificate. Returns 0, or -1 (id cleared).
+ * and free the certificate. Returns 0, -1 (out of memory) or -2 (a name
+ * holds a NUL byte, which could pass for a shorter name: refuse); id is
+ * cleared on failure.
  */
 int tls_peer_identity(struct tls_session *s, struct cert_identity *id);
 
@@ -105,6 +100,14 @@ int tls_peer_identity(struct tls_session *s, struct cert_identity *id);
  */
 int tls_cert_file_identity(const char *path, struct cert_identity *id,
     char *err, size_t errlen);
+
+/*
+ * Would a device presenting the certificate in path pass verification
+ * against cfg's CA (and CRL)? Returns 0, or -1 with the reason in why.
+ * Checks dates against the current time. For moat explain.
+ */
+int tls_verify_file(const struct config *cfg, const char *path, char *why,
+    size_t whylen);
 
 /* Negotiated protocol ("TLSv1.3") and cipher suite names, for logs. */
 const char *tls_session_version(struct tls_session *s);

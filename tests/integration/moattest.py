@@ -357,6 +357,41 @@ class PKI:
             self._cache.pop("crl", None)
         return self._cache["revoked"]
 
+    def custom(self, name, subj, san=None, ca=None):
+        """A client certificate with any subject, in openssl -subj syntax
+        and kept in that order (e.g. '/O=Acme, Inc./CN=dev "1"'), and an
+        optional subjectAltName value ('DNS:a.example,URI:spiffe://x/y,
+        email:a@b.example,IP:192.0.2.1'), signed by the trusted CA (or
+        the CA object ca) with a random serial. Returns (cert, key):
+        NAME.pem / NAME.key in the pki dir."""
+        if name in self._cache:
+            return self._cache[name]
+        self.ca  # noqa: make sure the CA exists
+        ca = ca or self._ca
+        key = os.path.join(self.dir, name + ".key")
+        cert = os.path.join(self.dir, name + ".pem")
+        csr = os.path.join(ca.dir, name + ".csr")
+        ext = os.path.join(ca.dir, name + ".ext")
+        lines = ["basicConstraints = CA:FALSE",
+                 "keyUsage = critical, digitalSignature",
+                 "extendedKeyUsage = clientAuth",
+                 "subjectKeyIdentifier = hash",
+                 "authorityKeyIdentifier = keyid"]
+        if san:
+            lines.append("subjectAltName = " + san)
+        with open(ext, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.openssl(["req", "-new", "-config", ca.cnf, "-newkey", "ec",
+                      "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", key, "-out", csr, "-utf8", "-subj", subj])
+        serial = "0x" + (bytes([os.urandom(1)[0] & 0x7F | 0x10]) +
+                         os.urandom(7)).hex()
+        self.openssl(["x509", "-req", "-in", csr, "-CA", ca.cert,
+                      "-CAkey", ca.key, "-set_serial", serial, "-days", "30",
+                      "-sha256", "-extfile", ext, "-out", cert])
+        self._cache[name] = (cert, key)
+        return self._cache[name]
+
     def crl(self):
         """PEM CRL of the trusted CA that lists revoked()."""
         if "crl" not in self._cache:
@@ -533,9 +568,10 @@ class Moat(Proc):
 
     def __init__(self, test, backend, name="moat", listen=("127.0.0.1:0",),
                  tls=None, limits=None, log=None, extra="", wrap=None,
-                 expect_start=True):
+                 expect_start=True, identity=None):
         self.ini = test.write_ini(name + ".ini", backend, listen=listen,
-                                  tls=tls, limits=limits, log=log, extra=extra)
+                                  tls=tls, limits=limits, log=log, extra=extra,
+                                  identity=identity)
         self.addrs = []
         logpath = os.path.join(test.dir, name + ".log")
         argv = [test.moat, "-c", self.ini]
@@ -586,6 +622,19 @@ class Moat(Proc):
                           "expected %d" % (self.name,
                                            len(self.closed_lines(start)),
                                            timeout, count))
+        return got
+
+    def wait_closed_match(self, pattern, start=0, timeout=10):
+        """Wait for the first conn_closed line after offset start that
+        matches the regex pattern (e.g. "peer=127.0.0.1:%d " % port, or
+        'subject="CN=sensor-a"'); return it. Other connections closing
+        meanwhile do not get in the way."""
+        rx = re.compile(pattern)
+        got = wait_for(lambda: next((ln for ln in self.closed_lines(start)
+                                     if rx.search(ln)), None), timeout)
+        if not got:
+            raise Failure("%s logged no conn_closed matching %r within %ss"
+                          % (self.name, pattern, timeout))
         return got
 
     def stop_and_check(self):
@@ -674,8 +723,12 @@ class Test:
         return dict(os.environ)
 
     def ini_text(self, backend, listen=("127.0.0.1:0",), tls=None,
-                 limits=None, log=None, extra=""):
-        """moat.ini text; returns (text, {"section.key": line})."""
+                 limits=None, log=None, identity=None, extra=""):
+        """moat.ini text; returns (text, {"section.key": line}).
+
+        Unless a test says otherwise, [identity] lets any certificate of
+        the test CA through with its CN as username and its own client id,
+        so tests of the TLS and forwarding layers need no map."""
         s, k = self.pki.server()
         t = {"cert": s, "key": k, "ca": self.pki.ca, "min_version": "1.2"}
         t.update(tls or {})
@@ -684,6 +737,9 @@ class Test:
         lim.update(limits or {})
         lg = {"level": "info", "format": "text"}
         lg.update(log or {})
+        ident = {"unknown": "template", "client_id": "keep"}
+        if identity is not None:
+            ident = dict(identity)
         out = []
         where = {}
 
@@ -699,6 +755,8 @@ class Test:
         sec("tls", list(t.items()))
         sec("backend", [("address", backend)])
         sec("limits", list(lim.items()))
+        if ident:
+            sec("identity", list(ident.items()))
         sec("log", list(lg.items()))
         text = "\n".join(out) + "\n" + extra
         return text, where
@@ -811,12 +869,19 @@ class Test:
 
     def sub(self, port, topic, count, qos=1, version="mqttv311",
             host="localhost", tls=True, dev="sensor-a", cert=True,
-            client_id=None, name="sub", broker=None, timeout=30):
-        """Start mosquitto_sub in the background; returns a Sub."""
+            client_id=None, name="sub", broker=None, timeout=30, extra=()):
+        """Start mosquitto_sub in the background; returns a Sub. extra:
+        more mosquitto_sub arguments (e.g. -u, -P, -v)."""
         need_tool("mosquitto_sub")
         return Sub(self, port, topic, count, qos, version, host, tls, dev,
                    cert, client_id or "%s-%d" % (name, os.getpid()), name,
-                   broker, timeout)
+                   broker, timeout, extra)
+
+    def device_ctx(self, dev="sensor-a", cert=None, **kw):
+        """ssl context of a raw client with device dev's certificate (or
+        cert=(cert, key)) that trusts the test CA."""
+        c, k = cert or self.pki.device(dev)
+        return client_context(ca=self.pki.ca, cert=c, key=k, **kw)
 
     def pub_sub_roundtrip(self, port, broker, topic="moat/test", n=3,
                           version="mqttv311", pub_dev="sensor-b",
@@ -840,7 +905,7 @@ class Sub:
     """mosquitto_sub in the background, stdout captured to a file."""
 
     def __init__(self, t, port, topic, count, qos, version, host, tls, dev,
-                 cert, client_id, name, broker, timeout):
+                 cert, client_id, name, broker, timeout, extra=()):
         self.t = t
         self.client_id = client_id
         self.broker = broker
@@ -853,16 +918,19 @@ class Sub:
             argv += t.client_tls(cert, dev)
         argv += ["-V", version, "-q", str(qos), "-t", topic,
                  "-C", str(count), "-i", client_id]
+        argv += list(extra)
         self.proc = Proc(t, name, argv, self.errpath, out=self.out)
         self.p = self.proc.p
         self.pid = self.proc.pid
 
-    def wait_subscribed(self, timeout=10):
-        """Wait until the broker logs the SUBACK to this client."""
+    def wait_subscribed(self, timeout=10, since=0):
+        """Wait until the broker logs the SUBACK to this client (after
+        byte offset since of its log: where client ids repeat, pass the
+        log length from before the subscriber started)."""
         needle = "Sending SUBACK to %s" % self.client_id
-        ok = wait_for(lambda: needle in self.broker.text()
+        ok = wait_for(lambda: needle in self.broker.text()[since:]
                       or self.p.poll() is not None, timeout)
-        if not ok or needle not in self.broker.text():
+        if not ok or needle not in self.broker.text()[since:]:
             raise Failure("subscriber %s not subscribed within %ss (exit %s):"
                           "\n%s" % (self.client_id, timeout, self.p.poll(),
                                     read_text(self.errpath)))
@@ -917,6 +985,96 @@ def mqtt_connect(client_id, keepalive=60, version=4):
     if version == 5:
         vh += b"\x00"  # no properties
     return mqtt_packet(0x10, vh + mqtt_str(client_id))
+
+
+def mqtt_connect_full(client_id, version=4, username=None, password=None,
+                      keepalive=60, clean=True, props=b"", will=None,
+                      proto_name=None):
+    """Any CONNECT. version is the protocol level byte: 3 (MQTT 3.1,
+    "MQIsdp"), 4 (3.1.1), 5, or anything else (sent as "MQTT" unless
+    proto_name says otherwise). props: raw MQTT 5 CONNECT property bytes
+    (their length is added). will: (topic, payload, qos, retain).
+    username / password: str or bytes, None leaves the flag clear."""
+    name = proto_name or ("MQIsdp" if version == 3 else "MQTT")
+    flags = 0x02 if clean else 0x00
+    if will:
+        flags |= 0x04 | (will[2] << 3) | (0x20 if will[3] else 0)
+    if username is not None:
+        flags |= 0x80
+    if password is not None:
+        flags |= 0x40
+    vh = mqtt_str(name) + bytes([version, flags]) + struct.pack("!H",
+                                                                keepalive)
+    if version == 5:
+        vh += mqtt_varint(len(props)) + props
+    pl = mqtt_str(client_id)
+    if will:
+        if version == 5:
+            pl += b"\x00"
+        pl += mqtt_str(will[0]) + mqtt_str(will[1])
+    if username is not None:
+        pl += mqtt_str(username)
+    if password is not None:
+        pl += mqtt_str(password)
+    return mqtt_packet(0x10, vh + pl)
+
+
+def mqtt_parse_connect(data):
+    """Parse the CONNECT at the start of data (as a broker would see it).
+    Returns a dict: level, flags, keepalive, client_id, username,
+    password (bytes or None), size (bytes used)."""
+    if not data or data[0] != 0x10:
+        raise ValueError("not a CONNECT: %r" % bytes(data[:8]))
+    mult, n, i = 1, 0, 1
+    while True:
+        d = data[i]
+        n += (d & 0x7F) * mult
+        mult *= 128
+        i += 1
+        if not d & 0x80:
+            break
+    end = i + n
+    if len(data) < end:
+        raise ValueError("CONNECT incomplete: %d of %d bytes"
+                         % (len(data), end))
+    pos = i
+
+    def s16():
+        nonlocal pos
+        ln = struct.unpack("!H", data[pos:pos + 2])[0]
+        v = bytes(data[pos + 2:pos + 2 + ln])
+        pos += 2 + ln
+        return v
+
+    def varint():
+        nonlocal pos
+        mult, v = 1, 0
+        while True:
+            d = data[pos]
+            pos += 1
+            v += (d & 0x7F) * mult
+            mult *= 128
+            if not d & 0x80:
+                return v
+    out = {"proto": s16()}
+    out["level"] = data[pos]
+    out["flags"] = data[pos + 1]
+    out["keepalive"] = struct.unpack("!H", data[pos + 2:pos + 4])[0]
+    pos += 4
+    if out["level"] == 5:
+        n = varint()        # moves pos past the length itself
+        pos += n
+    out["client_id"] = s16()
+    if out["flags"] & 0x04:
+        if out["level"] == 5:
+            n = varint()
+            pos += n
+        s16()
+        s16()
+    out["username"] = s16() if out["flags"] & 0x80 else None
+    out["password"] = s16() if out["flags"] & 0x40 else None
+    out["size"] = end
+    return out
 
 
 def mqtt_subscribe(pid, topic, qos=0, version=4):
@@ -1017,6 +1175,40 @@ class RawClient:
                              % (first >> 4))
         return body[1]
 
+    def read_connack(self, timeout=10):
+        """Read one packet that must be a CONNACK; returns its return /
+        reason code (byte 2) and the whole packet body as (code, body).
+        Raises EOFError when the peer closes first."""
+        first, body = self.read_packet(timeout)
+        if first >> 4 != 2:
+            raise ValueError("expected CONNACK, got packet type %d"
+                             % (first >> 4))
+        return body[1], body
+
+    def read_rest(self, timeout=5):
+        """Read until the peer closes or timeout. Returns (bytes, how):
+        how is "eof" (EOF or TLS close_notify), "reset", "timeout" or
+        the error. Bytes already framed into self.buf come first."""
+        got = bytearray(self.buf)
+        self.buf = bytearray()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return bytes(got), "timeout"
+            try:
+                self.sock.settimeout(left)
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return bytes(got), "timeout"
+            except ConnectionResetError:
+                return bytes(got), "reset"
+            except (ssl.SSLError, OSError) as e:
+                return bytes(got), "%s: %s" % (type(e).__name__, e)
+            if not chunk:
+                return bytes(got), "eof"
+            got += chunk
+
     def subscribe(self, topic, qos=0, pid=1, version=4, timeout=10):
         self.send(mqtt_subscribe(pid, topic, qos, version))
         first, body = self.read_packet(timeout)
@@ -1073,6 +1265,94 @@ def try_tls_mqtt(port, ctx, client_id="probe", timeout=5,
     finally:
         if c:
             c.close()
+
+
+class TcpRecorder:
+    """A loopback TCP relay to (host, port) that records what passes: put
+    it between moat and the broker (moat's backend = its port) to see the
+    exact bytes moat sends. Each accepted connection gets an entry in
+    .conns: {"up": bytes the client sent, "down": bytes it received}.
+    Registered with the test, so stop_all() stops it."""
+
+    def __init__(self, test, port, host="127.0.0.1", name="recorder"):
+        import threading
+        self.test = test
+        self.name = name
+        self.target = (host, port)
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.ls.settimeout(0.2)
+        self.port = self.ls.getsockname()[1]
+        self.conns = []
+        self._socks = []
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+        test._procs.append(self)
+
+    def _accept(self):
+        import threading
+        while not self._stopping:
+            try:
+                a, _ = self.ls.accept()
+            except OSError:
+                continue
+            try:
+                b = socket.create_connection(self.target, 5)
+            except OSError:
+                a.close()
+                continue
+            a.settimeout(None)
+            b.settimeout(None)
+            rec = {"up": bytearray(), "down": bytearray()}
+            with self._lock:
+                self.conns.append(rec)
+                self._socks += [a, b]
+            for src, dst, key in ((a, b, "up"), (b, a, "down")):
+                th = threading.Thread(target=self._pump,
+                                      args=(src, dst, rec, key), daemon=True)
+                th.start()
+                self._threads.append(th)
+
+    def _pump(self, src, dst, rec, key):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    dst.shutdown(socket.SHUT_WR)
+                    return
+                with self._lock:
+                    rec[key] += data
+                dst.sendall(data)
+        except OSError:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def up(self):
+        """Everything clients sent through the relay so far."""
+        with self._lock:
+            return b"".join(bytes(c["up"]) for c in self.conns)
+
+    def alive(self):
+        return not self._stopping
+
+    def stop(self, *args, **kw):
+        self._stopping = True
+        for s in [self.ls] + self._socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        for th in self._threads:
+            th.join(1)
+        if self in self.test._procs:
+            self.test._procs.remove(self)
+        return 0, False
 
 
 def sha256(chunks):

@@ -1,0 +1,1629 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Identity: the fields of a verified device certificate -> the broker
+ * credentials moat writes into the device's CONNECT. One value is taken
+ * from the certificate ([identity] source, cut down by an optional POSIX
+ * extended regex), looked up in the map file (one INI section per identity,
+ * loaded once, sorted, searched with bsearch), and turned into a username
+ * (map entry or template), a password (map entry, none, one password from
+ * a file, or HMAC-SHA256(secret, username) in base64url) and a client id
+ * (map entry or the client-id policy).
+ *
+ * Everything that reaches the broker as a username or client id passes
+ * identity_name_ok(): Mosquitto's pattern ACLs ("%u", "%c") silently deny
+ * names with '+', '#' or '/' (the fix for CVE-2017-7650), so such a name
+ * is refused here, with a reason that names the character and the
+ * certificate field it came from, instead of failing mysteriously later.
+ *
+ * Pure: files are read only while the rules are built; identity_map() and
+ * identity_for_name() touch no global state and may run on any thread on
+ * shared rules. Secrets (the HMAC key, passwords) are wiped when freed and
+ * never appear in a "why".
+ */
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/coding.h>
+#include <wolfssl/wolfcrypt/hmac.h>
+#include <wolfssl/wolfcrypt/pwdbased.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+#include <wolfssl/wolfcrypt/sha512.h>
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "moat/config.h"
+#include "moat/identity.h"
+
+/* A map bigger than this (about a million devices) is the wrong file. */
+#define MAP_FILE_MAX (64 * 1024 * 1024)
+/* Secret and password files are small. */
+#define SMALL_FILE_MAX (64 * 1024)
+#define SECRET_MIN 16
+/* MQTT 3.1 (protocol level 3) caps client ids at 23 bytes. */
+#define MQTT31_CID_MAX 23
+/* Bytes of a value quoted in a message before it is cut with "...". */
+#define ECHO_MAX 48
+#define ECHO_BUF (ECHO_MAX * 4 + 8)
+#define MSG_MAX 512
+
+/* Mosquitto 2.0's password_file hash: "$7$", PBKDF2-SHA512. */
+#define MOSQ_SALT_LEN 12
+#define MOSQ_ITERATIONS 101
+#define MOSQ_HASH_LEN 64
+
+#define ACL_ADVICE "which Mosquitto's ACL patterns cannot match " \
+	"(CVE-2017-7650)"
+
+enum pw_kind {
+	PW_NONE,
+	PW_HMAC,
+	PW_FILE,
+};
+
+/* One [section] of the map file. Absent keys are NULL. */
+struct map_entry {
+	char *name;              /* the identity value */
+	char *username;
+	char *password;          /* secret */
+	char *client_id;
+	int deny;
+	int line;                /* line of "[name]" */
+};
+
+struct identity_rules {
+	enum identity_source source;
+	regex_t re;
+	int has_re;
+	char *username_tpl;      /* checked by tpl_check() */
+	enum pw_kind pw;
+	uint8_t *secret;         /* password = hmac */
+	size_t secret_len;
+	char *password;          /* password = file:PATH */
+	enum identity_client_id cid;
+	int unknown_template;
+	char *map_path;
+	struct map_entry *map;   /* sorted by name */
+	size_t nmap;
+};
+
+/* What a template's placeholders stand for. */
+struct tpl_vals {
+	const char *identity;
+	const char *cn;
+	const char *serial;
+	const char *fingerprint;
+	const char *label;       /* the field the identity came from */
+	int from_cert;           /* 0: identity_for_name() */
+};
+
+static const char *const source_names[] = {
+#define X(name, text) text,
+	IDENTITY_SOURCES(X)
+#undef X
+};
+
+static const char *const cid_names[] = {
+#define X(name, text) text,
+	IDENTITY_CLIENT_ID(X)
+#undef X
+};
+
+/* How a source is named in messages. */
+static const char *const source_labels[] = {
+	[ID_SRC_CN] = "CN",
+	[ID_SRC_DN] = "DN",
+	[ID_SRC_SAN_DNS] = "DNS SAN",
+	[ID_SRC_SAN_URI] = "URI SAN",
+	[ID_SRC_SAN_EMAIL] = "email SAN",
+	[ID_SRC_SERIAL] = "serial number",
+	[ID_SRC_FINGERPRINT] = "fingerprint",
+};
+
+#define NSOURCES (sizeof(source_names) / sizeof(source_names[0]))
+#define NCIDS (sizeof(cid_names) / sizeof(cid_names[0]))
+
+static void
+wipe(void *p, size_t len)
+{
+	if (p != NULL)
+		explicit_bzero(p, len);
+}
+
+/* Wipe and free a NUL-terminated secret. */
+static void
+free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	wipe(s, strlen(s));
+	free(s);
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+cert_identity_clear(struct cert_identity *id)
+{
+	if (id == NULL)
+		return;
+	free(id->cn);
+	free(id->dn);
+	free(id->serial);
+	free(id->fingerprint);
+	free(id->issuer_cn);
+	free_strv(id->san_dns, id->n_san_dns);
+	free_strv(id->san_uri, id->n_san_uri);
+	free_strv(id->san_email, id->n_san_email);
+	free_strv(id->san_ip, id->n_san_ip);
+	memset(id, 0, sizeof(*id));
+}
+
+/*
+ * Decode one UTF-8 sequence at s[i]: 0 with the code point and its length,
+ * or -1 for an invalid byte (overlong forms, surrogates, > U+10FFFF and
+ * truncated sequences are all invalid).
+ */
+static int
+utf8_next(const unsigned char *s, size_t len, size_t i, uint32_t *cp,
+    size_t *n)
+{
+	unsigned char c = s[i];
+	uint32_t v, min;
+	size_t k, need;
+
+	if (c < 0x80) {
+		*cp = c;
+		*n = 1;
+		return (0);
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 1;
+		v = c & 0x1f;
+		min = 0x80;
+	} else if ((c & 0xf0) == 0xe0) {
+		need = 2;
+		v = c & 0x0f;
+		min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		v = c & 0x07;
+		min = 0x10000;
+	} else
+		return (-1);
+	if (len - i <= need)
+		return (-1);
+	for (k = 1; k <= need; k++) {
+		if ((s[i + k] & 0xc0) != 0x80)
+			return (-1);
+		v = (v << 6) | (s[i + k] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return (-1);
+	*cp = v;
+	*n = need + 1;
+	return (0);
+}
+
+static int
+is_control(uint32_t cp)
+{
+	return (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f));
+}
+
+/*
+ * Quote s for a message: printable text as it is, '"' and '\' escaped,
+ * anything else (control characters, invalid UTF-8) as \xNN, cut after
+ * ECHO_MAX bytes. A hostile certificate cannot garble a log line.
+ */
+static const char *
+echo(const char *s, size_t len, char *buf, size_t buflen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, o = 0, n;
+	uint32_t cp;
+
+	while (i < len && o + 8 < buflen) {
+		if (i >= ECHO_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (p[i] == '"' || p[i] == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)p[i++];
+			continue;
+		}
+		if (utf8_next(p, len, i, &cp, &n) == 0 && !is_control(cp)) {
+			memcpy(buf + o, p + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", p[i]);
+		i++;
+	}
+	buf[o] = '\0';
+	return (buf);
+}
+
+/*
+ * The rules for text that names something to the broker. acl: also refuse
+ * '+', '#' and '/' (usernames and client ids; identity values such as URIs
+ * may contain '/'). Returns 0, or -1 with what is wrong in problem
+ * ("contains '#', which ...").
+ */
+static int
+text_check(const char *s, size_t len, int acl, char *problem, size_t plen)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, n;
+	uint32_t cp;
+
+	if (len == 0) {
+		snprintf(problem, plen, "is empty");
+		return (-1);
+	}
+	if (len >= IDENTITY_MAX) {
+		snprintf(problem, plen, "is %zu bytes long; moat allows at "
+		    "most %d", len, IDENTITY_MAX - 1);
+		return (-1);
+	}
+	for (i = 0; i < len; i += n) {
+		if (p[i] == '\0') {
+			snprintf(problem, plen, "contains a NUL byte");
+			return (-1);
+		}
+		if (acl && (p[i] == '+' || p[i] == '#' || p[i] == '/')) {
+			snprintf(problem, plen, "contains '%c', " ACL_ADVICE,
+			    p[i]);
+			return (-1);
+		}
+		if (utf8_next(p, len, i, &cp, &n) == -1) {
+			snprintf(problem, plen, "is not valid UTF-8 (byte "
+			    "0x%02x at offset %zu)", p[i], i);
+			return (-1);
+		}
+		if (is_control(cp)) {
+			snprintf(problem, plen, "contains the control "
+			    "character U+%04X", (unsigned)cp);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+int
+identity_name_ok(const char *s, size_t len)
+{
+	char problem[128];
+
+	if (s == NULL)
+		return (0);
+	return (text_check(s, len, 1, problem, sizeof(problem)) == 0);
+}
+
+/* Check a name; on failure why = "LABEL \"value\" PROBLEM". */
+static int
+name_check(const char *label, const char *s, size_t len, char *why,
+    size_t whylen)
+{
+	char problem[128], e[ECHO_BUF];
+
+	if (text_check(s, len, 1, problem, sizeof(problem)) == 0)
+		return (0);
+	snprintf(why, whylen, "%s \"%s\" %s", label,
+	    echo(s, len, e, sizeof(e)), problem);
+	return (-1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Files                                                               */
+
+/* Read a whole file of at most max bytes; NUL-terminated. */
+static char *
+read_file(const char *path, size_t max, size_t *lenp, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL, *nbuf;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return (NULL);
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(EISDIR));
+		goto fail;
+	}
+	for (;;) {
+		if (len == cap) {
+			if (cap > max) {
+				snprintf(err, errlen, "%s: the file is larger "
+				    "than %zu bytes; is it the right file?",
+				    path, max);
+				goto fail;
+			}
+			cap = cap == 0 ? 4096 : cap * 2;
+			if ((nbuf = malloc(cap + 1)) == NULL) {
+				snprintf(err, errlen, "%s: out of memory",
+				    path);
+				goto fail;
+			}
+			/* Copied, not realloc'd, so no stray copy of a
+			 * secret is left in freed memory. */
+			if (buf != NULL) {
+				memcpy(nbuf, buf, len);
+				wipe(buf, len);
+				free(buf);
+			}
+			buf = nbuf;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max) {
+		snprintf(err, errlen, "%s: the file is larger than %zu bytes; "
+		    "is it the right file?", path, max);
+		goto fail;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
+
+fail:
+	if (buf != NULL) {
+		wipe(buf, len);
+		free(buf);
+	}
+	close(fd);
+	return (NULL);
+}
+
+/* The HMAC key: the file's bytes without trailing newlines. */
+static int
+load_secret(struct identity_rules *r, const char *path, char *err,
+    size_t errlen)
+{
+	char *buf;
+	size_t len;
+
+	if ((buf = read_file(path, SMALL_FILE_MAX, &len, err, errlen)) == NULL)
+		return (-1);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	if (len < SECRET_MIN) {
+		snprintf(err, errlen, "%s: the HMAC secret is %zu bytes long; "
+		    "use at least %d random bytes, for example: head -c 32 "
+		    "/dev/urandom | base64 > %s", path, len, SECRET_MIN, path);
+		goto fail;
+	}
+	r->secret = (uint8_t *)buf;
+	r->secret_len = len;
+	return (0);
+
+fail:
+	wipe(buf, len);
+	free(buf);
+	return (-1);
+}
+
+/* One password for every device: the first line of the file. */
+static int
+load_password(struct identity_rules *r, const char *path, char *err,
+    size_t errlen)
+{
+	char *buf;
+	size_t len, n;
+
+	if ((buf = read_file(path, SMALL_FILE_MAX, &len, err, errlen)) == NULL)
+		return (-1);
+	n = strcspn(buf, "\n");
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (memchr(buf, '\0', n) != NULL) {
+		snprintf(err, errlen, "%s: the password contains a NUL byte; "
+		    "is this a text file?", path);
+		goto fail;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "%s: the first line is empty; put the "
+		    "password for every device on the first line", path);
+		goto fail;
+	}
+	if (n >= IDENTITY_MAX) {
+		snprintf(err, errlen, "%s: the password is %zu bytes long; "
+		    "moat allows at most %d", path, n, IDENTITY_MAX - 1);
+		goto fail;
+	}
+	if ((r->password = malloc(n + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	memcpy(r->password, buf, n);
+	r->password[n] = '\0';
+	wipe(buf, len);
+	free(buf);
+	return (0);
+
+fail:
+	wipe(buf, len);
+	free(buf);
+	return (-1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Templates                                                           */
+
+enum tpl_field {
+	TPL_IDENTITY,
+	TPL_CN,
+	TPL_SERIAL,
+	TPL_FINGERPRINT,
+};
+
+static const char *const tpl_names[] = {
+	[TPL_IDENTITY] = "identity",
+	[TPL_CN] = "cn",
+	[TPL_SERIAL] = "serial",
+	[TPL_FINGERPRINT] = "fingerprint",
+};
+
+#define NTPL (sizeof(tpl_names) / sizeof(tpl_names[0]))
+
+/* The placeholder "{name}" at s (s[0] == '{'), its length in *len. */
+static int
+tpl_field(const char *s, size_t *len)
+{
+	const char *end = strchr(s, '}');
+	size_t i, n;
+
+	if (end == NULL)
+		return (-1);
+	n = (size_t)(end - s - 1);
+	for (i = 0; i < NTPL; i++)
+		if (strlen(tpl_names[i]) == n &&
+		    memcmp(s + 1, tpl_names[i], n) == 0) {
+			*len = n + 2;
+			return ((int)i);
+		}
+	return (-1);
+}
+
+/*
+ * A template is checked once, at load: known placeholders, balanced
+ * braces, and literal text that is itself a valid name.
+ */
+static int
+tpl_check(const char *tpl, char *msg, size_t msglen)
+{
+	char lit[IDENTITY_MAX], problem[128], e[ECHO_BUF];
+	const char *p, *close, *open;
+	size_t n, nlit = 0;
+
+	if (*tpl == '\0') {
+		snprintf(msg, msglen, "the template is empty; the default is "
+		    "{identity}");
+		return (-1);
+	}
+	for (p = tpl; *p != '\0';) {
+		if (*p == '}') {
+			snprintf(msg, msglen, "\"}\" at position %zu has no "
+			    "\"{\" before it; placeholders are written "
+			    "{identity}, {cn}, {serial} or {fingerprint}",
+			    (size_t)(p - tpl) + 1);
+			return (-1);
+		}
+		if (*p != '{') {
+			if (nlit + 1 < sizeof(lit))
+				lit[nlit++] = *p;
+			p++;
+			continue;
+		}
+		close = strchr(p, '}');
+		open = strchr(p + 1, '{');
+		if (close == NULL || (open != NULL && open < close)) {
+			snprintf(msg, msglen, "\"{\" at position %zu is not "
+			    "closed by \"}\"; placeholders are written "
+			    "{identity}, {cn}, {serial} or {fingerprint}",
+			    (size_t)(p - tpl) + 1);
+			return (-1);
+		}
+		if (tpl_field(p, &n) == -1) {
+			snprintf(msg, msglen, "unknown placeholder %s; use "
+			    "{identity}, {cn}, {serial} or {fingerprint}",
+			    echo(p, (size_t)(close - p) + 1, e, sizeof(e)));
+			return (-1);
+		}
+		p += n;
+	}
+	if (strlen(tpl) >= IDENTITY_MAX) {
+		snprintf(msg, msglen, "the template is %zu bytes long; moat "
+		    "allows at most %d", strlen(tpl), IDENTITY_MAX - 1);
+		return (-1);
+	}
+	/* Literal text is checked as a whole name, without the "empty" and
+	 * length rules (placeholders fill those in). */
+	if (nlit > 0 && text_check(lit, nlit, 1, problem,
+	    sizeof(problem)) == -1) {
+		snprintf(msg, msglen, "the text around the placeholders %s",
+		    problem);
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Expand the username template. A placeholder's value must be a valid name
+ * itself, so the refusal names the certificate field at fault; a field the
+ * certificate lacks is refused rather than left empty, which would give
+ * every such device the same username.
+ */
+static enum identity_verdict
+tpl_expand(const char *tpl, const struct tpl_vals *v, char *out,
+    size_t outlen, char *why, size_t whylen)
+{
+	const char *p, *val, *label;
+	size_t o = 0, n, vlen;
+	int f;
+
+	for (p = tpl; *p != '\0';) {
+		if (*p != '{') {
+			if (o + 1 >= outlen)
+				goto toolong;
+			out[o++] = *p++;
+			continue;
+		}
+		f = tpl_field(p, &n);
+		p += n;
+		switch (f) {
+		case TPL_IDENTITY:
+			val = v->identity;
+			label = v->label;
+			break;
+		case TPL_CN:
+			val = v->from_cert ? v->cn : v->identity;
+			label = v->from_cert ? "CN" : v->label;
+			break;
+		case TPL_SERIAL:
+			val = v->from_cert ? v->serial : "";
+			label = "serial number";
+			break;
+		default:
+			val = v->from_cert ? v->fingerprint : "";
+			label = "fingerprint";
+			break;
+		}
+		if (val == NULL || (v->from_cert && *val == '\0')) {
+			snprintf(why, whylen, "[identity] username uses {%s}, "
+			    "but the certificate has no %s", tpl_names[f],
+			    label);
+			return (ID_BAD_NAME);
+		}
+		vlen = strlen(val);
+		if (vlen > 0 && name_check(label, val, vlen, why,
+		    whylen) == -1)
+			return (ID_BAD_NAME);
+		if (o + vlen >= outlen)
+			goto toolong;
+		memcpy(out + o, val, vlen);
+		o += vlen;
+	}
+	out[o] = '\0';
+	if (name_check("username", out, o, why, whylen) == -1)
+		return (ID_BAD_NAME);
+	return (ID_OK);
+
+toolong:
+	snprintf(why, whylen, "the username made by [identity] username "
+	    "would be longer than %d bytes", IDENTITY_MAX - 1);
+	return (ID_BAD_NAME);
+}
+
+/* ------------------------------------------------------------------ */
+/* The map file                                                        */
+
+struct mapload {
+	const char *path;
+	const char *buf;
+	size_t len;
+	size_t pos;
+	int lineno;
+	int prev_key;            /* inih has a key a line could continue */
+	int continuation;        /* the current line is such a continuation */
+	int err_line;
+	char err[MSG_MAX];
+	struct map_entry *v;
+	size_t n;
+	size_t cap;
+	struct map_entry *cur;   /* the section being read, or NULL */
+	int key_line[4];         /* where cur's keys were set */
+};
+
+static void fail(struct mapload *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record an error at the current line, unless one came first. */
+static void
+fail(struct mapload *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ld->err_line != 0)
+		return;
+	ld->err_line = ld->lineno;
+	va_start(ap, fmt);
+	vsnprintf(ld->err, sizeof(ld->err), fmt, ap);
+	va_end(ap);
+}
+
+static void
+free_map(struct map_entry *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].username);
+		free_secret(v[i].password);
+		free(v[i].client_id);
+	}
+	free(v);
+}
+
+/* inih's find_chars_or_comment(): the first of chars, an inline ';'
+ * comment after whitespace, or the end. */
+static const char *
+find_chars_or_comment(const char *s, const char *chars)
+{
+	int was_space = 0;
+
+	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
+	    !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
+	}
+	return (s);
+}
+
+/*
+ * A "[identity]" line starts a map entry. The name is taken here, from the
+ * raw line, because inih cuts section names at 50 bytes (a fingerprint has
+ * 64) and never reports a section without keys (which is an entry with
+ * template credentials).
+ */
+static void
+map_section(struct mapload *ld, const char *s, const char *end)
+{
+	struct map_entry *nv, *e;
+	char problem[128], ebuf[ECHO_BUF];
+	const char *rest;
+	size_t n = (size_t)(end - s);
+	size_t ncap;
+
+	for (rest = end + 1; isspace((unsigned char)*rest); rest++)
+		;
+	if (*rest != '\0' && *rest != ';') {
+		fail(ld, "text after \"]\": a section line holds only "
+		    "[identity]; move the rest to its own line");
+		return;
+	}
+	if (n > 0 && (isspace((unsigned char)s[0]) ||
+	    isspace((unsigned char)s[n - 1]))) {
+		fail(ld, "section [%s] has spaces inside the brackets; "
+		    "identities never start or end with one: remove them",
+		    echo(s, n, ebuf, sizeof(ebuf)));
+		return;
+	}
+	if (text_check(s, n, 0, problem, sizeof(problem)) == -1) {
+		fail(ld, "the section name [%s] %s; write the identity "
+		    "value exactly as the certificate yields it",
+		    echo(s, n, ebuf, sizeof(ebuf)), problem);
+		return;
+	}
+	if (ld->n == ld->cap) {
+		ncap = ld->cap == 0 ? 64 : ld->cap * 2;
+		if ((nv = realloc(ld->v, ncap * sizeof(*nv))) == NULL) {
+			fail(ld, "out of memory");
+			return;
+		}
+		ld->v = nv;
+		ld->cap = ncap;
+	}
+	e = &ld->v[ld->n];
+	memset(e, 0, sizeof(*e));
+	if ((e->name = strndup(s, n)) == NULL) {
+		fail(ld, "out of memory");
+		return;
+	}
+	e->line = ld->lineno;
+	ld->n++;
+	ld->cur = e;
+	memset(ld->key_line, 0, sizeof(ld->key_line));
+}
+
+/* Look at a line the way inih will (see config.c's classify()). */
+static void
+map_classify(struct mapload *ld, const char *line)
+{
+	const char *s = line, *end;
+
+	ld->continuation = 0;
+	if (ld->lineno == 1 && (unsigned char)s[0] == 0xef &&
+	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
+		s += 3;
+	line = s;
+	while (*s != '\0' && isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return;
+	if (ld->prev_key && s > line) {
+		ld->continuation = 1;
+		return;
+	}
+	if (*s != '[')
+		return;
+	end = find_chars_or_comment(s + 1, "]");
+	if (*end != ']')
+		return;                 /* inih reports the syntax error */
+	ld->prev_key = 0;
+	ld->cur = NULL;
+	map_section(ld, s + 1, end);
+}
+
+/* inih's line reader over the file in memory; see config.c's reader(). */
+static char *
+map_reader(char *str, int num, void *stream)
+{
+	struct mapload *ld = stream;
+	const char *p, *nl;
+	size_t left, n;
+
+	if (ld->pos >= ld->len || num < 2)
+		return (NULL);
+	p = ld->buf + ld->pos;
+	left = ld->len - ld->pos;
+	nl = memchr(p, '\n', left);
+	n = nl != NULL ? (size_t)(nl - p) + 1 : left;
+	ld->pos += n;
+	ld->lineno++;
+	ld->continuation = 0;
+
+	if (memchr(p, '\0', n) != NULL) {
+		fail(ld, "the line contains a NUL byte; is this a text file?");
+		goto blank;
+	}
+	if (n > (size_t)num - 1) {
+		fail(ld, "the line is too long: moat reads at most %d "
+		    "characters per line; shorten it", num - 2);
+		goto blank;
+	}
+	memcpy(str, p, n);
+	str[n] = '\0';
+	map_classify(ld, str);
+	return (str);
+
+blank:
+	str[0] = '\n';
+	str[1] = '\0';
+	return (str);
+}
+
+enum map_key {
+	MK_USERNAME,
+	MK_PASSWORD,
+	MK_CLIENT_ID,
+	MK_DENY,
+};
+
+static const char *const map_keys[] = {
+	[MK_USERNAME] = "username",
+	[MK_PASSWORD] = "password",
+	[MK_CLIENT_ID] = "client_id",
+	[MK_DENY] = "deny",
+};
+
+/* Store one string value in *slot; 0 or -1 (error recorded). */
+static int
+map_store(struct mapload *ld, char **slot, const char *value)
+{
+	if ((*slot = strdup(value)) == NULL) {
+		fail(ld, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+/* inih's handler: one "key = value" line of the map. */
+static int
+map_pair(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct mapload *ld = user;
+	struct map_entry *e = ld->cur;
+	char problem[128], e1[ECHO_BUF];
+	size_t k, vlen = strlen(value);
+
+	(void)section;          /* inih's copy may be cut; ours is whole */
+	ld->prev_key = 1;
+	if (ld->err_line != 0)
+		return (0);
+	if (ld->continuation) {
+		fail(ld, "this line starts with whitespace, so it would "
+		    "continue the value of \"%s\" above, and moat does not "
+		    "accept multi-line values; remove the indentation",
+		    echo(name, strlen(name), e1, sizeof(e1)));
+		return (0);
+	}
+	if (e == NULL) {
+		fail(ld, "\"%s\" is outside any section; put it under the "
+		    "[identity] it belongs to",
+		    echo(name, strlen(name), e1, sizeof(e1)));
+		return (0);
+	}
+	for (k = 0; k < sizeof(map_keys) / sizeof(map_keys[0]); k++)
+		if (strcmp(name, map_keys[k]) == 0)
+			break;
+	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
+		fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
+		    "password, client_id, deny",
+		    echo(name, strlen(name), e1, sizeof(e1)), e->name);
+		return (0);
+	}
+	if (ld->key_line[k] != 0) {
+		fail(ld, "%s is already set on line %d; a key may appear once "
+		    "in a section: keep only one", map_keys[k],
+		    ld->key_line[k]);
+		return (0);
+	}
+	ld->key_line[k] = ld->lineno;
+	if (vlen == 0) {
+		fail(ld, "%s is empty: give it a value, or delete the line to "
+		    "use the [identity] settings", map_keys[k]);
+		return (0);
+	}
+	switch (k) {
+	case MK_USERNAME:
+	case MK_CLIENT_ID:
+		if (text_check(value, vlen, 1, problem, sizeof(problem)) ==
+		    -1) {
+			fail(ld, "%s \"%s\" %s", map_keys[k],
+			    echo(value, vlen, e1, sizeof(e1)), problem);
+			return (0);
+		}
+		return (map_store(ld, k == MK_USERNAME ? &e->username :
+		    &e->client_id, value) == 0);
+	case MK_PASSWORD:
+		/* Never echo a password, not even a bad one. */
+		if (vlen >= IDENTITY_MAX) {
+			fail(ld, "password is %zu bytes long; moat allows at "
+			    "most %d", vlen, IDENTITY_MAX - 1);
+			return (0);
+		}
+		return (map_store(ld, &e->password, value) == 0);
+	default:
+		if (strcmp(value, "true") == 0)
+			e->deny = 1;
+		else if (strcmp(value, "false") == 0)
+			e->deny = 0;
+		else {
+			fail(ld, "deny = \"%s\": write deny = true or deny = "
+			    "false", echo(value, vlen, e1, sizeof(e1)));
+			return (0);
+		}
+		return (1);
+	}
+}
+
+/* Order by name, then by line, so a duplicate follows its first. */
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct map_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return (c);
+	return ((x->line > y->line) - (x->line < y->line));
+}
+
+static int
+entry_key_cmp(const void *key, const void *elem)
+{
+	const struct map_entry *e = elem;
+
+	return (strcmp(key, e->name));
+}
+
+/*
+ * Load the map: O(n log n) (one pass, one sort). The first error in file
+ * order is reported as "PATH:LINE: message" and nothing is kept. Values
+ * follow inih's rules: surrounding whitespace and a " ;comment" are cut,
+ * so a password cannot start or end with a space or contain " ;".
+ */
+static int
+load_map(struct identity_rules *r, const char *path, char *err,
+    size_t errlen)
+{
+	struct mapload ld;
+	char *buf;
+	char e1[ECHO_BUF];
+	size_t len, i;
+	int rc, dup = 0, dup_first = 0, line;
+	const char *msg;
+
+	memset(&ld, 0, sizeof(ld));
+	if ((buf = read_file(path, MAP_FILE_MAX, &len, err, errlen)) == NULL)
+		return (-1);
+	ld.path = path;
+	ld.buf = buf;
+	ld.len = len;
+	rc = ini_parse_stream(map_reader, &ld, map_pair, &ld);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	if (ld.n > 0)
+		qsort(ld.v, ld.n, sizeof(*ld.v), entry_cmp);
+	for (i = 1; i < ld.n; i++)
+		if (strcmp(ld.v[i - 1].name, ld.v[i].name) == 0 &&
+		    (dup == 0 || ld.v[i].line < ld.v[dup].line)) {
+			dup = (int)i;
+			dup_first = ld.v[i - 1].line;
+		}
+	/* The earliest of: inih's syntax error, ours, a duplicate. */
+	line = 0;
+	msg = NULL;
+	if (ld.err_line != 0) {
+		line = ld.err_line;
+		msg = ld.err;
+	}
+	if (rc > 0 && (line == 0 || rc < line)) {
+		line = rc;
+		msg = "syntax error: expected \"key = value\" or "
+		    "\"[identity]\"";
+	}
+	if (dup != 0 && (line == 0 || ld.v[dup].line < line)) {
+		snprintf(err, errlen, "%s:%d: [%s] is already defined on line "
+		    "%d; an identity may have one section: merge them", path,
+		    ld.v[dup].line, echo(ld.v[dup].name,
+		    strlen(ld.v[dup].name), e1, sizeof(e1)), dup_first);
+		goto fail;
+	}
+	if (line != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line, msg);
+		goto fail;
+	}
+	if ((r->map_path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	r->map = ld.v;
+	r->nmap = ld.n;
+	wipe(buf, len);
+	free(buf);
+	return (0);
+
+fail:
+	free_map(ld.v, ld.n);
+	wipe(buf, len);
+	free(buf);
+	return (-1);
+}
+
+static const struct map_entry *
+lookup(const struct identity_rules *r, const char *identity)
+{
+	if (r->nmap == 0)
+		return (NULL);
+	return (bsearch(identity, r->map, r->nmap, sizeof(*r->map),
+	    entry_key_cmp));
+}
+
+/* ------------------------------------------------------------------ */
+/* Building and freeing the rules                                      */
+
+static void cfg_err(const struct config *, const char *, char *, size_t,
+    const char *, ...) __attribute__((format(printf, 5, 6)));
+
+/* An error in [identity] key, prefixed with "FILE:LINE" of that key. */
+static void
+cfg_err(const struct config *cfg, const char *key, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+	char msg[MSG_MAX], where[MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s: %s", config_where(cfg, "identity", key,
+	    where, sizeof(where)), msg);
+}
+
+struct identity_rules *
+identity_rules_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct identity_rules *r;
+	const char *tpl, *pw;
+	char msg[MSG_MAX], e1[ECHO_BUF], sub[MSG_MAX];
+	int rc;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	if (cfg->id_source < 0 || (size_t)cfg->id_source >= NSOURCES) {
+		cfg_err(cfg, "source", err, errlen, "[identity] source has no valid "
+		    "value (%d; a bug in moat)", cfg->id_source);
+		goto fail;
+	}
+	r->source = (enum identity_source)cfg->id_source;
+	if (cfg->id_client_id < 0 || (size_t)cfg->id_client_id >= NCIDS) {
+		cfg_err(cfg, "client_id", err, errlen, "[identity] client_id has no valid "
+		    "value (%d; a bug in moat)", cfg->id_client_id);
+		goto fail;
+	}
+	r->cid = (enum identity_client_id)cfg->id_client_id;
+	r->unknown_template = cfg->id_unknown_template != 0;
+
+	if (cfg->id_pattern != NULL && cfg->id_pattern[0] != '\0') {
+		rc = regcomp(&r->re, cfg->id_pattern, REG_EXTENDED);
+		if (rc != 0) {
+			regerror(rc, &r->re, msg, sizeof(msg));
+			cfg_err(cfg, "pattern", err, errlen, "[identity] pattern \"%s\" "
+			    "is not a valid POSIX extended regular "
+			    "expression: %s", echo(cfg->id_pattern,
+			    strlen(cfg->id_pattern), e1, sizeof(e1)), msg);
+			goto fail;
+		}
+		r->has_re = 1;
+	}
+
+	tpl = cfg->id_username != NULL ? cfg->id_username : "{identity}";
+	if (tpl_check(tpl, msg, sizeof(msg)) == -1) {
+		cfg_err(cfg, "username", err, errlen, "[identity] username = \"%s\": %s",
+		    echo(tpl, strlen(tpl), e1, sizeof(e1)), msg);
+		goto fail;
+	}
+	if ((r->username_tpl = strdup(tpl)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+
+	pw = cfg->id_password != NULL ? cfg->id_password : "none";
+	if (strcmp(pw, "none") == 0)
+		r->pw = PW_NONE;
+	else if (strcmp(pw, "hmac") == 0)
+		r->pw = PW_HMAC;
+	else if (strncmp(pw, "file:", 5) == 0 && pw[5] != '\0')
+		r->pw = PW_FILE;
+	else {
+		cfg_err(cfg, "password", err, errlen, "[identity] password = \"%s\": use "
+		    "none, hmac (with hmac_secret_file) or file:PATH",
+		    echo(pw, strlen(pw), e1, sizeof(e1)));
+		goto fail;
+	}
+	if (r->pw == PW_HMAC && (cfg->id_hmac_secret_file == NULL ||
+	    cfg->id_hmac_secret_file[0] == '\0')) {
+		cfg_err(cfg, "password", err, errlen, "[identity] password = hmac needs "
+		    "hmac_secret_file = PATH, a file of at least %d random "
+		    "bytes", SECRET_MIN);
+		goto fail;
+	}
+	if (r->pw != PW_HMAC && cfg->id_hmac_secret_file != NULL) {
+		cfg_err(cfg, "hmac_secret_file", err, errlen, "[identity] hmac_secret_file is set "
+		    "but password = %s does not use it; set password = hmac "
+		    "or delete hmac_secret_file", r->pw == PW_NONE ? "none" :
+		    "file:...");
+		goto fail;
+	}
+	if (r->pw == PW_HMAC && load_secret(r, cfg->id_hmac_secret_file,
+	    sub, sizeof(sub)) == -1) {
+		cfg_err(cfg, "hmac_secret_file", err, errlen, "[identity] hmac_secret_file: %s",
+		    sub);
+		goto fail;
+	}
+	if (r->pw == PW_FILE && load_password(r, pw + 5, sub,
+	    sizeof(sub)) == -1) {
+		cfg_err(cfg, "password", err, errlen, "[identity] password = file: %s",
+		    sub);
+		goto fail;
+	}
+
+	if (cfg->id_map != NULL && cfg->id_map[0] != '\0') {
+		if (load_map(r, cfg->id_map, err, errlen) == -1)
+			goto fail;
+	} else if (!r->unknown_template) {
+		cfg_err(cfg, "unknown", err, errlen, "[identity] unknown = reject refuses "
+		    "every device whose identity has no entry in the map, "
+		    "but no map is set: set map = FILE to list the devices, "
+		    "or unknown = template to give every certificate the CA "
+		    "verified the template credentials");
+		goto fail;
+	}
+	return (r);
+
+fail:
+	identity_rules_free(r);
+	return (NULL);
+}
+
+void
+identity_rules_free(struct identity_rules *r)
+{
+	if (r == NULL)
+		return;
+	if (r->has_re)
+		regfree(&r->re);
+	free(r->username_tpl);
+	if (r->secret != NULL) {
+		wipe(r->secret, r->secret_len);
+		free(r->secret);
+	}
+	free_secret(r->password);
+	free(r->map_path);
+	free_map(r->map, r->nmap);
+	wipe(r, sizeof(*r));
+	free(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Mapping                                                             */
+
+/* base64url without padding of HMAC-SHA256(secret, username): 43 chars. */
+static int
+hmac_password(const struct identity_rules *r, const char *username,
+    char *out, size_t outlen)
+{
+	Hmac h;
+	byte mac[WC_SHA256_DIGEST_SIZE];
+	byte b64[64];
+	word32 n = sizeof(b64);
+	size_t i, o;
+	int ret = -1;
+
+	if (wc_HmacInit(&h, NULL, INVALID_DEVID) != 0)
+		return (-1);
+	if (wc_HmacSetKey(&h, WC_SHA256, r->secret, (word32)r->secret_len)
+	    != 0 ||
+	    wc_HmacUpdate(&h, (const byte *)username,
+	    (word32)strlen(username)) != 0 ||
+	    wc_HmacFinal(&h, mac) != 0)
+		goto out;
+	if (Base64_Encode_NoNl(mac, sizeof(mac), b64, &n) != 0)
+		goto out;
+	for (i = 0, o = 0; i < n && b64[i] != '='; i++) {
+		if (o + 1 >= outlen)
+			goto out;
+		out[o++] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' :
+		    (char)b64[i];
+	}
+	out[o] = '\0';
+	ret = 0;
+out:
+	wc_HmacFree(&h);
+	wipe(&h, sizeof(h));
+	wipe(mac, sizeof(mac));
+	wipe(b64, sizeof(b64));
+	return (ret);
+}
+
+/* The MQTT 3.1 limit, and the name rules, on the final client id. */
+static enum identity_verdict
+cid_final(struct identity_creds *out, int level)
+{
+	char e[ECHO_BUF];
+	size_t n = strlen(out->client_id);
+
+	if (level == 3 && n > MQTT31_CID_MAX) {
+		snprintf(out->why, sizeof(out->why), "client id \"%s\" is %zu "
+		    "bytes long; MQTT 3.1 limits client ids to %d bytes",
+		    echo(out->client_id, n, e, sizeof(e)), n, MQTT31_CID_MAX);
+		return (ID_BAD_NAME);
+	}
+	return (ID_OK);
+}
+
+/*
+ * The client id, by map entry or policy. device is NULL for
+ * identity_for_name(), which has no device: then policies that would use
+ * the device's client id yield the identity (keep: empty).
+ */
+static enum identity_verdict
+client_id(const struct identity_rules *r, const struct map_entry *e,
+    const struct tpl_vals *v, const uint8_t *device, size_t dlen, int level,
+    struct identity_creds *out)
+{
+	const char *id = v->identity;
+	size_t idlen = strlen(id);
+	char e1[ECHO_BUF], e2[ECHO_BUF];
+	const char *dc = (const char *)device;
+
+	if (e != NULL && e->client_id != NULL) {
+		snprintf(out->client_id, sizeof(out->client_id), "%s",
+		    e->client_id);
+		return (cid_final(out, level));
+	}
+	if (device == NULL)
+		dlen = 0;
+	/* The device's own client id, wherever it is used. */
+	if (r->cid != ID_CID_IDENTITY && dlen > 0 && name_check("the "
+	    "device's client id", dc, dlen, out->why, sizeof(out->why)) == -1)
+		return (ID_BAD_NAME);
+
+	switch (r->cid) {
+	case ID_CID_KEEP:
+		/* Empty stays empty: MQTT 3.1.1 and 5 let the broker assign
+		 * one (clean session); for 3.1 the broker refuses it. */
+		if (dlen > 0)
+			memcpy(out->client_id, dc, dlen);
+		out->client_id[dlen] = '\0';
+		break;
+	case ID_CID_REQUIRE_EQUAL:
+	case ID_CID_REQUIRE_PREFIX:
+		if (device != NULL && (dlen < idlen ||
+		    memcmp(dc, id, idlen) != 0 ||
+		    (r->cid == ID_CID_REQUIRE_EQUAL && dlen != idlen))) {
+			snprintf(out->why, sizeof(out->why), "[identity] "
+			    "client_id = %s: the device's client id \"%s\" "
+			    "does not %s its identity \"%s\"",
+			    cid_names[r->cid], echo(dc, dlen, e1, sizeof(e1)),
+			    r->cid == ID_CID_REQUIRE_EQUAL ? "equal" :
+			    "start with", echo(id, idlen, e2, sizeof(e2)));
+			return (ID_CLIENT_ID_REFUSED);
+		}
+		if (device == NULL) {
+			memcpy(out->client_id, id, idlen + 1);
+			if (name_check(v->label, id, idlen, out->why,
+			    sizeof(out->why)) == -1)
+				return (ID_BAD_NAME);
+		} else {
+			memcpy(out->client_id, dc, dlen);
+			out->client_id[dlen] = '\0';
+		}
+		break;
+	case ID_CID_PREFIX:
+	case ID_CID_IDENTITY:
+	default:
+		if (name_check(v->label, id, idlen, out->why,
+		    sizeof(out->why)) == -1)
+			return (ID_BAD_NAME);
+		if (r->cid == ID_CID_PREFIX && dlen > 0) {
+			if (idlen + 1 + dlen >= sizeof(out->client_id)) {
+				snprintf(out->why, sizeof(out->why), "[identity] "
+				    "client_id = prefix: \"%s\" + \"-\" + the "
+				    "device's client id would be longer than "
+				    "%d bytes", echo(id, idlen, e1,
+				    sizeof(e1)), IDENTITY_MAX - 1);
+				return (ID_BAD_NAME);
+			}
+			memcpy(out->client_id, id, idlen);
+			out->client_id[idlen] = '-';
+			memcpy(out->client_id + idlen + 1, dc, dlen);
+			out->client_id[idlen + 1 + dlen] = '\0';
+		} else
+			memcpy(out->client_id, id, idlen + 1);
+		break;
+	}
+	return (cid_final(out, level));
+}
+
+/* Credentials for a known identity value (in out->identity). */
+static enum identity_verdict
+resolve(const struct identity_rules *r, const struct tpl_vals *v,
+    const uint8_t *device, size_t dlen, int level,
+    struct identity_creds *out)
+{
+	const struct map_entry *e = lookup(r, v->identity);
+	char e1[ECHO_BUF];
+	enum identity_verdict verdict;
+
+	if (e != NULL)
+		snprintf(out->rule, sizeof(out->rule), "map entry [%s]",
+		    echo(e->name, strlen(e->name), e1, sizeof(e1)));
+	else if (r->unknown_template)
+		snprintf(out->rule, sizeof(out->rule), "template");
+	else {
+		snprintf(out->rule, sizeof(out->rule), "unknown = reject");
+		snprintf(out->why, sizeof(out->why), "%s \"%s\" has no entry "
+		    "in the map and [identity] unknown = reject", v->label,
+		    echo(v->identity, strlen(v->identity), e1, sizeof(e1)));
+		return (ID_UNKNOWN);
+	}
+	if (e != NULL && e->deny) {
+		snprintf(out->why, sizeof(out->why), "map entry [%s] (line %d "
+		    "of the map) says deny = true", echo(e->name,
+		    strlen(e->name), e1, sizeof(e1)), e->line);
+		return (ID_DENIED);
+	}
+
+	if (e != NULL && e->username != NULL)
+		snprintf(out->username, sizeof(out->username), "%s",
+		    e->username);
+	else if ((verdict = tpl_expand(r->username_tpl, v, out->username,
+	    sizeof(out->username), out->why, sizeof(out->why))) != ID_OK)
+		return (verdict);
+
+	if ((verdict = client_id(r, e, v, device, dlen, level, out)) != ID_OK)
+		return (verdict);
+
+	if (e != NULL && e->password != NULL) {
+		snprintf(out->password, sizeof(out->password), "%s",
+		    e->password);
+		out->has_password = 1;
+	} else if (r->pw == PW_FILE) {
+		snprintf(out->password, sizeof(out->password), "%s",
+		    r->password);
+		out->has_password = 1;
+	} else if (r->pw == PW_HMAC) {
+		if (hmac_password(r, out->username, out->password,
+		    sizeof(out->password)) == -1) {
+			snprintf(out->why, sizeof(out->why), "HMAC-SHA256 "
+			    "failed in wolfCrypt");
+			return (ID_BAD_NAME);
+		}
+		out->has_password = 1;
+	}
+	return (ID_OK);
+}
+
+/* Wipe the password of a refusal, so no caller can send or log it. */
+static enum identity_verdict
+finish(enum identity_verdict verdict, struct identity_creds *out)
+{
+	if (verdict != ID_OK) {
+		wipe(out->password, sizeof(out->password));
+		out->has_password = 0;
+	}
+	return (verdict);
+}
+
+/*
+ * Does s match the pattern? Sets the identity part (group 1, or the whole
+ * match) in *start and *len; an empty identity is no match.
+ */
+static int
+extract(const struct identity_rules *r, const char *s, const char **start,
+    size_t *len)
+{
+	regmatch_t m[2];
+	const regmatch_t *g;
+
+	if (!r->has_re) {
+		*start = s;
+		*len = strlen(s);
+		return (*len > 0 ? 0 : -1);
+	}
+	if (regexec(&r->re, s, 2, m, 0) != 0)
+		return (-1);
+	g = r->re.re_nsub >= 1 ? &m[1] : &m[0];
+	if (g->rm_so < 0 || g->rm_eo <= g->rm_so)
+		return (-1);
+	*start = s + g->rm_so;
+	*len = (size_t)(g->rm_eo - g->rm_so);
+	return (0);
+}
+
+/* The identity value from the certificate into out->identity. */
+static enum identity_verdict
+pick_identity(const struct identity_rules *r, const struct cert_identity *id,
+    struct identity_creds *out)
+{
+	const char *label = source_labels[r->source];
+	const char *single = NULL, *start = NULL;
+	char *const *list = NULL;
+	char e1[ECHO_BUF];
+	size_t n = 0, i, len = 0;
+
+	switch (r->source) {
+	case ID_SRC_CN:
+		single = id->cn;
+		break;
+	case ID_SRC_DN:
+		single = id->dn;
+		break;
+	case ID_SRC_SERIAL:
+		single = id->serial;
+		break;
+	case ID_SRC_FINGERPRINT:
+		single = id->fingerprint;
+		break;
+	case ID_SRC_SAN_DNS:
+		list = id->san_dns;
+		n = id->n_san_dns;
+		break;
+	case ID_SRC_SAN_URI:
+		list = id->san_uri;
+		n = id->n_san_uri;
+		break;
+	case ID_SRC_SAN_EMAIL:
+		list = id->san_email;
+		n = id->n_san_email;
+		break;
+	}
+	if (list == NULL) {
+		list = (char *const *)&single;
+		n = single != NULL && single[0] != '\0';
+	}
+	if (n == 0) {
+		snprintf(out->why, sizeof(out->why), "the certificate has no "
+		    "%s, which [identity] source = %s uses", label,
+		    source_names[r->source]);
+		return (ID_UNKNOWN);
+	}
+	for (i = 0; i < n; i++)
+		if (list[i] != NULL && extract(r, list[i], &start, &len) == 0)
+			break;
+	if (i == n) {
+		if (n == 1)
+			snprintf(out->why, sizeof(out->why), "%s \"%s\" does "
+			    "not match [identity] pattern", label,
+			    list[0] == NULL ? "" : echo(list[0],
+			    strlen(list[0]), e1, sizeof(e1)));
+		else
+			snprintf(out->why, sizeof(out->why), "none of the "
+			    "certificate's %zu %ss matches [identity] pattern",
+			    n, label);
+		return (ID_UNKNOWN);
+	}
+	if (len >= sizeof(out->identity)) {
+		memcpy(out->identity, start, sizeof(out->identity) - 1);
+		out->identity[sizeof(out->identity) - 1] = '\0';
+		snprintf(out->why, sizeof(out->why), "the identity from the "
+		    "%s is %zu bytes long; moat takes identities of at most "
+		    "%d bytes", label, len, IDENTITY_MAX - 1);
+		return (ID_BAD_NAME);
+	}
+	memcpy(out->identity, start, len);
+	out->identity[len] = '\0';
+	return (ID_OK);
+}
+
+enum identity_verdict
+identity_map(const struct identity_rules *r, const struct cert_identity *id,
+    const uint8_t *device_cid, size_t cid_len, int level,
+    struct identity_creds *out)
+{
+	struct tpl_vals v;
+	char label[64];
+	enum identity_verdict verdict;
+
+	memset(out, 0, sizeof(*out));
+	if (r == NULL || id == NULL) {
+		snprintf(out->why, sizeof(out->why), "no certificate");
+		return (ID_UNKNOWN);
+	}
+	if (device_cid == NULL)
+		cid_len = 0;
+	if ((verdict = pick_identity(r, id, out)) != ID_OK)
+		return (finish(verdict, out));
+	if (r->has_re)
+		snprintf(label, sizeof(label), "identity from the %s",
+		    source_labels[r->source]);
+	else
+		snprintf(label, sizeof(label), "%s", source_labels[r->source]);
+	v.identity = out->identity;
+	v.cn = id->cn;
+	v.serial = id->serial;
+	v.fingerprint = id->fingerprint;
+	v.label = label;
+	v.from_cert = 1;
+	return (finish(resolve(r, &v, device_cid != NULL ? device_cid :
+	    (const uint8_t *)"", cid_len, level, out), out));
+}
+
+enum identity_verdict
+identity_for_name(const struct identity_rules *r, const char *identity,
+    struct identity_creds *out)
+{
+	struct tpl_vals v;
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	if (r == NULL || identity == NULL || identity[0] == '\0') {
+		snprintf(out->why, sizeof(out->why), "no identity given");
+		return (ID_UNKNOWN);
+	}
+	len = strlen(identity);
+	if (len >= sizeof(out->identity)) {
+		memcpy(out->identity, identity, sizeof(out->identity) - 1);
+		snprintf(out->why, sizeof(out->why), "the identity is %zu "
+		    "bytes long; moat takes identities of at most %d bytes",
+		    len, IDENTITY_MAX - 1);
+		return (ID_BAD_NAME);
+	}
+	memcpy(out->identity, identity, len + 1);
+	v.identity = out->identity;
+	v.cn = out->identity;
+	v.serial = "";
+	v.fingerprint = "";
+	v.label = "identity";
+	v.from_cert = 0;
+	return (finish(resolve(r, &v, NULL, 0, 4, out), out));
+}
+
+/* ------------------------------------------------------------------ */
+/* Mosquitto's password file                                           */
+
+int
+identity_mosquitto_line(const char *username, const char *password,
+    char *out, size_t outlen)
+{
+	WC_RNG rng;
+	byte salt[MOSQ_SALT_LEN], hash[MOSQ_HASH_LEN];
+	byte salt64[32], hash64[128];
+	word32 ns = sizeof(salt64) - 1, nh = sizeof(hash64) - 1;
+	int n, ret = -1;
+
+	if (username == NULL || password == NULL || username[0] == '\0' ||
+	    strpbrk(username, ":\r\n") != NULL)
+		return (-1);
+	if (wc_InitRng(&rng) != 0)
+		return (-1);
+	if (wc_RNG_GenerateBlock(&rng, salt, sizeof(salt)) != 0)
+		goto out;
+	if (wc_PBKDF2(hash, (const byte *)password, (int)strlen(password),
+	    salt, sizeof(salt), MOSQ_ITERATIONS, sizeof(hash),
+	    WC_SHA512) != 0)
+		goto out;
+	if (Base64_Encode_NoNl(salt, sizeof(salt), salt64, &ns) != 0 ||
+	    Base64_Encode_NoNl(hash, sizeof(hash), hash64, &nh) != 0)
+		goto out;
+	salt64[ns] = '\0';
+	hash64[nh] = '\0';
+	n = snprintf(out, outlen, "%s:$7$%d$%s$%s", username,
+	    MOSQ_ITERATIONS, (char *)salt64, (char *)hash64);
+	if (n < 0 || (size_t)n >= outlen)
+		goto out;
+	ret = 0;
+out:
+	if (ret == -1 && outlen > 0)
+		out[0] = '\0';
+	wc_FreeRng(&rng);
+	wipe(hash, sizeof(hash));
+	return (ret);
+}

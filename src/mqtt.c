@@ -1,0 +1,778 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The MQTT CONNECT codec: the first packet a device sends, parsed strictly
+ * from untrusted bytes (MQTT 3.1, 3.1.1 and 5.0) and re-encoded from views
+ * after the identity layer has replaced the credentials, plus the CONNACK
+ * moat answers with when it refuses a device.
+ *
+ * Every read goes through one bounds-checked cursor that knows two limits:
+ * where the packet ends (from its remaining length) and how many of its
+ * bytes have arrived. A field that would cross the packet's end is
+ * MQTT_MALFORMED at once; one that crosses only the bytes received so far is
+ * MQTT_INCOMPLETE. So a bad packet is refused as soon as the bad field is
+ * wholly present, without waiting for the rest.
+ *
+ * Stricter than the letter of 3.1 / 3.1.1 in one place: a variable byte
+ * integer (remaining length, property lengths) must use the fewest bytes,
+ * as MQTT 5.0 requires, for every version. Hence any CONNECT the parser
+ * accepts re-encodes to exactly the same bytes.
+ *
+ * Not checked here, by design: the client identifier's length and
+ * characters (MQTT 3.1 allows 1..23; the identity layer owns client-id
+ * policy) and an empty client identifier without clean session (a CONNACK
+ * 0x02 matter, not a malformed packet).
+ *
+ * Pure: no I/O, no allocation; views point into the caller's buffer.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "moat/mqtt.h"
+
+#define CONNECT_BYTE   0x10            /* type 1, flags 0 */
+#define VARINT_MAX     268435455u      /* largest 4-byte varint */
+#define STR_MAX        65535u
+
+/* Where we are in a packet, and the two limits described above. */
+struct cursor {
+	const uint8_t *buf;
+	size_t pos;        /* next byte to read */
+	size_t end;        /* end of the packet (may lie beyond avail) */
+	size_t avail;      /* end of the bytes received (<= end) */
+	const char *why;   /* the problem, when a read fails */
+};
+
+/* --- reading ---------------------------------------------------------- */
+
+/*
+ * May n more bytes be read? MALFORMED when they would cross the end of the
+ * packet (with "overrun" as the reason), INCOMPLETE when they have not all
+ * arrived yet.
+ */
+static enum mqtt_status
+need(struct cursor *c, size_t n, const char *overrun)
+{
+	if (n > c->end - c->pos) {
+		c->why = overrun;
+		return (MQTT_MALFORMED);
+	}
+	if (n > c->avail - c->pos) {
+		c->why = "waiting for the rest of the CONNECT";
+		return (MQTT_INCOMPLETE);
+	}
+	return (MQTT_OK);
+}
+
+static enum mqtt_status
+get_u8(struct cursor *c, uint8_t *v, const char *overrun)
+{
+	enum mqtt_status st;
+
+	if ((st = need(c, 1, overrun)) != MQTT_OK)
+		return (st);
+	*v = c->buf[c->pos++];
+	return (MQTT_OK);
+}
+
+static enum mqtt_status
+get_u16(struct cursor *c, uint16_t *v, const char *overrun)
+{
+	enum mqtt_status st;
+
+	if ((st = need(c, 2, overrun)) != MQTT_OK)
+		return (st);
+	*v = (uint16_t)(c->buf[c->pos] << 8 | c->buf[c->pos + 1]);
+	c->pos += 2;
+	return (MQTT_OK);
+}
+
+static enum mqtt_status
+get_u32(struct cursor *c, uint32_t *v, const char *overrun)
+{
+	enum mqtt_status st;
+
+	if ((st = need(c, 4, overrun)) != MQTT_OK)
+		return (st);
+	*v = (uint32_t)c->buf[c->pos] << 24 |
+	    (uint32_t)c->buf[c->pos + 1] << 16 |
+	    (uint32_t)c->buf[c->pos + 2] << 8 | (uint32_t)c->buf[c->pos + 3];
+	c->pos += 4;
+	return (MQTT_OK);
+}
+
+/* n bytes as a view; the length was read by the caller. */
+static enum mqtt_status
+get_bytes(struct cursor *c, size_t n, struct mqtt_str *v,
+    const char *overrun)
+{
+	enum mqtt_status st;
+
+	if ((st = need(c, n, overrun)) != MQTT_OK)
+		return (st);
+	v->p = c->buf + c->pos;
+	v->len = n;
+	c->pos += n;
+	return (MQTT_OK);
+}
+
+/* A two-byte length and that many bytes (MQTT "binary data"). */
+static enum mqtt_status
+get_binary(struct cursor *c, struct mqtt_str *v, const char *overrun)
+{
+	enum mqtt_status st;
+	uint16_t n;
+
+	if ((st = get_u16(c, &n, overrun)) != MQTT_OK)
+		return (st);
+	return (get_bytes(c, n, v, overrun));
+}
+
+/* Binary data that must also be UTF-8 (MQTT "UTF-8 encoded string"). */
+static enum mqtt_status
+get_string(struct cursor *c, struct mqtt_str *v, const char *overrun,
+    const char *bad)
+{
+	enum mqtt_status st;
+
+	if ((st = get_binary(c, v, overrun)) != MQTT_OK)
+		return (st);
+	if (!mqtt_utf8_valid(v->p, v->len)) {
+		c->why = bad;
+		return (MQTT_MALFORMED);
+	}
+	return (MQTT_OK);
+}
+
+/*
+ * A variable byte integer: at most 4 bytes, and the fewest that hold the
+ * value (a last byte of 0 after a continuation is a longer encoding).
+ */
+static enum mqtt_status
+get_varint(struct cursor *c, uint32_t *v, const char *overrun)
+{
+	enum mqtt_status st;
+	uint32_t val = 0;
+	uint8_t b;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if ((st = get_u8(c, &b, overrun)) != MQTT_OK)
+			return (st);
+		val |= (uint32_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			if (i > 0 && b == 0) {
+				c->why = "variable byte integer is not in "
+				    "its shortest form";
+				return (MQTT_MALFORMED);
+			}
+			*v = val;
+			return (MQTT_OK);
+		}
+	}
+	c->why = "variable byte integer longer than 4 bytes";
+	return (MQTT_MALFORMED);
+}
+
+/* --- MQTT 5 properties ------------------------------------------------ */
+
+enum prop_type {
+	PT_BOOL,        /* byte, 0 or 1 */
+	PT_U16,
+	PT_U16_NZ,      /* two-byte integer, not 0: Receive Maximum */
+	PT_U32,
+	PT_U32_NZ,      /* four-byte integer, not 0: Maximum Packet Size */
+	PT_STRING,
+	PT_BINARY,
+	PT_PAIR,        /* UTF-8 string pair */
+};
+
+/* One property a packet may carry; ids are below 64 (a bit in `seen`). */
+struct prop_rule {
+	uint8_t id;
+	uint8_t type;      /* enum prop_type */
+	uint8_t repeat;    /* may appear more than once */
+	uint8_t auth;      /* sets has_auth */
+};
+
+/* MQTT 5.0 section 3.1.2.11: properties of CONNECT. */
+static const struct prop_rule connect_props[] = {
+	{ 0x11, PT_U32,    0, 0 },   /* Session Expiry Interval */
+	{ 0x21, PT_U16_NZ, 0, 0 },   /* Receive Maximum */
+	{ 0x27, PT_U32_NZ, 0, 0 },   /* Maximum Packet Size */
+	{ 0x22, PT_U16,    0, 0 },   /* Topic Alias Maximum */
+	{ 0x19, PT_BOOL,   0, 0 },   /* Request Response Information */
+	{ 0x17, PT_BOOL,   0, 0 },   /* Request Problem Information */
+	{ 0x26, PT_PAIR,   1, 0 },   /* User Property */
+	{ 0x15, PT_STRING, 0, 1 },   /* Authentication Method */
+	{ 0x16, PT_BINARY, 0, 1 },   /* Authentication Data */
+};
+
+/* MQTT 5.0 section 3.1.3.2: will properties. */
+static const struct prop_rule will_props[] = {
+	{ 0x18, PT_U32,    0, 0 },   /* Will Delay Interval */
+	{ 0x01, PT_BOOL,   0, 0 },   /* Payload Format Indicator */
+	{ 0x02, PT_U32,    0, 0 },   /* Message Expiry Interval */
+	{ 0x03, PT_STRING, 0, 0 },   /* Content Type */
+	{ 0x08, PT_STRING, 0, 0 },   /* Response Topic */
+	{ 0x09, PT_BINARY, 0, 0 },   /* Correlation Data */
+	{ 0x26, PT_PAIR,   1, 0 },   /* User Property */
+};
+
+/* Read and check one property's value. */
+static enum mqtt_status
+prop_value(struct cursor *c, const struct prop_rule *r)
+{
+	static const char overrun[] = "property overruns the property list";
+	static const char bad_utf8[] = "property string is not valid UTF-8";
+	enum mqtt_status st;
+	struct mqtt_str s;
+	uint32_t u32;
+	uint16_t u16;
+	uint8_t u8;
+
+	switch (r->type) {
+	case PT_BOOL:
+		if ((st = get_u8(c, &u8, overrun)) != MQTT_OK)
+			return (st);
+		if (u8 > 1) {
+			c->why = "property value is not 0 or 1";
+			return (MQTT_MALFORMED);
+		}
+		return (MQTT_OK);
+	case PT_U16:
+	case PT_U16_NZ:
+		if ((st = get_u16(c, &u16, overrun)) != MQTT_OK)
+			return (st);
+		if (r->type == PT_U16_NZ && u16 == 0) {
+			c->why = "Receive Maximum is 0";
+			return (MQTT_MALFORMED);
+		}
+		return (MQTT_OK);
+	case PT_U32:
+	case PT_U32_NZ:
+		if ((st = get_u32(c, &u32, overrun)) != MQTT_OK)
+			return (st);
+		if (r->type == PT_U32_NZ && u32 == 0) {
+			c->why = "Maximum Packet Size is 0";
+			return (MQTT_MALFORMED);
+		}
+		return (MQTT_OK);
+	case PT_STRING:
+		return (get_string(c, &s, overrun, bad_utf8));
+	case PT_BINARY:
+		return (get_binary(c, &s, overrun));
+	case PT_PAIR:
+		if ((st = get_string(c, &s, overrun, bad_utf8)) != MQTT_OK)
+			return (st);
+		return (get_string(c, &s, overrun, bad_utf8));
+	}
+	c->why = "internal error: unknown property type";
+	return (MQTT_MALFORMED);
+}
+
+/*
+ * Walk a complete property list p[0..n) against a rule set: every id known,
+ * no repeats of the non-repeatable ones, every value well formed and
+ * wholly inside the list. Sets *auth when a rule marked auth is present.
+ */
+static enum mqtt_status
+check_props(const struct mqtt_str *props, const struct prop_rule *rules,
+    size_t nrules, int *auth, const char **why)
+{
+	struct cursor c = { props->p, 0, props->len, props->len, NULL };
+	const struct prop_rule *r;
+	enum mqtt_status st;
+	uint64_t seen = 0;
+	uint8_t id;
+	size_t i;
+
+	while (c.pos < c.end) {
+		/*
+		 * The identifier is a variable byte integer, but every id
+		 * MQTT 5.0 defines is below 0x80: a byte with the top bit
+		 * set starts an id we do not know, like any other unknown.
+		 */
+		id = c.buf[c.pos++];
+		for (r = NULL, i = 0; i < nrules; i++) {
+			if (rules[i].id == id) {
+				r = &rules[i];
+				break;
+			}
+		}
+		if (r == NULL) {
+			*why = "unknown or misplaced property";
+			return (MQTT_MALFORMED);
+		}
+		if (!r->repeat && (seen & (UINT64_C(1) << id)) != 0) {
+			*why = "property appears more than once";
+			return (MQTT_MALFORMED);
+		}
+		seen |= UINT64_C(1) << id;
+		if (r->auth)
+			*auth = 1;
+		if ((st = prop_value(&c, r)) != MQTT_OK) {
+			*why = c.why;
+			return (st);
+		}
+	}
+	return (MQTT_OK);
+}
+
+/* A property length and the property bytes, checked against rules. */
+static enum mqtt_status
+get_props(struct cursor *c, struct mqtt_str *v,
+    const struct prop_rule *rules, size_t nrules, int *auth)
+{
+	static const char overrun[] = "property length overruns the packet";
+	enum mqtt_status st;
+	uint32_t n;
+
+	if ((st = get_varint(c, &n, overrun)) != MQTT_OK)
+		return (st);
+	if ((st = get_bytes(c, n, v, overrun)) != MQTT_OK)
+		return (st);
+	return (check_props(v, rules, nrules, auth, &c->why));
+}
+
+/* --- parsing ---------------------------------------------------------- */
+
+/*
+ * The fixed header: type and flags, then the remaining length. Sets *hdr to
+ * the header's size and *rem to the remaining length.
+ */
+static enum mqtt_status
+fixed_header(const uint8_t *buf, size_t len, size_t *hdr, size_t *rem,
+    const char **why)
+{
+	uint32_t val = 0;
+	size_t i;
+
+	if (len < 1) {
+		*why = "waiting for the fixed header";
+		return (MQTT_INCOMPLETE);
+	}
+	if (buf[0] >> 4 != CONNECT_BYTE >> 4) {
+		*why = "the first packet is not a CONNECT";
+		return (MQTT_NOT_CONNECT);
+	}
+	if (buf[0] != CONNECT_BYTE) {
+		*why = "CONNECT fixed header flags are not 0";
+		return (MQTT_MALFORMED);
+	}
+	for (i = 0; i < 4; i++) {
+		if (1 + i >= len) {
+			*why = "waiting for the fixed header";
+			return (MQTT_INCOMPLETE);
+		}
+		val |= (uint32_t)(buf[1 + i] & 0x7f) << (7 * i);
+		if ((buf[1 + i] & 0x80) == 0) {
+			if (i > 0 && buf[1 + i] == 0) {
+				*why = "remaining length is not in its "
+				    "shortest form";
+				return (MQTT_MALFORMED);
+			}
+			*hdr = 2 + i;
+			*rem = val;
+			return (MQTT_OK);
+		}
+	}
+	*why = "remaining length longer than 4 bytes";
+	return (MQTT_MALFORMED);
+}
+
+/* Protocol name and level: sets level, or says why not. */
+static enum mqtt_status
+protocol(struct cursor *c, uint8_t *level)
+{
+	static const char overrun[] = "protocol name overruns the packet";
+	enum mqtt_status st;
+	struct mqtt_str name;
+	uint16_t n;
+	int want;
+
+	if ((st = get_u16(c, &n, overrun)) != MQTT_OK)
+		return (st);
+	/* Refuse a wrong length before waiting for the name itself. */
+	if (n != 4 && n != 6) {
+		c->why = "unknown protocol name";
+		return (MQTT_MALFORMED);
+	}
+	if ((st = get_bytes(c, n, &name, overrun)) != MQTT_OK)
+		return (st);
+	if (n == 4 && memcmp(name.p, "MQTT", 4) == 0)
+		want = 4;
+	else if (n == 6 && memcmp(name.p, "MQIsdp", 6) == 0)
+		want = 3;
+	else {
+		c->why = "unknown protocol name";
+		return (MQTT_MALFORMED);
+	}
+	if ((st = get_u8(c, level, "protocol level missing")) != MQTT_OK)
+		return (st);
+	if (want == 3 ? *level != 3 : *level != 4 && *level != 5) {
+		c->why = "unsupported protocol level";
+		return (MQTT_BAD_PROTOCOL);
+	}
+	return (MQTT_OK);
+}
+
+/* Connect flags: reserved bit, will QoS and retain, password rule. */
+static enum mqtt_status
+check_flags(struct cursor *c, uint8_t level, uint8_t f)
+{
+	if (f & MQTT_CF_RESERVED) {
+		c->why = "reserved connect flag is set";
+		return (MQTT_MALFORMED);
+	}
+	if ((f & MQTT_CF_WILL_QOS) == MQTT_CF_WILL_QOS) {
+		c->why = "will QoS is 3";
+		return (MQTT_MALFORMED);
+	}
+	if ((f & MQTT_CF_WILL) == 0 &&
+	    (f & (MQTT_CF_WILL_QOS | MQTT_CF_WILL_RETAIN)) != 0) {
+		c->why = "will QoS or will retain set without a will";
+		return (MQTT_MALFORMED);
+	}
+	/* MQTT-3.1.2-22; MQTT 5 allows a password alone. */
+	if (level < 5 && (f & MQTT_CF_PASSWORD) &&
+	    (f & MQTT_CF_USERNAME) == 0) {
+		c->why = "password flag set without the username flag";
+		return (MQTT_MALFORMED);
+	}
+	return (MQTT_OK);
+}
+
+/* Everything after the fixed header; fills out as it goes. */
+static enum mqtt_status
+body(struct cursor *c, struct mqtt_connect *out)
+{
+	enum mqtt_status st;
+
+	if ((st = protocol(c, &out->level)) != MQTT_OK)
+		return (st);
+	if ((st = get_u8(c, &out->flags, "connect flags missing")) !=
+	    MQTT_OK)
+		return (st);
+	if ((st = check_flags(c, out->level, out->flags)) != MQTT_OK)
+		return (st);
+	if ((st = get_u16(c, &out->keepalive, "keep alive missing")) !=
+	    MQTT_OK)
+		return (st);
+	if (out->level == 5 && (st = get_props(c, &out->props, connect_props,
+	    sizeof(connect_props) / sizeof(connect_props[0]),
+	    &out->has_auth)) != MQTT_OK)
+		return (st);
+
+	if ((st = get_string(c, &out->client_id,
+	    "client identifier overruns the packet",
+	    "client identifier is not valid UTF-8")) != MQTT_OK)
+		return (st);
+	if (out->flags & MQTT_CF_WILL) {
+		if (out->level == 5 && (st = get_props(c, &out->will_props,
+		    will_props, sizeof(will_props) / sizeof(will_props[0]),
+		    &out->has_auth)) != MQTT_OK)
+			return (st);
+		if ((st = get_string(c, &out->will_topic,
+		    "will topic overruns the packet",
+		    "will topic is not valid UTF-8")) != MQTT_OK)
+			return (st);
+		if (out->will_topic.len == 0) {
+			c->why = "will topic is empty";
+			return (MQTT_MALFORMED);
+		}
+		if ((st = get_binary(c, &out->will_payload,
+		    "will payload overruns the packet")) != MQTT_OK)
+			return (st);
+	}
+	if ((out->flags & MQTT_CF_USERNAME) && (st = get_string(c,
+	    &out->username, "username overruns the packet",
+	    "username is not valid UTF-8")) != MQTT_OK)
+		return (st);
+	if ((out->flags & MQTT_CF_PASSWORD) && (st = get_binary(c,
+	    &out->password, "password overruns the packet")) != MQTT_OK)
+		return (st);
+
+	/* Every field is here, so extra bytes are wrong even if not all in. */
+	if (c->pos != c->end) {
+		c->why = "bytes left over after the last CONNECT field";
+		return (MQTT_MALFORMED);
+	}
+	return (MQTT_OK);
+}
+
+enum mqtt_status
+mqtt_connect_parse(const uint8_t *buf, size_t len, size_t max,
+    struct mqtt_connect *out, size_t *used, const char **why)
+{
+	struct cursor c;
+	enum mqtt_status st;
+	size_t hdr, rem;
+	uint8_t level;
+
+	memset(out, 0, sizeof(*out));
+	*used = 0;
+	if ((st = fixed_header(buf, len, &hdr, &rem, why)) != MQTT_OK)
+		return (st);
+	if (rem > max || hdr > max - rem) {
+		*why = "CONNECT is larger than the limit";
+		return (MQTT_TOO_LARGE);
+	}
+	c.buf = buf;
+	c.pos = hdr;
+	c.end = hdr + rem;
+	c.avail = len < c.end ? len : c.end;
+	c.why = NULL;
+	if ((st = body(&c, out)) != MQTT_OK) {
+		/* Keep only the level: it picks the CONNACK's version. */
+		level = out->level;
+		memset(out, 0, sizeof(*out));
+		out->level = level;
+		*why = c.why;
+		return (st);
+	}
+	*used = c.end;
+	*why = "ok";
+	return (MQTT_OK);
+}
+
+/* --- encoding --------------------------------------------------------- */
+
+static size_t
+varint_len(size_t v)
+{
+	if (v < 128)
+		return (1);
+	if (v < 16384)
+		return (2);
+	if (v < 2097152)
+		return (3);
+	return (4);
+}
+
+/*
+ * What c encodes to: the connect flags and the remaining length. Returns
+ * 0 when c cannot be encoded as a CONNECT that mqtt_connect_parse would
+ * accept in the ways the encoder controls (see mqtt.h).
+ */
+static int
+plan(const struct mqtt_connect *c, uint8_t *flags, size_t *rem)
+{
+	const struct mqtt_str *strs[] = { &c->client_id, &c->will_topic,
+	    &c->will_payload, &c->username, &c->password, &c->props,
+	    &c->will_props };
+	size_t n, i;
+
+	if (c->level < 3 || c->level > 5)
+		return (0);
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		if (strs[i]->p == NULL && strs[i]->len != 0)
+			return (0);
+		if (strs[i]->len > (i < 5 ? STR_MAX : VARINT_MAX))
+			return (0);
+	}
+
+	*flags = c->flags & MQTT_CF_CLEAN;
+	if (c->flags & MQTT_CF_WILL)
+		*flags |= c->flags &
+		    (MQTT_CF_WILL | MQTT_CF_WILL_QOS | MQTT_CF_WILL_RETAIN);
+	if (c->username.p != NULL)
+		*flags |= MQTT_CF_USERNAME;
+	if (c->password.p != NULL)
+		*flags |= MQTT_CF_PASSWORD;
+	if ((*flags & MQTT_CF_WILL_QOS) == MQTT_CF_WILL_QOS)
+		return (0);
+	if (c->level < 5 && (*flags & MQTT_CF_PASSWORD) &&
+	    (*flags & MQTT_CF_USERNAME) == 0)
+		return (0);
+
+	n = 2 + (c->level == 3 ? 6 : 4) + 1 + 1 + 2;
+	if (c->level == 5)
+		n += varint_len(c->props.len) + c->props.len;
+	n += 2 + c->client_id.len;
+	if (*flags & MQTT_CF_WILL) {
+		if (c->level == 5)
+			n += varint_len(c->will_props.len) +
+			    c->will_props.len;
+		n += 2 + c->will_topic.len + 2 + c->will_payload.len;
+	}
+	if (*flags & MQTT_CF_USERNAME)
+		n += 2 + c->username.len;
+	if (*flags & MQTT_CF_PASSWORD)
+		n += 2 + c->password.len;
+	if (n > VARINT_MAX)
+		return (0);
+	*rem = n;
+	return (1);
+}
+
+size_t
+mqtt_connect_size(const struct mqtt_connect *c)
+{
+	uint8_t flags;
+	size_t rem;
+
+	if (!plan(c, &flags, &rem))
+		return (0);
+	return (1 + varint_len(rem) + rem);
+}
+
+static uint8_t *
+put_varint(uint8_t *o, size_t v)
+{
+	do {
+		*o = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v != 0)
+			*o |= 0x80;
+		o++;
+	} while (v != 0);
+	return (o);
+}
+
+static uint8_t *
+put_u16(uint8_t *o, size_t v)
+{
+	o[0] = (uint8_t)(v >> 8);
+	o[1] = (uint8_t)v;
+	return (o + 2);
+}
+
+/* Raw bytes; a NULL view is empty (memcpy must not see NULL). */
+static uint8_t *
+put_raw(uint8_t *o, const struct mqtt_str *s)
+{
+	if (s->len > 0)
+		memcpy(o, s->p, s->len);
+	return (o + s->len);
+}
+
+static uint8_t *
+put_str(uint8_t *o, const struct mqtt_str *s)
+{
+	return (put_raw(put_u16(o, s->len), s));
+}
+
+static uint8_t *
+put_props(uint8_t *o, const struct mqtt_str *s)
+{
+	return (put_raw(put_varint(o, s->len), s));
+}
+
+size_t
+mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
+    size_t outlen)
+{
+	uint8_t flags, *o = out;
+	size_t rem;
+
+	if (!plan(c, &flags, &rem) || outlen < 1 + varint_len(rem) + rem)
+		return (0);
+	*o++ = CONNECT_BYTE;
+	o = put_varint(o, rem);
+	if (c->level == 3) {
+		memcpy(o, "\0\6MQIsdp", 8);
+		o += 8;
+	} else {
+		memcpy(o, "\0\4MQTT", 6);
+		o += 6;
+	}
+	*o++ = c->level;
+	*o++ = flags;
+	o = put_u16(o, c->keepalive);
+	if (c->level == 5)
+		o = put_props(o, &c->props);
+	o = put_str(o, &c->client_id);
+	if (flags & MQTT_CF_WILL) {
+		if (c->level == 5)
+			o = put_props(o, &c->will_props);
+		o = put_str(o, &c->will_topic);
+		o = put_str(o, &c->will_payload);
+	}
+	if (flags & MQTT_CF_USERNAME)
+		o = put_str(o, &c->username);
+	if (flags & MQTT_CF_PASSWORD)
+		o = put_str(o, &c->password);
+	return ((size_t)(o - out));
+}
+
+size_t
+mqtt_connack_encode(uint8_t level, uint8_t reason, uint8_t out[8])
+{
+	out[0] = 0x20;
+	out[2] = 0x00;          /* session present: never, when refusing */
+	out[3] = reason;
+	if (level == 5) {
+		out[1] = 3;
+		out[4] = 0x00;  /* no properties */
+		return (5);
+	}
+	out[1] = 2;
+	return (4);
+}
+
+/* --- UTF-8 ------------------------------------------------------------ */
+
+int
+mqtt_utf8_valid(const uint8_t *p, size_t len)
+{
+	size_t i = 0, n, k;
+	uint8_t b, lo, hi;
+
+	while (i < len) {
+		b = p[i];
+		lo = 0x80;
+		hi = 0xbf;
+		if (b == 0x00)
+			return (0);
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			n = 1;
+		else if (b >= 0xe0 && b <= 0xef) {
+			n = 2;
+			if (b == 0xe0)
+				lo = 0xa0;      /* overlong */
+			else if (b == 0xed)
+				hi = 0x9f;      /* surrogates D800-DFFF */
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			n = 3;
+			if (b == 0xf0)
+				lo = 0x90;      /* overlong */
+			else if (b == 0xf4)
+				hi = 0x8f;      /* above U+10FFFF */
+		} else
+			return (0);     /* continuation, C0, C1, F5-FF */
+		if (n > len - i - 1)
+			return (0);
+		if (p[i + 1] < lo || p[i + 1] > hi)
+			return (0);
+		for (k = 2; k <= n; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return (0);
+		i += n + 1;
+	}
+	return (1);
+}
+
+const char *
+mqtt_status_str(enum mqtt_status st)
+{
+	switch (st) {
+	case MQTT_OK:
+		return ("ok");
+	case MQTT_INCOMPLETE:
+		return ("incomplete");
+	case MQTT_NOT_CONNECT:
+		return ("not-connect");
+	case MQTT_MALFORMED:
+		return ("malformed");
+	case MQTT_BAD_PROTOCOL:
+		return ("bad-protocol");
+	case MQTT_TOO_LARGE:
+		return ("too-large");
+	}
+	return ("unknown");
+}
