@@ -429,14 +429,15 @@ refuse(struct conn *c, uint8_t code_v3, uint8_t code_v5,
 {
 	uint8_t ack[8];
 	size_t n;
-	uint8_t level = c->mqtt_level != 0 ? c->mqtt_level : 4;
+	/* Levels moat does not speak are answered in the 3.1.1 form. */
+	uint8_t level = c->mqtt_level == 5 ? 5 : 4;
 
-	if (level < 5 && code_v3 == 0) {
+	if (level == 4 && code_v3 == 0) {
 		/* No MQTT 3 code says this: close without a CONNACK. */
 		conn_close(c, why, detail);
 		return;
 	}
-	n = mqtt_connack_encode(level, level >= 5 ? code_v5 : code_v3, ack);
+	n = mqtt_connack_encode(level, level == 5 ? code_v5 : code_v3, ack);
 	(void)tls_write(c->tls, ack, n);
 	conn_close(c, why, detail);
 }
@@ -467,6 +468,16 @@ take_connect(struct conn *c)
 	enum mqtt_status ms;
 	enum identity_verdict v;
 
+	/*
+	 * A CONNECT may arrive a byte per TLS record: parse it whole once,
+	 * not once per piece (which would cost quadratic time). The fixed
+	 * header alone says how much to wait for, and whether it is too big.
+	 */
+	if (mqtt_connect_need((const uint8_t *)c->pend, c->pend_len, &n,
+	    &why) == MQTT_OK && n <= cfg->max_connect_size &&
+	    c->pend_len < n && c->pend_len > 64)
+		return (0);
+
 	memset(&pc, 0, sizeof(pc));
 	ms = mqtt_connect_parse((const uint8_t *)c->pend, c->pend_len,
 	    (size_t)cfg->max_connect_size, &pc, &used, &why);
@@ -482,6 +493,9 @@ take_connect(struct conn *c)
 		refuse(c, 0, 0x81, CONN_CLOSE_MQTT_MALFORMED, why);
 		return (-1);
 	case MQTT_TOO_LARGE:
+		/* MQTT 5 has a CONNACK for this: wait for the level. */
+		if (pc.level == 0 && c->pend_len < 16)
+			return (0);
 		refuse(c, 0, 0x95, CONN_CLOSE_CONNECT_TOO_LARGE, why);
 		return (-1);
 	case MQTT_BAD_PROTOCOL:

@@ -145,6 +145,15 @@ fail:
 }
 
 void
+worker_swap(struct worker *w, struct snapshot *snap)
+{
+	struct snapshot *old = w->snap;
+
+	w->snap = snap;
+	snapshot_unref(old);
+}
+
+void
 worker_free(struct worker *w)
 {
 	free(w->scratch);

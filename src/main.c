@@ -18,6 +18,7 @@
 #include "moat/identity.h"
 #include "moat/listener.h"
 #include "moat/log.h"
+#include "moat/notify.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
@@ -25,6 +26,7 @@
 
 static struct worker worker;
 static uv_signal_t sig_term, sig_int, sig_hup;
+static const char *config_path;
 
 static void
 usage(FILE *out)
@@ -57,8 +59,11 @@ usage(FILE *out)
 "  -V, --version      print the versions of moat, wolfSSL and libuv\n"
 "  -h, --help         print this help and the configuration reference\n"
 "\n"
-"moat runs in the foreground and logs to stderr. SIGTERM or SIGINT close\n"
-"every connection (close_notify to devices) and exit.\n",
+"moat runs in the foreground and logs to stderr; under systemd it reports\n"
+"readiness over $NOTIFY_SOCKET (Type=notify). SIGHUP reloads the\n"
+"configuration, certificates, CRL and identity map for new connections\n"
+"(a file with errors is refused and the running one kept). SIGTERM or\n"
+"SIGINT close every connection (close_notify to devices) and exit.\n",
 	    DEFAULT_CONFIG);
 }
 
@@ -68,16 +73,62 @@ on_stop_closed(uv_handle_t *h)
 	(void)h;
 }
 
+/* Two configs listen on the same addresses, in the same order. */
+static int
+same_listeners(const struct config *a, const struct config *b)
+{
+	unsigned i;
+
+	if (a->nlisten != b->nlisten)
+		return (0);
+	for (i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i], b->listen[i]) != 0)
+			return (0);
+	return (1);
+}
+
+/*
+ * SIGHUP: load and check the file again and swap the new snapshot in for
+ * new connections. Any error keeps the running configuration: nothing
+ * falls back to defaults. Live connections finish on the snapshot they
+ * started with.
+ */
+static void
+reload(void)
+{
+	struct config *cfg;
+	struct snapshot *snap;
+	char err[1024];
+
+	(void)notify_send("RELOADING=1");
+	if ((cfg = config_load(config_path, err, sizeof(err))) == NULL ||
+	    (snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
+		log_error("reload failed, still running the previous "
+		    "configuration: %s", err);
+		(void)notify_send("READY=1");
+		return;
+	}
+	if (!same_listeners(worker.snap->cfg, snap->cfg))
+		log_warn("reload: [listen] changes take effect only after a "
+		    "restart; still listening where moat started");
+	log_setup(snap->cfg->log_level, snap->cfg->log_format);
+	worker_swap(&worker, snap);
+	log_info("reloaded %s; new connections use it, %llu open ones "
+	    "keep the configuration they started with", config_path,
+	    (unsigned long long)worker.nconns);
+	(void)notify_send("READY=1");
+}
+
 static void
 on_signal(uv_signal_t *s, int signum)
 {
 	if (signum == SIGHUP) {
-		log_warn("SIGHUP: live reload is not available in this "
-		    "version; restart moat to apply a changed configuration");
+		reload();
 		return;
 	}
 	log_info("%s: closing connections and exiting",
 	    signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	(void)notify_send("STOPPING=1");
 	uv_close((uv_handle_t *)&sig_term, on_stop_closed);
 	uv_close((uv_handle_t *)&sig_int, on_stop_closed);
 	uv_close((uv_handle_t *)&sig_hup, on_stop_closed);
@@ -146,7 +197,7 @@ cmd_explain(int argc, char **argv)
 	struct identity_creds cr;
 	enum identity_verdict v;
 	char err[1024];
-	int ch, level = 4, rc = 1;
+	int ch, level = 4, rc = 1, verified;
 
 	while ((ch = getopt_long(argc, argv, "c:i:m:", opts, NULL)) != -1) {
 		switch (ch) {
@@ -191,7 +242,8 @@ cmd_explain(int argc, char **argv)
 	printf("  %-12s %s\n", "fingerprint", id.fingerprint);
 	printf("  %-12s %s\n", "issuer cn",
 	    id.issuer_cn != NULL ? id.issuer_cn : "(none)");
-	if (tls_verify_file(cfg, argv[optind], err, sizeof(err)) == 0)
+	if ((verified = tls_verify_file(cfg, argv[optind], err,
+	    sizeof(err)) == 0))
 		printf("verification: passes [tls] ca%s\n",
 		    cfg->tls_crl != NULL ? " and crl" : "");
 	else
@@ -210,7 +262,8 @@ cmd_explain(int argc, char **argv)
 		printf("  %-12s %s\n", "password",
 		    cr.has_password ? "(set, not shown)" : "(none)");
 		printf("  %-12s %s\n", "client id", cr.client_id);
-		rc = 0;
+		/* Exit 0 only when this device would get in. */
+		rc = verified ? 0 : 1;
 	} else {
 		printf("  %-12s %s\n", "why", cr.why);
 	}
@@ -315,6 +368,8 @@ run(struct snapshot *snap)
 	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s",
 	    PACKAGE_VERSION, tls_library_version(), uv_version_string(),
 	    snap->backend.text);
+	if (notify_send("READY=1") != 0)
+		log_warn("cannot notify the service manager at $NOTIFY_SOCKET");
 	uv_run(loop, UV_RUN_DEFAULT);
 	worker_free(&worker);
 	if (uv_loop_close(loop) != 0) {
@@ -402,6 +457,7 @@ main(int argc, char **argv)
 		tls_global_cleanup();
 		return (0);
 	}
+	config_path = path;
 	rc = run(snap);
 	tls_global_cleanup();
 	return (rc);

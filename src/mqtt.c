@@ -515,6 +515,14 @@ mqtt_connect_parse(const uint8_t *buf, size_t len, size_t max,
 	if ((st = fixed_header(buf, len, &hdr, &rem, why)) != MQTT_OK)
 		return (st);
 	if (rem > max || hdr > max - rem) {
+		/* Read the level if it is there: it picks the CONNACK. */
+		c.buf = buf;
+		c.pos = hdr;
+		c.end = hdr + rem;
+		c.avail = len < c.end ? len : c.end;
+		c.why = NULL;
+		if (protocol(&c, &level) == MQTT_OK)
+			out->level = level;
 		*why = "CONNECT is larger than the limit";
 		return (MQTT_TOO_LARGE);
 	}
@@ -534,6 +542,19 @@ mqtt_connect_parse(const uint8_t *buf, size_t len, size_t max,
 	*used = c.end;
 	*why = "ok";
 	return (MQTT_OK);
+}
+
+enum mqtt_status
+mqtt_connect_need(const uint8_t *buf, size_t len, size_t *total,
+    const char **why)
+{
+	enum mqtt_status st;
+	size_t hdr, rem;
+
+	*total = 0;
+	if ((st = fixed_header(buf, len, &hdr, &rem, why)) == MQTT_OK)
+		*total = hdr + rem;
+	return (st);
 }
 
 /* --- encoding --------------------------------------------------------- */

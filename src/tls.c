@@ -594,8 +594,12 @@ san_read(WOLFSSL_X509 *x, struct cert_identity *id, int *bad)
 	sk = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	if (sk == NULL)
 		return (0);
+	/*
+	 * wolfSSL 5.5 stacks the names in reverse: walk from the end so
+	 * that "the first SAN of a type" is the certificate's first.
+	 */
 	n = wolfSSL_sk_GENERAL_NAME_num(sk);
-	for (i = 0; i < n && rc == 0; i++) {
+	for (i = n - 1; i >= 0 && rc == 0; i--) {
 		WOLFSSL_GENERAL_NAME *g = wolfSSL_sk_GENERAL_NAME_value(sk, i);
 		char ip[INET6_ADDRSTRLEN];
 		const unsigned char *p;

@@ -49,6 +49,12 @@ int worker_start(struct worker *w, uv_loop_t *loop, struct snapshot *snap,
  */
 void worker_stop(struct worker *w);
 
+/*
+ * Put snap (taking the reference) in place of w's snapshot for the
+ * connections accepted from now on; live ones keep the one they hold.
+ */
+void worker_swap(struct worker *w, struct snapshot *snap);
+
 /* After the loop has run out: free what w owns. */
 void worker_free(struct worker *w);
 

@@ -58,7 +58,8 @@ struct mqtt_connect {
  * result out->level is set when it was read (to pick the CONNACK version)
  * and *why names the problem (a static string). MQTT_TOO_LARGE is returned
  * as soon as the fixed header announces a packet over max bytes, before the
- * rest arrives. Never reads past len; allocates nothing.
+ * rest arrives (with out->level set if the protocol name and level are
+ * already there). Never reads past len; allocates nothing.
  *
  * A field that is wrong is reported as soon as it has wholly arrived, so
  * MQTT_NOT_CONNECT / MQTT_MALFORMED / MQTT_BAD_PROTOCOL may come before the
@@ -74,6 +75,15 @@ struct mqtt_connect {
  */
 enum mqtt_status mqtt_connect_parse(const uint8_t *buf, size_t len,
     size_t max, struct mqtt_connect *out, size_t *used, const char **why);
+
+/*
+ * Read only the fixed header at buf: MQTT_OK with *total the size of the
+ * whole packet it announces, MQTT_INCOMPLETE, MQTT_NOT_CONNECT or
+ * MQTT_MALFORMED. Lets a caller that receives a CONNECT piecemeal wait
+ * until all of it is there before parsing, instead of parsing every piece.
+ */
+enum mqtt_status mqtt_connect_need(const uint8_t *buf, size_t len,
+    size_t *total, const char **why);
 
 /*
  * Size of c encoded as a CONNECT, with the username and password flags

@@ -488,7 +488,7 @@ static const struct bad bads[] = {
 	RAW("header only, exactly the cap", INC, 0x10, 0xfc, 0xff, 0x03),
 	RAW("header only, largest remaining length", BIG, 0x10, 0xff, 0xff,
 	    0xff, 0x7f),
-	CAP("whole packet over a small cap", BIG, 0, 20, H311(0x02), 0x00,
+	CAP("whole packet over a small cap: level read", BIG, 4, 20, H311(0x02), 0x00,
 	    0x0a, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'),
 	RAW("fixed header cut in the length", INC, 0x10, 0x80),
 	RAWCAP("fixed header cut after 3 length bytes", INC, SIZE_MAX, 0x10,
@@ -1104,4 +1104,29 @@ Test(mqtt, status_names)
 	cr_assert_str_eq(mqtt_status_str(MQTT_BAD_PROTOCOL), "bad-protocol");
 	cr_assert_str_eq(mqtt_status_str(MQTT_TOO_LARGE), "too-large");
 	cr_assert_str_eq(mqtt_status_str((enum mqtt_status)99), "unknown");
+}
+
+/* mqtt_connect_need reads only the fixed header. */
+Test(mqtt, connect_need_reads_the_fixed_header)
+{
+	static const uint8_t short_pkt[] = { 0x10, 0x0c, 0x00 };
+	static const uint8_t long_pkt[] = { 0x10, 0x80, 0x01 };
+	static const uint8_t cut[] = { 0x10, 0x80 };
+	static const uint8_t publish[] = { 0x30, 0x00 };
+	static const uint8_t five[] = { 0x10, 0xff, 0xff, 0xff, 0xff, 0x01 };
+	const char *why;
+	size_t total;
+
+	cr_assert_eq(mqtt_connect_need(short_pkt, sizeof(short_pkt), &total,
+	    &why), MQTT_OK);
+	cr_assert_eq(total, 14);
+	cr_assert_eq(mqtt_connect_need(long_pkt, sizeof(long_pkt), &total,
+	    &why), MQTT_OK);
+	cr_assert_eq(total, 3 + 128);
+	cr_assert_eq(mqtt_connect_need(cut, sizeof(cut), &total, &why),
+	    MQTT_INCOMPLETE);
+	cr_assert_eq(mqtt_connect_need(publish, sizeof(publish), &total,
+	    &why), MQTT_NOT_CONNECT);
+	cr_assert_eq(mqtt_connect_need(five, sizeof(five), &total, &why),
+	    MQTT_MALFORMED);
 }
