@@ -813,8 +813,6 @@ conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
 	char up[24], down[24], dur[24], id[24];
-	int refused = c->reason != CONN_CLOSE_NONE && c->username == NULL &&
-	    c->tls_up;
 
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
 	snprintf(up, sizeof(up), "%llu", (unsigned long long)c->bytes_up);
@@ -828,7 +826,7 @@ conn_free(struct conn *c)
 	    "client_id", c->client_id, "up", up, "down", down,
 	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
 	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
-	    refused ? "fingerprint" : NULL, c->cert.fingerprint, NULL);
+	    "fingerprint", c->cert.fingerprint, NULL);
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;

@@ -41,7 +41,7 @@ on_connection(uv_stream_t *server, int status)
 /* A bound, non-blocking socket for sa; -1 with err on failure. */
 static int
 bind_socket(const struct sockaddr_storage *sa, char *err, size_t errlen,
-    const char *spec)
+    const char *spec, unsigned nworkers)
 {
 	socklen_t len = sa->ss_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -55,8 +55,16 @@ bind_socket(const struct sockaddr_storage *sa, char *err, size_t errlen,
 		return (-1);
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * SO_REUSEPORT is for several worker loops of one moat sharing an
+	 * address. With a single loop it would only let a second, stray moat
+	 * bind the same port and silently take part of the connections, so
+	 * it is set only when there is more than one worker.
+	 */
 #ifdef SO_REUSEPORT
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (nworkers > 1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+		    sizeof(one));
 #endif
 	if (sa->ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
@@ -106,7 +114,7 @@ worker_start(struct worker *w, uv_loop_t *loop, struct snapshot *snap,
 			goto fail;
 		}
 		if ((fd = bind_socket(&sa, msg, sizeof(msg),
-		    cfg->listen[i])) < 0) {
+		    cfg->listen[i], 1)) < 0) {
 			snprintf(where, sizeof(where), "%s:%d", cfg->path,
 			    cfg->listen_line[i]);
 			snprintf(err, errlen, "%s: %s", cfg->listen_line[i] > 0 ?

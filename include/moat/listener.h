@@ -35,8 +35,8 @@ struct worker {
 
 /*
  * Initialise w on loop with snap and open one listening socket per
- * [listen] address (SO_REUSEPORT, so further workers can bind the same
- * addresses). Logs "listening on ADDR" for each. Returns 0, w then owning
+ * [listen] address (with SO_REUSEPORT once there are several workers, so
+ * that each can bind the same addresses). Logs "listening on ADDR" for each. Returns 0, w then owning
  * the snapshot reference, or -1 with a message in err (everything opened so
  * far is closed; the caller keeps its reference).
  */
