@@ -294,10 +294,11 @@ static const struct opt opts[] = {
 		.section = "identity", .key = "pattern", .type = OPT_STRING,
 		.offset = OFF(id_pattern), .arg = "REGEX",
 		.what = "a POSIX extended regular expression",
-		.help = "Optional POSIX extended regular expression applied "
-		    "to the source value. The identity is its first group "
-		    "when it has one, else the whole match. A value that "
-		    "does not match is an unknown identity.",
+		.help = "Optional POSIX extended regular expression that "
+		    "must match the whole source value (as if written "
+		    "^...$). The identity is its first group when it has "
+		    "one, else the whole value. A value that does not "
+		    "match is an unknown identity.",
 	}, {
 		.section = "identity", .key = "username", .type = OPT_STRING,
 		.offset = OFF(id_username), .def = "{identity}",
@@ -334,11 +335,14 @@ static const struct opt opts[] = {
 		.help = "MQTT client id policy. identity (the default) "
 		    "replaces the device's client id with its identity, so "
 		    "no device can take over another's session; keep "
-		    "passes the device's own; prefix puts the identity and "
-		    "a dash in front of it; require-equal and "
-		    "require-prefix refuse (CONNACK 0x02 / 0x85) a device "
-		    "whose client id is not, or does not start with, its "
-		    "identity.",
+		    "passes the device's own (so a device can take over "
+		    "another's session); prefix puts the identity and ':' "
+		    "in front of it; require-equal and require-prefix "
+		    "refuse (CONNACK 0x02 / 0x85) a device whose client id "
+		    "is not its identity, or not its identity alone or "
+		    "followed by ':'. With the prefix policies an identity "
+		    "that contains ':' is refused, so that no two devices "
+		    "can end up with the same client id.",
 	}, {
 		.section = "identity", .key = "unknown", .type = OPT_ENUM,
 		.offset = OFF(id_unknown_template), .def = "reject",

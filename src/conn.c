@@ -155,10 +155,19 @@ on_dev_written(uv_write_t *req, int status)
 	if (c->st == CONN_ST_DRAINING &&
 	    uv_now(c->w->loop) - c->t_drain < DRAIN_MAX_MS)
 		uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
-	/* The device reads again: resume reading the broker. */
-	if (c->st == CONN_ST_PROXYING && !c->be_reading &&
-	    c->dev.write_queue_size <= LOW_WATER)
+	if (c->dev.write_queue_size > LOW_WATER)
+		return;
+	/* The device reads again: resume reading the broker... */
+	if (c->st == CONN_ST_PROXYING && !c->be_reading)
 		set_be_reading(c);
+	/* ...and the device itself, if its own backlog paused it. */
+	if (c->dev_paused && c->st < CONN_ST_DRAINING &&
+	    c->st != CONN_ST_HANDSHAKE) {
+		c->dev_paused = 0;
+		pump_up(c);
+		if (c->st < CONN_ST_DRAINING && !c->dev_paused)
+			set_dev_reading(c, 1);
+	}
 }
 
 static void
@@ -592,12 +601,21 @@ up_deliver(struct conn *c, const char *data, size_t len)
 	return (0);
 }
 
-/* Room for plaintext before the next read must wait; 0 means pause. */
+/*
+ * Room for plaintext before the next read must wait; 0 means pause. Reading
+ * the device also pauses while moat's queue towards the device is full:
+ * TLS itself answers some records (a KeyUpdate request, an alert), so a
+ * device that sends those and never reads would otherwise grow that queue
+ * without bound.
+ */
 static size_t
 up_room(struct conn *c)
 {
+	if (c->dev.write_queue_size > HIGH_WATER)
+		return (0);
 	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING)
-		return (pend_limit(c) - c->pend_len);
+		return (c->pend_len >= pend_limit(c) ? 0 :
+		    pend_limit(c) - c->pend_len);
 	if (c->be.s.write_queue_size > HIGH_WATER)
 		return (0);
 	return (c->w->scratch_len);
@@ -606,13 +624,14 @@ up_room(struct conn *c)
 static void
 handshake_done(struct conn *c)
 {
+	const char *why;
+
 	c->tls_up = 1;
-	switch (tls_peer_identity(c->tls, &c->cert)) {
+	switch (tls_peer_identity(c->tls, &c->cert, &why)) {
 	case 0:
 		break;
 	case -2:
-		conn_close(c, CONN_CLOSE_IDENTITY_REFUSED, "a name in the "
-		    "certificate contains a NUL byte");
+		conn_close(c, CONN_CLOSE_IDENTITY_REFUSED, why);
 		return;
 	default:
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "reading the certificate");

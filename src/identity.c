@@ -3,8 +3,8 @@
  * Identity: the fields of a verified device certificate -> the broker
  * credentials moat writes into the device's CONNECT. One value is taken
  * from the certificate ([identity] source, cut down by an optional POSIX
- * extended regex), looked up in the map file (one INI section per identity,
- * loaded once, sorted, searched with bsearch), and turned into a username
+ * extended regex), looked up in the map file (read here, parsed and
+ * searched by idmap.c), and turned into a username
  * (map entry or template), a password (map entry, none, one password from
  * a file, or HMAC-SHA256(secret, username) in base64url) and a client id
  * (map entry or the client-id policy).
@@ -14,6 +14,8 @@
  * names with '+', '#' or '/' (the fix for CVE-2017-7650), so such a name
  * is refused here, with a reason that names the character and the
  * certificate field it came from, instead of failing mysteriously later.
+ * idmap.c applies the same rules, through identity_text_check(), to the
+ * names in the map file.
  *
  * Pure: files are read only while the rules are built; identity_map() and
  * identity_for_name() touch no global state and may run on any thread on
@@ -30,7 +32,6 @@
 
 #include <sys/stat.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
@@ -41,21 +42,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <ini.h>
-
 #include "moat/config.h"
 #include "moat/identity.h"
+#include "moat/idmap.h"
 
-/* A map bigger than this (about a million devices) is the wrong file. */
-#define MAP_FILE_MAX (64 * 1024 * 1024)
 /* Secret and password files are small. */
 #define SMALL_FILE_MAX (64 * 1024)
 #define SECRET_MIN 16
 /* MQTT 3.1 (protocol level 3) caps client ids at 23 bytes. */
 #define MQTT31_CID_MAX 23
-/* Bytes of a value quoted in a message before it is cut with "...". */
-#define ECHO_MAX 48
-#define ECHO_BUF (ECHO_MAX * 4 + 8)
 #define MSG_MAX 512
 
 /* Mosquitto 2.0's password_file hash: "$7$", PBKDF2-SHA512. */
@@ -72,16 +67,6 @@ enum pw_kind {
 	PW_FILE,
 };
 
-/* One [section] of the map file. Absent keys are NULL. */
-struct map_entry {
-	char *name;              /* the identity value */
-	char *username;
-	char *password;          /* secret */
-	char *client_id;
-	int deny;
-	int line;                /* line of "[name]" */
-};
-
 struct identity_rules {
 	enum identity_source source;
 	regex_t re;
@@ -93,9 +78,7 @@ struct identity_rules {
 	char *password;          /* password = file:PATH */
 	enum identity_client_id cid;
 	int unknown_template;
-	char *map_path;
-	struct map_entry *map;   /* sorted by name */
-	size_t nmap;
+	struct idmap *map;       /* NULL: no map = FILE */
 };
 
 /* What a template's placeholders stand for. */
@@ -232,20 +215,16 @@ is_control(uint32_t cp)
 	return (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f));
 }
 
-/*
- * Quote s for a message: printable text as it is, '"' and '\' escaped,
- * anything else (control characters, invalid UTF-8) as \xNN, cut after
- * ECHO_MAX bytes. A hostile certificate cannot garble a log line.
- */
-static const char *
-echo(const char *s, size_t len, char *buf, size_t buflen)
+/* A hostile certificate or map cannot garble a log line. */
+const char *
+identity_echo(const char *s, size_t len, char *buf, size_t buflen)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, o = 0, n;
 	uint32_t cp;
 
 	while (i < len && o + 8 < buflen) {
-		if (i >= ECHO_MAX) {
+		if (i >= IDENTITY_ECHO_MAX) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
 			break;
@@ -268,14 +247,9 @@ echo(const char *s, size_t len, char *buf, size_t buflen)
 	return (buf);
 }
 
-/*
- * The rules for text that names something to the broker. acl: also refuse
- * '+', '#' and '/' (usernames and client ids; identity values such as URIs
- * may contain '/'). Returns 0, or -1 with what is wrong in problem
- * ("contains '#', which ...").
- */
-static int
-text_check(const char *s, size_t len, int acl, char *problem, size_t plen)
+int
+identity_text_check(const char *s, size_t len, int acl, char *problem,
+    size_t plen)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i, n;
@@ -321,7 +295,7 @@ identity_name_ok(const char *s, size_t len)
 
 	if (s == NULL)
 		return (0);
-	return (text_check(s, len, 1, problem, sizeof(problem)) == 0);
+	return (identity_text_check(s, len, 1, problem, sizeof(problem)) == 0);
 }
 
 /* Check a name; on failure why = "LABEL \"value\" PROBLEM". */
@@ -329,12 +303,12 @@ static int
 name_check(const char *label, const char *s, size_t len, char *why,
     size_t whylen)
 {
-	char problem[128], e[ECHO_BUF];
+	char problem[128], e[IDENTITY_ECHO_BUF];
 
-	if (text_check(s, len, 1, problem, sizeof(problem)) == 0)
+	if (identity_text_check(s, len, 1, problem, sizeof(problem)) == 0)
 		return (0);
 	snprintf(why, whylen, "%s \"%s\" %s", label,
-	    echo(s, len, e, sizeof(e)), problem);
+	    identity_echo(s, len, e, sizeof(e)), problem);
 	return (-1);
 }
 
@@ -493,6 +467,23 @@ fail:
 	return (-1);
 }
 
+/* The map file, parsed by idmap.c. */
+static int
+load_map(struct identity_rules *r, const char *path, char *err,
+    size_t errlen)
+{
+	char *buf;
+	size_t len;
+
+	if ((buf = read_file(path, IDMAP_FILE_MAX, &len, err, errlen)) == NULL)
+		return (-1);
+	r->map = idmap_parse(path, buf, len, err, errlen);
+	/* The file holds the map's passwords. */
+	wipe(buf, len);
+	free(buf);
+	return (r->map != NULL ? 0 : -1);
+}
+
 /* ------------------------------------------------------------------ */
 /* Templates                                                           */
 
@@ -538,7 +529,7 @@ tpl_field(const char *s, size_t *len)
 static int
 tpl_check(const char *tpl, char *msg, size_t msglen)
 {
-	char lit[IDENTITY_MAX], problem[128], e[ECHO_BUF];
+	char lit[IDENTITY_MAX], problem[128], e[IDENTITY_ECHO_BUF];
 	const char *p, *close, *open;
 	size_t n, nlit = 0;
 
@@ -573,7 +564,8 @@ tpl_check(const char *tpl, char *msg, size_t msglen)
 		if (tpl_field(p, &n) == -1) {
 			snprintf(msg, msglen, "unknown placeholder %s; use "
 			    "{identity}, {cn}, {serial} or {fingerprint}",
-			    echo(p, (size_t)(close - p) + 1, e, sizeof(e)));
+			    identity_echo(p, (size_t)(close - p) + 1, e,
+			    sizeof(e)));
 			return (-1);
 		}
 		p += n;
@@ -585,7 +577,7 @@ tpl_check(const char *tpl, char *msg, size_t msglen)
 	}
 	/* Literal text is checked as a whole name, without the "empty" and
 	 * length rules (placeholders fill those in). */
-	if (nlit > 0 && text_check(lit, nlit, 1, problem,
+	if (nlit > 0 && identity_text_check(lit, nlit, 1, problem,
 	    sizeof(problem)) == -1) {
 		snprintf(msg, msglen, "the text around the placeholders %s",
 		    problem);
@@ -623,17 +615,25 @@ tpl_expand(const char *tpl, const struct tpl_vals *v, char *out,
 			label = v->label;
 			break;
 		case TPL_CN:
-			val = v->from_cert ? v->cn : v->identity;
-			label = v->from_cert ? "CN" : v->label;
+			val = v->cn;
+			label = "CN";
 			break;
 		case TPL_SERIAL:
-			val = v->from_cert ? v->serial : "";
+			val = v->serial;
 			label = "serial number";
 			break;
 		default:
-			val = v->from_cert ? v->fingerprint : "";
+			val = v->fingerprint;
 			label = "fingerprint";
 			break;
+		}
+		if (val == NULL && !v->from_cert) {
+			/* moat passwd: only the identity is known. */
+			snprintf(why, whylen, "[identity] username uses {%s}, "
+			    "which moat passwd cannot know from the identity "
+			    "alone; run moat explain on the device's "
+			    "certificate instead", tpl_names[f]);
+			return (ID_BAD_NAME);
 		}
 		if (val == NULL || (v->from_cert && *val == '\0')) {
 			snprintf(why, whylen, "[identity] username uses {%s}, "
@@ -662,408 +662,6 @@ toolong:
 }
 
 /* ------------------------------------------------------------------ */
-/* The map file                                                        */
-
-struct mapload {
-	const char *path;
-	const char *buf;
-	size_t len;
-	size_t pos;
-	int lineno;
-	int prev_key;            /* inih has a key a line could continue */
-	int continuation;        /* the current line is such a continuation */
-	int err_line;
-	char err[MSG_MAX];
-	struct map_entry *v;
-	size_t n;
-	size_t cap;
-	struct map_entry *cur;   /* the section being read, or NULL */
-	int key_line[4];         /* where cur's keys were set */
-};
-
-static void fail(struct mapload *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Record an error at the current line, unless one came first. */
-static void
-fail(struct mapload *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ld->err_line != 0)
-		return;
-	ld->err_line = ld->lineno;
-	va_start(ap, fmt);
-	vsnprintf(ld->err, sizeof(ld->err), fmt, ap);
-	va_end(ap);
-}
-
-static void
-free_map(struct map_entry *v, size_t n)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; i < n; i++) {
-		free(v[i].name);
-		free(v[i].username);
-		free_secret(v[i].password);
-		free(v[i].client_id);
-	}
-	free(v);
-}
-
-/* inih's find_chars_or_comment(): the first of chars, an inline ';'
- * comment after whitespace, or the end. */
-static const char *
-find_chars_or_comment(const char *s, const char *chars)
-{
-	int was_space = 0;
-
-	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
-	    !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
-	}
-	return (s);
-}
-
-/*
- * A "[identity]" line starts a map entry. The name is taken here, from the
- * raw line, because inih cuts section names at 50 bytes (a fingerprint has
- * 64) and never reports a section without keys (which is an entry with
- * template credentials).
- */
-static void
-map_section(struct mapload *ld, const char *s, const char *end)
-{
-	struct map_entry *nv, *e;
-	char problem[128], ebuf[ECHO_BUF];
-	const char *rest;
-	size_t n = (size_t)(end - s);
-	size_t ncap;
-
-	for (rest = end + 1; isspace((unsigned char)*rest); rest++)
-		;
-	if (*rest != '\0' && *rest != ';') {
-		fail(ld, "text after \"]\": a section line holds only "
-		    "[identity]; move the rest to its own line");
-		return;
-	}
-	if (n > 0 && (isspace((unsigned char)s[0]) ||
-	    isspace((unsigned char)s[n - 1]))) {
-		fail(ld, "section [%s] has spaces inside the brackets; "
-		    "identities never start or end with one: remove them",
-		    echo(s, n, ebuf, sizeof(ebuf)));
-		return;
-	}
-	if (text_check(s, n, 0, problem, sizeof(problem)) == -1) {
-		fail(ld, "the section name [%s] %s; write the identity "
-		    "value exactly as the certificate yields it",
-		    echo(s, n, ebuf, sizeof(ebuf)), problem);
-		return;
-	}
-	if (ld->n == ld->cap) {
-		ncap = ld->cap == 0 ? 64 : ld->cap * 2;
-		if ((nv = realloc(ld->v, ncap * sizeof(*nv))) == NULL) {
-			fail(ld, "out of memory");
-			return;
-		}
-		ld->v = nv;
-		ld->cap = ncap;
-	}
-	e = &ld->v[ld->n];
-	memset(e, 0, sizeof(*e));
-	if ((e->name = strndup(s, n)) == NULL) {
-		fail(ld, "out of memory");
-		return;
-	}
-	e->line = ld->lineno;
-	ld->n++;
-	ld->cur = e;
-	memset(ld->key_line, 0, sizeof(ld->key_line));
-}
-
-/* Look at a line the way inih will (see config.c's classify()). */
-static void
-map_classify(struct mapload *ld, const char *line)
-{
-	const char *s = line, *end;
-
-	ld->continuation = 0;
-	if (ld->lineno == 1 && (unsigned char)s[0] == 0xef &&
-	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
-		s += 3;
-	line = s;
-	while (*s != '\0' && isspace((unsigned char)*s))
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		return;
-	if (ld->prev_key && s > line) {
-		ld->continuation = 1;
-		return;
-	}
-	if (*s != '[')
-		return;
-	end = find_chars_or_comment(s + 1, "]");
-	if (*end != ']')
-		return;                 /* inih reports the syntax error */
-	ld->prev_key = 0;
-	ld->cur = NULL;
-	map_section(ld, s + 1, end);
-}
-
-/* inih's line reader over the file in memory; see config.c's reader(). */
-static char *
-map_reader(char *str, int num, void *stream)
-{
-	struct mapload *ld = stream;
-	const char *p, *nl;
-	size_t left, n;
-
-	if (ld->pos >= ld->len || num < 2)
-		return (NULL);
-	p = ld->buf + ld->pos;
-	left = ld->len - ld->pos;
-	nl = memchr(p, '\n', left);
-	n = nl != NULL ? (size_t)(nl - p) + 1 : left;
-	ld->pos += n;
-	ld->lineno++;
-	ld->continuation = 0;
-
-	if (memchr(p, '\0', n) != NULL) {
-		fail(ld, "the line contains a NUL byte; is this a text file?");
-		goto blank;
-	}
-	if (n > (size_t)num - 1) {
-		fail(ld, "the line is too long: moat reads at most %d "
-		    "characters per line; shorten it", num - 2);
-		goto blank;
-	}
-	memcpy(str, p, n);
-	str[n] = '\0';
-	map_classify(ld, str);
-	return (str);
-
-blank:
-	str[0] = '\n';
-	str[1] = '\0';
-	return (str);
-}
-
-enum map_key {
-	MK_USERNAME,
-	MK_PASSWORD,
-	MK_CLIENT_ID,
-	MK_DENY,
-};
-
-static const char *const map_keys[] = {
-	[MK_USERNAME] = "username",
-	[MK_PASSWORD] = "password",
-	[MK_CLIENT_ID] = "client_id",
-	[MK_DENY] = "deny",
-};
-
-/* Store one string value in *slot; 0 or -1 (error recorded). */
-static int
-map_store(struct mapload *ld, char **slot, const char *value)
-{
-	if ((*slot = strdup(value)) == NULL) {
-		fail(ld, "out of memory");
-		return (-1);
-	}
-	return (0);
-}
-
-/* inih's handler: one "key = value" line of the map. */
-static int
-map_pair(void *user, const char *section, const char *name,
-    const char *value)
-{
-	struct mapload *ld = user;
-	struct map_entry *e = ld->cur;
-	char problem[128], e1[ECHO_BUF];
-	size_t k, vlen = strlen(value);
-
-	(void)section;          /* inih's copy may be cut; ours is whole */
-	ld->prev_key = 1;
-	if (ld->err_line != 0)
-		return (0);
-	if (ld->continuation) {
-		fail(ld, "this line starts with whitespace, so it would "
-		    "continue the value of \"%s\" above, and moat does not "
-		    "accept multi-line values; remove the indentation",
-		    echo(name, strlen(name), e1, sizeof(e1)));
-		return (0);
-	}
-	if (e == NULL) {
-		fail(ld, "\"%s\" is outside any section; put it under the "
-		    "[identity] it belongs to",
-		    echo(name, strlen(name), e1, sizeof(e1)));
-		return (0);
-	}
-	for (k = 0; k < sizeof(map_keys) / sizeof(map_keys[0]); k++)
-		if (strcmp(name, map_keys[k]) == 0)
-			break;
-	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
-		fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
-		    "password, client_id, deny",
-		    echo(name, strlen(name), e1, sizeof(e1)), e->name);
-		return (0);
-	}
-	if (ld->key_line[k] != 0) {
-		fail(ld, "%s is already set on line %d; a key may appear once "
-		    "in a section: keep only one", map_keys[k],
-		    ld->key_line[k]);
-		return (0);
-	}
-	ld->key_line[k] = ld->lineno;
-	if (vlen == 0) {
-		fail(ld, "%s is empty: give it a value, or delete the line to "
-		    "use the [identity] settings", map_keys[k]);
-		return (0);
-	}
-	switch (k) {
-	case MK_USERNAME:
-	case MK_CLIENT_ID:
-		if (text_check(value, vlen, 1, problem, sizeof(problem)) ==
-		    -1) {
-			fail(ld, "%s \"%s\" %s", map_keys[k],
-			    echo(value, vlen, e1, sizeof(e1)), problem);
-			return (0);
-		}
-		return (map_store(ld, k == MK_USERNAME ? &e->username :
-		    &e->client_id, value) == 0);
-	case MK_PASSWORD:
-		/* Never echo a password, not even a bad one. */
-		if (vlen >= IDENTITY_MAX) {
-			fail(ld, "password is %zu bytes long; moat allows at "
-			    "most %d", vlen, IDENTITY_MAX - 1);
-			return (0);
-		}
-		return (map_store(ld, &e->password, value) == 0);
-	default:
-		if (strcmp(value, "true") == 0)
-			e->deny = 1;
-		else if (strcmp(value, "false") == 0)
-			e->deny = 0;
-		else {
-			fail(ld, "deny = \"%s\": write deny = true or deny = "
-			    "false", echo(value, vlen, e1, sizeof(e1)));
-			return (0);
-		}
-		return (1);
-	}
-}
-
-/* Order by name, then by line, so a duplicate follows its first. */
-static int
-entry_cmp(const void *a, const void *b)
-{
-	const struct map_entry *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	if (c != 0)
-		return (c);
-	return ((x->line > y->line) - (x->line < y->line));
-}
-
-static int
-entry_key_cmp(const void *key, const void *elem)
-{
-	const struct map_entry *e = elem;
-
-	return (strcmp(key, e->name));
-}
-
-/*
- * Load the map: O(n log n) (one pass, one sort). The first error in file
- * order is reported as "PATH:LINE: message" and nothing is kept. Values
- * follow inih's rules: surrounding whitespace and a " ;comment" are cut,
- * so a password cannot start or end with a space or contain " ;".
- */
-static int
-load_map(struct identity_rules *r, const char *path, char *err,
-    size_t errlen)
-{
-	struct mapload ld;
-	char *buf;
-	char e1[ECHO_BUF];
-	size_t len, i;
-	int rc, dup = 0, dup_first = 0, line;
-	const char *msg;
-
-	memset(&ld, 0, sizeof(ld));
-	if ((buf = read_file(path, MAP_FILE_MAX, &len, err, errlen)) == NULL)
-		return (-1);
-	ld.path = path;
-	ld.buf = buf;
-	ld.len = len;
-	rc = ini_parse_stream(map_reader, &ld, map_pair, &ld);
-	if (rc < 0) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	if (ld.n > 0)
-		qsort(ld.v, ld.n, sizeof(*ld.v), entry_cmp);
-	for (i = 1; i < ld.n; i++)
-		if (strcmp(ld.v[i - 1].name, ld.v[i].name) == 0 &&
-		    (dup == 0 || ld.v[i].line < ld.v[dup].line)) {
-			dup = (int)i;
-			dup_first = ld.v[i - 1].line;
-		}
-	/* The earliest of: inih's syntax error, ours, a duplicate. */
-	line = 0;
-	msg = NULL;
-	if (ld.err_line != 0) {
-		line = ld.err_line;
-		msg = ld.err;
-	}
-	if (rc > 0 && (line == 0 || rc < line)) {
-		line = rc;
-		msg = "syntax error: expected \"key = value\" or "
-		    "\"[identity]\"";
-	}
-	if (dup != 0 && (line == 0 || ld.v[dup].line < line)) {
-		snprintf(err, errlen, "%s:%d: [%s] is already defined on line "
-		    "%d; an identity may have one section: merge them", path,
-		    ld.v[dup].line, echo(ld.v[dup].name,
-		    strlen(ld.v[dup].name), e1, sizeof(e1)), dup_first);
-		goto fail;
-	}
-	if (line != 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, line, msg);
-		goto fail;
-	}
-	if ((r->map_path = strdup(path)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	r->map = ld.v;
-	r->nmap = ld.n;
-	wipe(buf, len);
-	free(buf);
-	return (0);
-
-fail:
-	free_map(ld.v, ld.n);
-	wipe(buf, len);
-	free(buf);
-	return (-1);
-}
-
-static const struct map_entry *
-lookup(const struct identity_rules *r, const char *identity)
-{
-	if (r->nmap == 0)
-		return (NULL);
-	return (bsearch(identity, r->map, r->nmap, sizeof(*r->map),
-	    entry_key_cmp));
-}
-
-/* ------------------------------------------------------------------ */
 /* Building and freeing the rules                                      */
 
 static void cfg_err(const struct config *, const char *, char *, size_t,
@@ -1089,7 +687,7 @@ identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct identity_rules *r;
 	const char *tpl, *pw;
-	char msg[MSG_MAX], e1[ECHO_BUF], sub[MSG_MAX];
+	char msg[MSG_MAX], e1[IDENTITY_ECHO_BUF], sub[MSG_MAX];
 	int rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -1116,7 +714,7 @@ identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 			regerror(rc, &r->re, msg, sizeof(msg));
 			cfg_err(cfg, "pattern", err, errlen, "[identity] pattern \"%s\" "
 			    "is not a valid POSIX extended regular "
-			    "expression: %s", echo(cfg->id_pattern,
+			    "expression: %s", identity_echo(cfg->id_pattern,
 			    strlen(cfg->id_pattern), e1, sizeof(e1)), msg);
 			goto fail;
 		}
@@ -1126,7 +724,7 @@ identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 	tpl = cfg->id_username != NULL ? cfg->id_username : "{identity}";
 	if (tpl_check(tpl, msg, sizeof(msg)) == -1) {
 		cfg_err(cfg, "username", err, errlen, "[identity] username = \"%s\": %s",
-		    echo(tpl, strlen(tpl), e1, sizeof(e1)), msg);
+		    identity_echo(tpl, strlen(tpl), e1, sizeof(e1)), msg);
 		goto fail;
 	}
 	if ((r->username_tpl = strdup(tpl)) == NULL) {
@@ -1144,7 +742,7 @@ identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 	else {
 		cfg_err(cfg, "password", err, errlen, "[identity] password = \"%s\": use "
 		    "none, hmac (with hmac_secret_file) or file:PATH",
-		    echo(pw, strlen(pw), e1, sizeof(e1)));
+		    identity_echo(pw, strlen(pw), e1, sizeof(e1)));
 		goto fail;
 	}
 	if (r->pw == PW_HMAC && (cfg->id_hmac_secret_file == NULL ||
@@ -1205,8 +803,7 @@ identity_rules_free(struct identity_rules *r)
 		free(r->secret);
 	}
 	free_secret(r->password);
-	free(r->map_path);
-	free_map(r->map, r->nmap);
+	idmap_free(r->map);
 	wipe(r, sizeof(*r));
 	free(r);
 }
@@ -1256,16 +853,40 @@ out:
 static enum identity_verdict
 cid_final(struct identity_creds *out, int level)
 {
-	char e[ECHO_BUF];
+	char e[IDENTITY_ECHO_BUF];
 	size_t n = strlen(out->client_id);
 
 	if (level == 3 && n > MQTT31_CID_MAX) {
 		snprintf(out->why, sizeof(out->why), "client id \"%s\" is %zu "
 		    "bytes long; MQTT 3.1 limits client ids to %d bytes",
-		    echo(out->client_id, n, e, sizeof(e)), n, MQTT31_CID_MAX);
+		    identity_echo(out->client_id, n, e, sizeof(e)), n,
+		    MQTT31_CID_MAX);
 		return (ID_BAD_NAME);
 	}
 	return (ID_OK);
+}
+
+/*
+ * client_id = prefix and require-prefix join the identity and the device's
+ * own client id with CID_SEP. An identity that contains it could collide
+ * with another ("plant" + "2" against "plant-2" with a dash), letting one
+ * device take over another's session, so such identities are refused.
+ */
+#define CID_SEP ':'
+
+static int
+sep_in_identity(const char *id, size_t idlen, struct identity_creds *out)
+{
+	char e1[IDENTITY_ECHO_BUF];
+
+	if (memchr(id, CID_SEP, idlen) == NULL)
+		return (0);
+	snprintf(out->why, sizeof(out->why), "identity \"%s\" contains "
+	    "'%c', which client_id = prefix and require-prefix use to join "
+	    "the identity and the device's client id; use client_id = "
+	    "identity, or a pattern that leaves it out",
+	    identity_echo(id, idlen, e1, sizeof(e1)), CID_SEP);
+	return (-1);
 }
 
 /*
@@ -1274,13 +895,13 @@ cid_final(struct identity_creds *out, int level)
  * the device's client id yield the identity (keep: empty).
  */
 static enum identity_verdict
-client_id(const struct identity_rules *r, const struct map_entry *e,
+client_id(const struct identity_rules *r, const struct idmap_entry *e,
     const struct tpl_vals *v, const uint8_t *device, size_t dlen, int level,
     struct identity_creds *out)
 {
 	const char *id = v->identity;
 	size_t idlen = strlen(id);
-	char e1[ECHO_BUF], e2[ECHO_BUF];
+	char e1[IDENTITY_ECHO_BUF], e2[IDENTITY_ECHO_BUF];
 	const char *dc = (const char *)device;
 
 	if (e != NULL && e->client_id != NULL) {
@@ -1305,15 +926,24 @@ client_id(const struct identity_rules *r, const struct map_entry *e,
 		break;
 	case ID_CID_REQUIRE_EQUAL:
 	case ID_CID_REQUIRE_PREFIX:
+		if (r->cid == ID_CID_REQUIRE_PREFIX &&
+		    sep_in_identity(id, idlen, out) != 0)
+			return (ID_BAD_NAME);
+		/* require-prefix: the identity alone, or it and CID_SEP. */
 		if (device != NULL && (dlen < idlen ||
 		    memcmp(dc, id, idlen) != 0 ||
-		    (r->cid == ID_CID_REQUIRE_EQUAL && dlen != idlen))) {
+		    (r->cid == ID_CID_REQUIRE_EQUAL && dlen != idlen) ||
+		    (dlen > idlen && dc[idlen] != CID_SEP))) {
 			snprintf(out->why, sizeof(out->why), "[identity] "
 			    "client_id = %s: the device's client id \"%s\" "
-			    "does not %s its identity \"%s\"",
-			    cid_names[r->cid], echo(dc, dlen, e1, sizeof(e1)),
+			    "does not %s its identity \"%s\"%s",
+			    cid_names[r->cid],
+			    identity_echo(dc, dlen, e1, sizeof(e1)),
 			    r->cid == ID_CID_REQUIRE_EQUAL ? "equal" :
-			    "start with", echo(id, idlen, e2, sizeof(e2)));
+			    "start with",
+			    identity_echo(id, idlen, e2, sizeof(e2)),
+			    r->cid == ID_CID_REQUIRE_EQUAL ? "" :
+			    " followed by ':' (or equal it)");
 			return (ID_CLIENT_ID_REFUSED);
 		}
 		if (device == NULL) {
@@ -1332,17 +962,20 @@ client_id(const struct identity_rules *r, const struct map_entry *e,
 		if (name_check(v->label, id, idlen, out->why,
 		    sizeof(out->why)) == -1)
 			return (ID_BAD_NAME);
+		if (r->cid == ID_CID_PREFIX &&
+		    sep_in_identity(id, idlen, out) != 0)
+			return (ID_BAD_NAME);
 		if (r->cid == ID_CID_PREFIX && dlen > 0) {
 			if (idlen + 1 + dlen >= sizeof(out->client_id)) {
 				snprintf(out->why, sizeof(out->why), "[identity] "
-				    "client_id = prefix: \"%s\" + \"-\" + the "
+				    "client_id = prefix: \"%s\" + \":\" + the "
 				    "device's client id would be longer than "
-				    "%d bytes", echo(id, idlen, e1,
+				    "%d bytes", identity_echo(id, idlen, e1,
 				    sizeof(e1)), IDENTITY_MAX - 1);
 				return (ID_BAD_NAME);
 			}
 			memcpy(out->client_id, id, idlen);
-			out->client_id[idlen] = '-';
+			out->client_id[idlen] = CID_SEP;
 			memcpy(out->client_id + idlen + 1, dc, dlen);
 			out->client_id[idlen + 1 + dlen] = '\0';
 		} else
@@ -1358,25 +991,26 @@ resolve(const struct identity_rules *r, const struct tpl_vals *v,
     const uint8_t *device, size_t dlen, int level,
     struct identity_creds *out)
 {
-	const struct map_entry *e = lookup(r, v->identity);
-	char e1[ECHO_BUF];
+	const struct idmap_entry *e = idmap_lookup(r->map, v->identity);
+	char e1[IDENTITY_ECHO_BUF];
 	enum identity_verdict verdict;
 
 	if (e != NULL)
 		snprintf(out->rule, sizeof(out->rule), "map entry [%s]",
-		    echo(e->name, strlen(e->name), e1, sizeof(e1)));
+		    identity_echo(e->name, strlen(e->name), e1, sizeof(e1)));
 	else if (r->unknown_template)
 		snprintf(out->rule, sizeof(out->rule), "template");
 	else {
 		snprintf(out->rule, sizeof(out->rule), "unknown = reject");
 		snprintf(out->why, sizeof(out->why), "%s \"%s\" has no entry "
 		    "in the map and [identity] unknown = reject", v->label,
-		    echo(v->identity, strlen(v->identity), e1, sizeof(e1)));
+		    identity_echo(v->identity, strlen(v->identity), e1,
+		    sizeof(e1)));
 		return (ID_UNKNOWN);
 	}
 	if (e != NULL && e->deny) {
 		snprintf(out->why, sizeof(out->why), "map entry [%s] (line %d "
-		    "of the map) says deny = true", echo(e->name,
+		    "of the map) says deny = true", identity_echo(e->name,
 		    strlen(e->name), e1, sizeof(e1)), e->line);
 		return (ID_DENIED);
 	}
@@ -1438,7 +1072,13 @@ extract(const struct identity_rules *r, const char *s, const char **start,
 		*len = strlen(s);
 		return (*len > 0 ? 0 : -1);
 	}
-	if (regexec(&r->re, s, 2, m, 0) != 0)
+	/*
+	 * The pattern must match the whole value, as if written ^...$: an
+	 * unanchored "sensor-[0-9]+" would give CN "guest-sensor-1-lab" the
+	 * identity sensor-1.
+	 */
+	if (regexec(&r->re, s, 2, m, 0) != 0 || m[0].rm_so != 0 ||
+	    (size_t)m[0].rm_eo != strlen(s))
 		return (-1);
 	g = r->re.re_nsub >= 1 ? &m[1] : &m[0];
 	if (g->rm_so < 0 || g->rm_eo <= g->rm_so)
@@ -1456,7 +1096,7 @@ pick_identity(const struct identity_rules *r, const struct cert_identity *id,
 	const char *label = source_labels[r->source];
 	const char *single = NULL, *start = NULL;
 	char *const *list = NULL;
-	char e1[ECHO_BUF];
+	char e1[IDENTITY_ECHO_BUF];
 	size_t n = 0, i, len = 0;
 
 	switch (r->source) {
@@ -1502,7 +1142,7 @@ pick_identity(const struct identity_rules *r, const struct cert_identity *id,
 		if (n == 1)
 			snprintf(out->why, sizeof(out->why), "%s \"%s\" does "
 			    "not match [identity] pattern", label,
-			    list[0] == NULL ? "" : echo(list[0],
+			    list[0] == NULL ? "" : identity_echo(list[0],
 			    strlen(list[0]), e1, sizeof(e1)));
 		else
 			snprintf(out->why, sizeof(out->why), "none of the "
@@ -1578,9 +1218,10 @@ identity_for_name(const struct identity_rules *r, const char *identity,
 	}
 	memcpy(out->identity, identity, len + 1);
 	v.identity = out->identity;
-	v.cn = out->identity;
-	v.serial = "";
-	v.fingerprint = "";
+	/* {cn} is the identity only when the identity is the whole CN. */
+	v.cn = r->source == ID_SRC_CN && !r->has_re ? out->identity : NULL;
+	v.serial = NULL;
+	v.fingerprint = NULL;
 	v.label = "identity";
 	v.from_cert = 0;
 	return (finish(resolve(r, &v, NULL, 0, 4, out), out));

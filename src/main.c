@@ -450,6 +450,21 @@ main(int argc, char **argv)
 		tls_global_cleanup();
 		return (1);
 	}
+	if (snap->cfg->id_client_id == ID_CID_KEEP) {
+		/* Allowed, but it gives up invariant 3: say so every time. */
+		char where[512];
+
+		config_where(snap->cfg, "identity", "client_id", where,
+		    sizeof(where));
+		if (check)
+			fprintf(stderr, "%s: warning: client_id = keep lets a "
+			    "device take over another device's session by "
+			    "sending its client id; prefer identity\n", where);
+		else
+			log_warn("%s: client_id = keep lets a device take over "
+			    "another device's session by sending its client "
+			    "id; prefer identity", where);
+	}
 	if (check) {
 		printf("%s: configuration OK (backend %s)\n", path,
 		    snap->backend.text);

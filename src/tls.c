@@ -638,10 +638,14 @@ san_read(WOLFSSL_X509 *x, struct cert_identity *id, int *bad)
 	return (rc);
 }
 
-/* Fill id from x. Returns 0, -1 (out of memory) or -2 (a NUL byte in a
- * name field: refuse the certificate). */
+/*
+ * Fill id from x. Returns 0, -1 (out of memory) or -2 with *why when the
+ * certificate must be refused: a NUL byte in a name, or a keyUsage that
+ * does not allow signing (a client proves its key by signing, so such a
+ * certificate was not issued for this use).
+ */
 static int
-x509_identity(WOLFSSL_X509 *x, struct cert_identity *id)
+x509_identity(WOLFSSL_X509 *x, struct cert_identity *id, const char **why)
 {
 	unsigned char serial[64], hash[32];
 	const unsigned char *der;
@@ -665,6 +669,13 @@ x509_identity(WOLFSSL_X509 *x, struct cert_identity *id)
 	if (san_read(x, id, &bad) != 0)
 		goto fail;
 	if (bad) {
+		*why = "a name in the certificate contains a NUL byte";
+		cert_identity_clear(id);
+		return (-2);
+	}
+	if (wolfSSL_X509_ext_isSet_by_NID(x, NID_key_usage) &&
+	    (wolfSSL_X509_get_keyUsage(x) & KEYUSE_DIGITAL_SIG) == 0) {
+		*why = "the certificate's keyUsage lacks digitalSignature";
 		cert_identity_clear(id);
 		return (-2);
 	}
@@ -675,16 +686,18 @@ fail:
 }
 
 int
-tls_peer_identity(struct tls_session *s, struct cert_identity *id)
+tls_peer_identity(struct tls_session *s, struct cert_identity *id,
+    const char **why)
 {
 	WOLFSSL_X509 *x;
 	int rc;
 
+	*why = "out of memory";
 	if ((x = wolfSSL_get_peer_certificate(s->ssl)) == NULL) {
 		memset(id, 0, sizeof(*id));
 		return (-1);
 	}
-	rc = x509_identity(x, id);
+	rc = x509_identity(x, id, why);
 	wolfSSL_X509_free(x);
 	return (rc);
 }
@@ -694,6 +707,7 @@ tls_cert_file_identity(const char *path, struct cert_identity *id,
     char *err, size_t errlen)
 {
 	WOLFSSL_X509 *x;
+	const char *why = "out of memory";
 	int rc;
 
 	memset(id, 0, sizeof(*id));
@@ -703,10 +717,9 @@ tls_cert_file_identity(const char *path, struct cert_identity *id,
 		    path);
 		return (-1);
 	}
-	if ((rc = x509_identity(x, id)) != 0)
-		snprintf(err, errlen, "%s: %s", path, rc == -2 ?
-		    "a name in the certificate contains a NUL byte; moat "
-		    "refuses such certificates" : "out of memory");
+	if ((rc = x509_identity(x, id, &why)) != 0)
+		snprintf(err, errlen, "%s: %s%s", path, why, rc == -2 ?
+		    "; moat refuses such certificates" : "");
 	wolfSSL_X509_free(x);
 	return (rc);
 }

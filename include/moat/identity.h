@@ -122,4 +122,30 @@ int identity_mosquitto_line(const char *username, const char *password,
 /* 1 when s is acceptable as a broker username or client id, else 0. */
 int identity_name_ok(const char *s, size_t len);
 
+/*
+ * The rules for text that names something to the broker, for messages that
+ * say what is wrong: s (len bytes, need not be NUL-terminated) must be
+ * non-empty, shorter than IDENTITY_MAX, valid UTF-8 without NUL or control
+ * characters, and with acl set also free of '+', '#' and '/' (usernames
+ * and client ids; identity values such as URIs may contain '/'). Returns
+ * 0, or -1 with what is wrong written into the caller's problem
+ * ("contains '#', which ..."), to follow the quoted value.
+ */
+int identity_text_check(const char *s, size_t len, int acl, char *problem,
+    size_t plen);
+
+/* Bytes of a value identity_echo() quotes before it cuts with "...". */
+#define IDENTITY_ECHO_MAX 48
+/* A buffer for identity_echo() that holds any such quote. */
+#define IDENTITY_ECHO_BUF (IDENTITY_ECHO_MAX * 4 + 8)
+
+/*
+ * Quote s (len bytes) for a message: printable text as it is, '"' and '\'
+ * escaped, anything else (control characters, invalid UTF-8) as \xNN, cut
+ * after IDENTITY_ECHO_MAX bytes. Writes into the caller's buf (buflen,
+ * normally IDENTITY_ECHO_BUF) and returns buf.
+ */
+const char *identity_echo(const char *s, size_t len, char *buf,
+    size_t buflen);
+
 #endif

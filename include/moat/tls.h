@@ -88,11 +88,13 @@ const char *tls_session_error(struct tls_session *s, char *buf, size_t len);
 /*
  * After the handshake: read the identity fields of the peer certificate
  * (CN, SANs, RFC 4514 DN, serial, SHA-256 fingerprint, issuer CN) into id
- * and free the certificate. Returns 0, -1 (out of memory) or -2 (a name
- * holds a NUL byte, which could pass for a shorter name: refuse); id is
- * cleared on failure.
+ * and free the certificate. Returns 0, -1 (out of memory) or -2 when the
+ * certificate must be refused (a name holds a NUL byte, which could pass
+ * for a shorter name; a keyUsage without digitalSignature); *why says
+ * which. id is cleared on failure.
  */
-int tls_peer_identity(struct tls_session *s, struct cert_identity *id);
+int tls_peer_identity(struct tls_session *s, struct cert_identity *id,
+    const char **why);
 
 /*
  * The same for the first certificate of a PEM file (moat explain).

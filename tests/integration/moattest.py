@@ -357,7 +357,8 @@ class PKI:
             self._cache.pop("crl", None)
         return self._cache["revoked"]
 
-    def custom(self, name, subj, san=None, ca=None):
+    def custom(self, name, subj, san=None, ca=None,
+               key_usage="critical, digitalSignature"):
         """A client certificate with any subject, in openssl -subj syntax
         and kept in that order (e.g. '/O=Acme, Inc./CN=dev "1"'), and an
         optional subjectAltName value ('DNS:a.example,URI:spiffe://x/y,
@@ -373,7 +374,7 @@ class PKI:
         csr = os.path.join(ca.dir, name + ".csr")
         ext = os.path.join(ca.dir, name + ".ext")
         lines = ["basicConstraints = CA:FALSE",
-                 "keyUsage = critical, digitalSignature",
+                 "keyUsage = " + key_usage,
                  "extendedKeyUsage = clientAuth",
                  "subjectKeyIdentifier = hash",
                  "authorityKeyIdentifier = keyid"]

@@ -167,6 +167,21 @@ def main(t):
             "after %d refusals the broker has still seen no connection"
             % (len(cases) + 3))
 
+    t.step("refused after the handshake: a certificate whose keyUsage "
+           "does not allow signing")
+    # wolfSSL accepts it in the handshake; moat checks keyUsage itself.
+    certsign = t.pki.custom("ku-certsign", "/CN=sensor-ku",
+                            key_usage="critical, keyCertSign")
+    mark = moat.mark()
+    ok, how = mt.try_tls_mqtt(moat.port, mt.client_context(
+        ca=ca, cert=certsign[0], key=certsign[1]), client_id="ku")
+    t.check(not ok, "the client does not get in (%s)" % how)
+    line = moat.wait_closed(mark, 1, timeout=5)[0]
+    mt.say("      moat: %s" % line.strip())
+    t.check(mt.reason_of(line) == "identity_refused" and
+            "keyUsage" in line, "moat refused it naming keyUsage", line)
+    t.check(broker.new_connections() == 0, "the broker saw no connection")
+
     t.step("accepting twin: the good certificate gets through")
     ok, how = mt.try_tls_mqtt(moat.port, mt.client_context(
         ca=ca, cert=good[0], key=good[1]), client_id="twin-raw")

@@ -342,10 +342,25 @@ Test(identity, pattern_with_group)
 
 Test(identity, pattern_without_group_takes_whole_match)
 {
-	cid.cn = strdup("acme-sensor-42.devices");
+	cid.cn = strdup("sensor-42");
 	set(&cfg->id_pattern, "sensor-[0-9]+");
 	load();
 	expect_ok("sensor-42", "sensor-42", "sensor-42");
+}
+
+/* A pattern must match the whole value: no identity from a substring. */
+Test(identity, pattern_matches_whole_value_only)
+{
+	cid.cn = strdup("guest-sensor-1-lab");
+	set(&cfg->id_pattern, "sensor-[0-9]+");
+	load();
+	expect_refused(identity_map(rules, &cid, NULL, 0, 4, &cr),
+	    ID_UNKNOWN, "does not match");
+	identity_rules_free(rules);
+	set(&cfg->id_pattern, "(sensor-[0-9]+)");
+	load();
+	expect_refused(identity_map(rules, &cid, NULL, 0, 4, &cr),
+	    ID_UNKNOWN, "does not match");
 }
 
 Test(identity, pattern_no_match_is_unknown)
@@ -390,7 +405,7 @@ Test(identity, template_all_placeholders)
 {
 	full_cert();
 	cfg->id_source = ID_SRC_SAN_EMAIL;
-	set(&cfg->id_pattern, "^([^@]+)@");
+	set(&cfg->id_pattern, "^([^@]+)@.*");
 	set(&cfg->id_username, "u-{identity}.{cn}.{serial}.{fingerprint}");
 	load();
 	expect_ok("sensor-42", "u-sensor-42.sensor-42.1A2B3C." FP, "sensor-42");
@@ -630,10 +645,34 @@ Test(identity, cid_prefix)
 	cfg->id_client_id = ID_CID_PREFIX;
 	load();
 	cr_assert_eq(map_cid("app", 4), ID_OK, "%s", cr.why);
-	cr_assert_str_eq(cr.client_id, "sensor-42-app");
+	cr_assert_str_eq(cr.client_id, "sensor-42:app");
 	cr_assert_eq(map_cid("", 4), ID_OK, "%s", cr.why);
 	cr_assert_str_eq(cr.client_id, "sensor-42");
 	expect_refused(map_cid("a/b", 4), ID_BAD_NAME, "'/'");
+}
+
+/*
+ * "plant" + "2" must not collide with identity "plant-2" (nor
+ * "plant:2"): the separator cannot occur in an identity.
+ */
+Test(identity, cid_prefix_cannot_collide)
+{
+	cid.cn = strdup("plant");
+	cfg->id_client_id = ID_CID_PREFIX;
+	load();
+	cr_assert_eq(map_cid("2", 4), ID_OK, "%s", cr.why);
+	cr_assert_str_eq(cr.client_id, "plant:2");
+	identity_rules_free(rules);
+	cert_identity_clear(&cid);
+	cid.cn = strdup("plant-2");
+	load();
+	cr_assert_eq(map_cid("", 4), ID_OK, "%s", cr.why);
+	cr_assert_str_neq(cr.client_id, "plant:2");
+	identity_rules_free(rules);
+	cert_identity_clear(&cid);
+	cid.cn = strdup("plant:2");
+	load();
+	expect_refused(map_cid("", 4), ID_BAD_NAME, "contains ':'");
 }
 
 Test(identity, cid_require_equal)
@@ -661,10 +700,15 @@ Test(identity, cid_require_prefix)
 	load();
 	cr_assert_eq(map_cid("sensor-42", 4), ID_OK, "%s", cr.why);
 	cr_assert_str_eq(cr.client_id, "sensor-42");
-	cr_assert_eq(map_cid("sensor-42-app", 4), ID_OK, "%s", cr.why);
-	cr_assert_str_eq(cr.client_id, "sensor-42-app");
+	cr_assert_eq(map_cid("sensor-42:app", 4), ID_OK, "%s", cr.why);
+	cr_assert_str_eq(cr.client_id, "sensor-42:app");
 	expect_refused(map_cid("sensor-4", 4), ID_CLIENT_ID_REFUSED,
 	    "does not start with its identity \"sensor-42\"");
+	/* sensor-42 must not take sensor-420's (or sensor-42-x's) id. */
+	expect_refused(map_cid("sensor-420", 4), ID_CLIENT_ID_REFUSED,
+	    "does not start with");
+	expect_refused(map_cid("sensor-42-x", 4), ID_CLIENT_ID_REFUSED,
+	    "does not start with");
 	expect_refused(map_cid("x-sensor-42", 4), ID_CLIENT_ID_REFUSED,
 	    "does not start with");
 	expect_refused(map_cid("sensor-42#", 4), ID_BAD_NAME, "'#'");
@@ -1011,18 +1055,40 @@ Test(identity, map_large)
 
 Test(identity, for_name_templates)
 {
-	set(&cfg->id_username, "d-{identity}-{cn}-{serial}{fingerprint}");
+	set(&cfg->id_username, "d-{identity}-{cn}");
 	set(&cfg->id_password, "hmac");
 	set(&cfg->id_hmac_secret_file, write_tmp(SECRET));
 	load();
 	cr_assert_eq(identity_for_name(rules, "sensor-42", &cr), ID_OK, "%s",
 	    cr.why);
 	cr_assert_str_eq(cr.identity, "sensor-42");
-	cr_assert_str_eq(cr.username, "d-sensor-42-sensor-42-");
+	cr_assert_str_eq(cr.username, "d-sensor-42-sensor-42");
 	cr_assert_str_eq(cr.client_id, "sensor-42");
 	cr_assert_eq(strlen(cr.password), 43);
 	cr_assert_str_eq(cr.rule, "template");
 	identity_rules_free(rules);
+
+	/*
+	 * {serial} and {fingerprint} are not in the identity: moat passwd
+	 * must refuse rather than print a password for the wrong username.
+	 */
+	set(&cfg->id_username, "d-{serial}");
+	load();
+	cr_assert_eq(identity_for_name(rules, "sensor-42", &cr), ID_BAD_NAME);
+	cr_assert(strstr(cr.why, "{serial}") != NULL, "%s", cr.why);
+	identity_rules_free(rules);
+	set(&cfg->id_username, "d-{fingerprint}");
+	load();
+	cr_assert_eq(identity_for_name(rules, "sensor-42", &cr), ID_BAD_NAME);
+	identity_rules_free(rules);
+	/* With a pattern the identity is only part of the CN. */
+	set(&cfg->id_username, "{cn}");
+	set(&cfg->id_pattern, "^sensor-(.*)$");
+	load();
+	cr_assert_eq(identity_for_name(rules, "42", &cr), ID_BAD_NAME);
+	cr_assert(strstr(cr.why, "{cn}") != NULL, "%s", cr.why);
+	identity_rules_free(rules);
+	set(&cfg->id_pattern, NULL);
 
 	set(&cfg->id_username, "dev-{cn}");
 	load();

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The identity map: the file named by [identity] map = FILE, one INI
+ * section per device identity with optional username, password, client_id
+ * and deny keys. idmap_parse() takes the file's bytes, checks every line
+ * the way inih will read it, and returns the entries sorted by identity for
+ * idmap_lookup()'s bsearch; a bad map yields "FILE:LINE: what is wrong" for
+ * the earliest problem and no map. Pure: no files, no global state.
+ */
+#ifndef MOAT_IDMAP_H
+#define MOAT_IDMAP_H
+
+#include <stddef.h>
+
+/* A map bigger than this (about a million devices) is the wrong file. */
+#define IDMAP_FILE_MAX (64 * 1024 * 1024)
+
+/* One [section] of the map file. Absent keys are NULL. */
+struct idmap_entry {
+	char *name;              /* the identity value */
+	char *username;
+	char *password;          /* secret */
+	char *client_id;
+	int deny;
+	int line;                /* line of "[name]" */
+};
+
+struct idmap;
+
+/*
+ * Parse a map file held in memory: buf holds len bytes (no NUL terminator
+ * needed); path names the file in messages. O(n log n). Returns the map,
+ * which the caller owns and frees with idmap_free(), or NULL with
+ * "PATH:LINE: message" in err. buf stays the caller's: it holds the
+ * passwords, so wipe it before freeing it.
+ */
+struct idmap *idmap_parse(const char *path, const char *buf, size_t len,
+    char *err, size_t errlen);
+
+/*
+ * The entry whose name is exactly identity, or NULL when there is none or
+ * map is NULL. The entry belongs to map and lives as long as it.
+ */
+const struct idmap_entry *idmap_lookup(const struct idmap *map,
+    const char *identity);
+
+/* Free the map, wiping its passwords; NULL does nothing. */
+void idmap_free(struct idmap *map);
+
+#endif

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The identity map file ([identity] map = FILE): bytes -> entries sorted by
+ * identity. inih does the INI syntax; this file feeds it lines through
+ * map_reader(), which also looks at each line the way inih will, because
+ * inih cuts section names at 50 bytes (a fingerprint has 64), never reports
+ * a section without keys, and silently joins indented lines to the value
+ * above. map_pair() checks every key and value, with the name rules of
+ * identity.c, so a bad map is refused at start-up with "FILE:LINE: what is
+ * wrong" for the earliest problem, rather than misbehaving for one device
+ * later. Loading is one pass and one sort; lookups are a bsearch.
+ *
+ * Pure: the caller reads the file; no global state. Passwords are wiped
+ * when the map is freed and never appear in a message.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "moat/identity.h"
+#include "moat/idmap.h"
+
+#define MSG_MAX 512
+
+struct idmap {
+	char *path;              /* the file it was read from */
+	struct idmap_entry *v;   /* sorted by name, then line */
+	size_t n;
+};
+
+struct mapload {
+	const char *path;
+	const char *buf;
+	size_t len;
+	size_t pos;
+	int lineno;
+	int prev_key;            /* inih has a key a line could continue */
+	int continuation;        /* the current line is such a continuation */
+	int err_line;
+	char err[MSG_MAX];
+	struct idmap_entry *v;
+	size_t n;
+	size_t cap;
+	struct idmap_entry *cur; /* the section being read, or NULL */
+	int key_line[4];         /* where cur's keys were set */
+};
+
+static void fail(struct mapload *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Record an error at the current line, unless one came first. */
+static void
+fail(struct mapload *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ld->err_line != 0)
+		return;
+	ld->err_line = ld->lineno;
+	va_start(ap, fmt);
+	vsnprintf(ld->err, sizeof(ld->err), fmt, ap);
+	va_end(ap);
+}
+
+static void
+free_map(struct idmap_entry *v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].username);
+		if (v[i].password != NULL) {
+			explicit_bzero(v[i].password, strlen(v[i].password));
+			free(v[i].password);
+		}
+		free(v[i].client_id);
+	}
+	free(v);
+}
+
+/* inih's find_chars_or_comment(): the first of chars, an inline ';'
+ * comment after whitespace, or the end. */
+static const char *
+find_chars_or_comment(const char *s, const char *chars)
+{
+	int was_space = 0;
+
+	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
+	    !(was_space && *s == ';')) {
+		was_space = isspace((unsigned char)*s);
+		s++;
+	}
+	return (s);
+}
+
+/*
+ * A "[identity]" line starts a map entry. The name is taken here, from the
+ * raw line, because inih cuts section names at 50 bytes (a fingerprint has
+ * 64) and never reports a section without keys (which is an entry with
+ * template credentials).
+ */
+static void
+map_section(struct mapload *ld, const char *s, const char *end)
+{
+	struct idmap_entry *nv, *e;
+	char problem[128], ebuf[IDENTITY_ECHO_BUF];
+	const char *rest;
+	size_t n = (size_t)(end - s);
+	size_t ncap;
+
+	for (rest = end + 1; isspace((unsigned char)*rest); rest++)
+		;
+	if (*rest != '\0' && *rest != ';') {
+		fail(ld, "text after \"]\": a section line holds only "
+		    "[identity]; move the rest to its own line");
+		return;
+	}
+	if (n > 0 && (isspace((unsigned char)s[0]) ||
+	    isspace((unsigned char)s[n - 1]))) {
+		fail(ld, "section [%s] has spaces inside the brackets; "
+		    "identities never start or end with one: remove them",
+		    identity_echo(s, n, ebuf, sizeof(ebuf)));
+		return;
+	}
+	if (identity_text_check(s, n, 0, problem, sizeof(problem)) == -1) {
+		fail(ld, "the section name [%s] %s; write the identity "
+		    "value exactly as the certificate yields it",
+		    identity_echo(s, n, ebuf, sizeof(ebuf)), problem);
+		return;
+	}
+	if (ld->n == ld->cap) {
+		ncap = ld->cap == 0 ? 64 : ld->cap * 2;
+		if ((nv = realloc(ld->v, ncap * sizeof(*nv))) == NULL) {
+			fail(ld, "out of memory");
+			return;
+		}
+		ld->v = nv;
+		ld->cap = ncap;
+	}
+	e = &ld->v[ld->n];
+	memset(e, 0, sizeof(*e));
+	if ((e->name = strndup(s, n)) == NULL) {
+		fail(ld, "out of memory");
+		return;
+	}
+	e->line = ld->lineno;
+	ld->n++;
+	ld->cur = e;
+	memset(ld->key_line, 0, sizeof(ld->key_line));
+}
+
+/* Look at a line the way inih will (see config.c's classify()). */
+static void
+map_classify(struct mapload *ld, const char *line)
+{
+	const char *s = line, *end;
+
+	ld->continuation = 0;
+	if (ld->lineno == 1 && (unsigned char)s[0] == 0xef &&
+	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
+		s += 3;
+	line = s;
+	while (*s != '\0' && isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return;
+	if (ld->prev_key && s > line) {
+		ld->continuation = 1;
+		return;
+	}
+	if (*s != '[')
+		return;
+	end = find_chars_or_comment(s + 1, "]");
+	if (*end != ']')
+		return;                 /* inih reports the syntax error */
+	ld->prev_key = 0;
+	ld->cur = NULL;
+	map_section(ld, s + 1, end);
+}
+
+/* inih's line reader over the file in memory; see config.c's reader(). */
+static char *
+map_reader(char *str, int num, void *stream)
+{
+	struct mapload *ld = stream;
+	const char *p, *nl;
+	size_t left, n;
+
+	if (ld->pos >= ld->len || num < 2)
+		return (NULL);
+	p = ld->buf + ld->pos;
+	left = ld->len - ld->pos;
+	nl = memchr(p, '\n', left);
+	n = nl != NULL ? (size_t)(nl - p) + 1 : left;
+	ld->pos += n;
+	ld->lineno++;
+	ld->continuation = 0;
+
+	if (memchr(p, '\0', n) != NULL) {
+		fail(ld, "the line contains a NUL byte; is this a text file?");
+		goto blank;
+	}
+	if (n > (size_t)num - 1) {
+		fail(ld, "the line is too long: moat reads at most %d "
+		    "characters per line; shorten it", num - 2);
+		goto blank;
+	}
+	memcpy(str, p, n);
+	str[n] = '\0';
+	map_classify(ld, str);
+	return (str);
+
+blank:
+	str[0] = '\n';
+	str[1] = '\0';
+	return (str);
+}
+
+enum map_key {
+	MK_USERNAME,
+	MK_PASSWORD,
+	MK_CLIENT_ID,
+	MK_DENY,
+};
+
+static const char *const map_keys[] = {
+	[MK_USERNAME] = "username",
+	[MK_PASSWORD] = "password",
+	[MK_CLIENT_ID] = "client_id",
+	[MK_DENY] = "deny",
+};
+
+/* Store one string value in *slot; 0 or -1 (error recorded). */
+static int
+map_store(struct mapload *ld, char **slot, const char *value)
+{
+	if ((*slot = strdup(value)) == NULL) {
+		fail(ld, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+/* inih's handler: one "key = value" line of the map. */
+static int
+map_pair(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct mapload *ld = user;
+	struct idmap_entry *e = ld->cur;
+	char problem[128], e1[IDENTITY_ECHO_BUF];
+	size_t k, vlen = strlen(value);
+
+	(void)section;          /* inih's copy may be cut; ours is whole */
+	ld->prev_key = 1;
+	if (ld->err_line != 0)
+		return (0);
+	if (ld->continuation) {
+		fail(ld, "this line starts with whitespace, so it would "
+		    "continue the value of \"%s\" above, and moat does not "
+		    "accept multi-line values; remove the indentation",
+		    identity_echo(name, strlen(name), e1, sizeof(e1)));
+		return (0);
+	}
+	if (e == NULL) {
+		fail(ld, "\"%s\" is outside any section; put it under the "
+		    "[identity] it belongs to",
+		    identity_echo(name, strlen(name), e1, sizeof(e1)));
+		return (0);
+	}
+	for (k = 0; k < sizeof(map_keys) / sizeof(map_keys[0]); k++)
+		if (strcmp(name, map_keys[k]) == 0)
+			break;
+	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
+		fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
+		    "password, client_id, deny",
+		    identity_echo(name, strlen(name), e1, sizeof(e1)), e->name);
+		return (0);
+	}
+	if (ld->key_line[k] != 0) {
+		fail(ld, "%s is already set on line %d; a key may appear once "
+		    "in a section: keep only one", map_keys[k],
+		    ld->key_line[k]);
+		return (0);
+	}
+	ld->key_line[k] = ld->lineno;
+	if (vlen == 0) {
+		fail(ld, "%s is empty: give it a value, or delete the line to "
+		    "use the [identity] settings", map_keys[k]);
+		return (0);
+	}
+	switch (k) {
+	case MK_USERNAME:
+	case MK_CLIENT_ID:
+		if (identity_text_check(value, vlen, 1, problem,
+		    sizeof(problem)) == -1) {
+			fail(ld, "%s \"%s\" %s", map_keys[k],
+			    identity_echo(value, vlen, e1, sizeof(e1)),
+			    problem);
+			return (0);
+		}
+		return (map_store(ld, k == MK_USERNAME ? &e->username :
+		    &e->client_id, value) == 0);
+	case MK_PASSWORD:
+		/* Never echo a password, not even a bad one. */
+		if (vlen >= IDENTITY_MAX) {
+			fail(ld, "password is %zu bytes long; moat allows at "
+			    "most %d", vlen, IDENTITY_MAX - 1);
+			return (0);
+		}
+		return (map_store(ld, &e->password, value) == 0);
+	default:
+		if (strcmp(value, "true") == 0)
+			e->deny = 1;
+		else if (strcmp(value, "false") == 0)
+			e->deny = 0;
+		else {
+			fail(ld, "deny = \"%s\": write deny = true or deny = "
+			    "false",
+			    identity_echo(value, vlen, e1, sizeof(e1)));
+			return (0);
+		}
+		return (1);
+	}
+}
+
+/* Order by name, then by line, so a duplicate follows its first. */
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct idmap_entry *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c != 0)
+		return (c);
+	return ((x->line > y->line) - (x->line < y->line));
+}
+
+static int
+entry_key_cmp(const void *key, const void *elem)
+{
+	const struct idmap_entry *e = elem;
+
+	return (strcmp(key, e->name));
+}
+
+/*
+ * One pass through inih, one sort. The first error in file order is
+ * reported and nothing is kept. Values follow inih's rules: surrounding
+ * whitespace and a " ;comment" are cut, so a password cannot start or end
+ * with a space or contain " ;".
+ */
+struct idmap *
+idmap_parse(const char *path, const char *buf, size_t len, char *err,
+    size_t errlen)
+{
+	struct mapload ld;
+	struct idmap *map = NULL;
+	char e1[IDENTITY_ECHO_BUF];
+	size_t i;
+	int rc, dup = 0, dup_first = 0, line;
+	const char *msg;
+
+	memset(&ld, 0, sizeof(ld));
+	ld.path = path;
+	ld.buf = buf;
+	ld.len = len;
+	rc = ini_parse_stream(map_reader, &ld, map_pair, &ld);
+	if (rc < 0)
+		goto nomem;
+	if (ld.n > 0)
+		qsort(ld.v, ld.n, sizeof(*ld.v), entry_cmp);
+	for (i = 1; i < ld.n; i++)
+		if (strcmp(ld.v[i - 1].name, ld.v[i].name) == 0 &&
+		    (dup == 0 || ld.v[i].line < ld.v[dup].line)) {
+			dup = (int)i;
+			dup_first = ld.v[i - 1].line;
+		}
+	/* The earliest of: inih's syntax error, ours, a duplicate. */
+	line = 0;
+	msg = NULL;
+	if (ld.err_line != 0) {
+		line = ld.err_line;
+		msg = ld.err;
+	}
+	if (rc > 0 && (line == 0 || rc < line)) {
+		line = rc;
+		msg = "syntax error: expected \"key = value\" or "
+		    "\"[identity]\"";
+	}
+	if (dup != 0 && (line == 0 || ld.v[dup].line < line)) {
+		snprintf(err, errlen, "%s:%d: [%s] is already defined on line "
+		    "%d; an identity may have one section: merge them", path,
+		    ld.v[dup].line, identity_echo(ld.v[dup].name,
+		    strlen(ld.v[dup].name), e1, sizeof(e1)), dup_first);
+		goto fail;
+	}
+	if (line != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line, msg);
+		goto fail;
+	}
+	if ((map = calloc(1, sizeof(*map))) == NULL)
+		goto nomem;
+	if ((map->path = strdup(path)) == NULL)
+		goto nomem;
+	map->v = ld.v;
+	map->n = ld.n;
+	return (map);
+
+nomem:
+	snprintf(err, errlen, "%s: out of memory", path);
+fail:
+	free(map);
+	free_map(ld.v, ld.n);
+	return (NULL);
+}
+
+const struct idmap_entry *
+idmap_lookup(const struct idmap *map, const char *identity)
+{
+	if (map == NULL || map->n == 0)
+		return (NULL);
+	return (bsearch(identity, map->v, map->n, sizeof(*map->v),
+	    entry_key_cmp));
+}
+
+void
+idmap_free(struct idmap *map)
+{
+	if (map == NULL)
+		return;
+	free_map(map->v, map->n);
+	free(map->path);
+	free(map);
+}

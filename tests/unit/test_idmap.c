@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for src/idmap.c, driven on bytes in memory: lookups in the
+ * sorted map, what inih's line rules do to sections and values (BOM, CRLF,
+ * comments, names longer than inih's 50 bytes), and that parsing never
+ * reads past the length it is given. Every way a map can be wrong, seen
+ * through [identity] map = FILE, is covered by test_identity's map_* tests.
+ */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "moat/identity.h"
+#include "moat/idmap.h"
+
+static char err[1024];
+static struct idmap *map;
+
+static void
+teardown(void)
+{
+	idmap_free(map);
+	map = NULL;
+}
+
+TestSuite(idmap, .fini = teardown);
+
+/* Parse text (without its NUL) as the map "m.ini"; it must load. */
+static void
+parse(const char *text)
+{
+	err[0] = '\0';
+	map = idmap_parse("m.ini", text, strlen(text), err, sizeof(err));
+	cr_assert_not_null(map, "%s", err);
+}
+
+static const struct idmap_entry *
+get(const char *identity)
+{
+	return (idmap_lookup(map, identity));
+}
+
+Test(idmap, lookup_exact_names_in_any_order)
+{
+	const struct idmap_entry *e;
+
+	parse("[c]\nusername = uc\n[a]\nclient_id = ca\n[b]\n"
+	    "password = pb\ndeny = true\n");
+	cr_assert_null(get(""));
+	cr_assert_null(get("ab"));
+	cr_assert_null(get("A"));
+	e = get("a");
+	cr_assert_not_null(e);
+	cr_assert_str_eq(e->name, "a");
+	cr_assert_null(e->username);
+	cr_assert_str_eq(e->client_id, "ca");
+	cr_assert_eq(e->line, 3);
+	e = get("b");
+	cr_assert_not_null(e);
+	cr_assert_str_eq(e->password, "pb");
+	cr_assert_eq(e->deny, 1);
+	cr_assert_eq(e->line, 5);
+	e = get("c");
+	cr_assert_not_null(e);
+	cr_assert_str_eq(e->username, "uc");
+	cr_assert_eq(e->deny, 0);
+}
+
+Test(idmap, empty_and_absent_maps)
+{
+	parse("; nothing but a comment\n\n");
+	cr_assert_null(get("a"));
+	cr_assert_null(idmap_lookup(NULL, "a"));
+	idmap_free(NULL);
+}
+
+Test(idmap, inih_line_rules)
+{
+	char text[256], name[65];
+	const struct idmap_entry *e;
+
+	memset(name, 'f', 64);
+	name[64] = '\0';
+	snprintf(text, sizeof(text), "\xef\xbb\xbf[a] ; BOM, comment\r\n"
+	    "username = u1 ; cut\r\n# comment\r\n[%s]\r\n[with/slash]\r\n"
+	    "deny = false", name);
+	parse(text);
+	cr_assert_str_eq(get("a")->username, "u1");
+	e = get(name);
+	cr_assert_not_null(e, "a 64-byte section name is kept whole");
+	cr_assert_null(e->username);
+	cr_assert_eq(e->line, 4);
+	cr_assert_not_null(get("with/slash"));
+}
+
+Test(idmap, reads_no_further_than_len)
+{
+	static const char text[] = "[a]\n[b]\nfoo = 1\n";
+
+	/* Only "[a]\n[b]" is the map; the bad key after it is not. */
+	map = idmap_parse("m.ini", text, 7, err, sizeof(err));
+	cr_assert_not_null(map, "%s", err);
+	cr_assert_not_null(get("a"));
+	cr_assert_not_null(get("b"));
+}
+
+Test(idmap, error_is_path_line_message)
+{
+	static const char text[] = "[a]\n[b]\n[a]\n";
+
+	strcpy(err, "unchanged");
+	map = idmap_parse("dir/m.ini", text, strlen(text), err, sizeof(err));
+	cr_assert_null(map);
+	cr_assert_str_eq(err, "dir/m.ini:3: [a] is already defined on line "
+	    "1; an identity may have one section: merge them");
+}
