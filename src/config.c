@@ -7,31 +7,24 @@
  * parsing code as the file.
  *
  * inih does the INI syntax; its handler is not told line numbers, so the
- * file is read into memory and fed to ini_parse_stream() by our own reader,
- * which counts lines, refuses lines inih would cut, and sees the raw
- * "[section]" lines (inih never reports an empty section). Every mistake is
- * an error, never a warning: a typo in a security setting must not quietly
- * leave the default in place. Only the first error is reported, as
+ * file is read into memory and fed to inih by inifile.c, which counts
+ * lines, refuses lines inih would cut, and hands us the raw "[section]"
+ * lines (inih never reports an empty section). Every mistake is an error,
+ * never a warning: a typo in a security setting must not quietly leave the
+ * default in place. Only the first error is reported, as
  * "FILE:LINE: what is wrong; how to fix it".
  */
-#include <sys/stat.h>
-
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <ini.h>
 
 #include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/identity.h"
+#include "moat/inifile.h"
 
 /* A config file bigger than this is surely the wrong file. */
 #define FILE_MAX (1024 * 1024)
@@ -383,15 +376,12 @@ static const struct opt opts[] = {
 
 struct load {
 	struct config *cfg;
-	const char *buf;
-	size_t len;
-	size_t pos;
-	int lineno;
-	int prev_key;            /* inih has a key a line could continue */
-	int continuation;        /* the current line is such a continuation */
-	int err_line;            /* line of the first error, or 0 */
-	char err[MSG_MAX];
+	struct inifile ini;
+	char err[MSG_MAX];       /* ini's first error */
 };
+
+/* Record an error at the current line, unless one came first. */
+#define ini_fail(ld, ...) inifile_fail(&(ld)->ini, __VA_ARGS__)
 
 /* Field of cfg at a row's offset. */
 #define AT(cfg, off, type) ((type)(void *)((char *)(cfg) + (off)))
@@ -419,23 +409,6 @@ echo(const char *s, char *buf, size_t len)
 	}
 	buf[o] = '\0';
 	return (buf);
-}
-
-static void fail(struct load *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Record an error at the current line, unless one came first. */
-static void
-fail(struct load *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ld->err_line != 0)
-		return;
-	ld->err_line = ld->lineno;
-	va_start(ap, fmt);
-	vsnprintf(ld->err, sizeof(ld->err), fmt, ap);
-	va_end(ap);
 }
 
 static const struct opt *
@@ -842,12 +815,11 @@ on_pair(void *user, const char *section, const char *name,
 	char msg[MSG_MAX];
 	size_t row;
 
-	ld->prev_key = 1;
-	if (ld->err_line != 0)
+	if (ld->ini.err_line != 0)
 		return (0);
 
-	if (ld->continuation) {
-		fail(ld, "this line starts with whitespace, so it would "
+	if (ld->ini.continuation) {
+		ini_fail(ld, "this line starts with whitespace, so it would "
 		    "continue the value of \"%s\" above, and moat does not "
 		    "accept multi-line values; remove the indentation",
 		    echo(name, e1, sizeof(e1)));
@@ -855,11 +827,11 @@ on_pair(void *user, const char *section, const char *name,
 	}
 	if (*section == '\0') {
 		if (sections_of(name, list, sizeof(list)) > 0)
-			fail(ld, "\"%s\" is outside any section; put it under "
+			ini_fail(ld, "\"%s\" is outside any section; put it under "
 			    "%s", echo(name, e1, sizeof(e1)), list);
 		else {
 			list_sections(list, sizeof(list));
-			fail(ld, "\"%s\" is outside any section and is not a "
+			ini_fail(ld, "\"%s\" is outside any section and is not a "
 			    "known key; keys go under one of %s",
 			    echo(name, e1, sizeof(e1)), list);
 		}
@@ -868,13 +840,13 @@ on_pair(void *user, const char *section, const char *name,
 	if (!section_known(section)) {
 		/* The reader reports these; inih may have cut the name. */
 		list_sections(list, sizeof(list));
-		fail(ld, "unknown section [%s]; known sections: %s",
+		ini_fail(ld, "unknown section [%s]; known sections: %s",
 		    echo(section, e1, sizeof(e1)), list);
 		return (0);
 	}
 	if ((o = find_opt(section, name)) == NULL) {
 		list_keys(section, list, sizeof(list));
-		fail(ld, "unknown key \"%s\" in [%s]; known keys: %s",
+		ini_fail(ld, "unknown key \"%s\" in [%s]; known keys: %s",
 		    echo(name, e1, sizeof(e1)), section, list);
 		if (sections_of(name, list, sizeof(list)) > 0) {
 			/* A key put in the wrong section. */
@@ -887,201 +859,50 @@ on_pair(void *user, const char *section, const char *name,
 	}
 	row = (size_t)(o - opts);
 	if (!(o->flags & OPT_REPEAT) && cfg->lines[row] != 0) {
-		fail(ld, "%s is already set on line %d; a key may appear once "
+		ini_fail(ld, "%s is already set on line %d; a key may appear once "
 		    "in a section: keep only one", o->key, cfg->lines[row]);
 		return (0);
 	}
 	if (*value == '\0') {
 		if (o->flags & OPT_REQUIRED)
-			fail(ld, "%s is empty: set it to %s", o->key, o->what);
+			ini_fail(ld, "%s is empty: set it to %s", o->key, o->what);
 		else if (o->def != NULL)
-			fail(ld, "%s is empty: set it to %s, or delete the "
+			ini_fail(ld, "%s is empty: set it to %s, or delete the "
 			    "line to use the default (%s)", o->key, o->what,
 			    o->def);
 		else
-			fail(ld, "%s is empty: set it to %s, or delete the "
+			ini_fail(ld, "%s is empty: set it to %s, or delete the "
 			    "line to leave it unset", o->key, o->what);
 		return (0);
 	}
-	if (store(cfg, o, value, ld->lineno, msg, sizeof(msg)) == -1) {
-		fail(ld, "%s", msg);
+	if (store(cfg, o, value, ld->ini.lineno, msg, sizeof(msg)) == -1) {
+		ini_fail(ld, "%s", msg);
 		return (0);
 	}
 	if (cfg->lines[row] == 0)
-		cfg->lines[row] = ld->lineno;
+		cfg->lines[row] = ld->ini.lineno;
 	return (1);
 }
 
 /*
- * inih's find_chars_or_comment(): the first of chars, or an inline ';'
- * comment that follows whitespace, or the end.
- */
-static const char *
-find_chars_or_comment(const char *s, const char *chars)
-{
-	int was_space = 0;
-
-	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
-	    !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
-	}
-	return (s);
-}
-
-/*
- * Look at a line the way inih will: a continuation of the previous key
- * (leading whitespace after a key), or a "[section]" line, whose name we
- * check here because inih says nothing about a section without keys.
+ * A "[section]" line, whose name we check here because inih says nothing
+ * about a section without keys.
  */
 static void
-classify(struct load *ld, const char *line)
+on_section(void *user, const char *s, size_t n)
 {
-	const char *s = line, *end;
+	struct load *ld = user;
 	char name[CONFIG_MAX_LINE], list[256], e[ECHO_MAX * 4 + 8];
-	size_t n;
 
-	ld->continuation = 0;
-	if (ld->lineno == 1 && (unsigned char)s[0] == 0xef &&
-	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
-		s += 3;
-	line = s;
-	while (*s != '\0' && isspace((unsigned char)*s))
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		return;
-	if (ld->prev_key && s > line) {
-		ld->continuation = 1;
-		return;
-	}
-	if (*s != '[')
-		return;
-	end = find_chars_or_comment(s + 1, "]");
-	if (*end != ']')
-		return;                 /* inih reports the syntax error */
-	ld->prev_key = 0;
-	n = (size_t)(end - (s + 1));
 	if (n >= sizeof(name))
 		n = sizeof(name) - 1;
-	memcpy(name, s + 1, n);
+	memcpy(name, s, n);
 	name[n] = '\0';
 	if (!section_known(name)) {
 		list_sections(list, sizeof(list));
-		fail(ld, "unknown section [%s]; known sections: %s",
+		ini_fail(ld, "unknown section [%s]; known sections: %s",
 		    echo(name, e, sizeof(e)), list);
 	}
-}
-
-/*
- * inih's line reader, over the file in memory. One call per physical line,
- * so inih's line count and ours agree. A line inih could not hold whole
- * (fgets would split it) is an error, handed to inih as a blank line.
- */
-static char *
-reader(char *str, int num, void *stream)
-{
-	struct load *ld = stream;
-	const char *p, *nl;
-	size_t left, n;
-
-	if (ld->pos >= ld->len || num < 2)
-		return (NULL);
-	p = ld->buf + ld->pos;
-	left = ld->len - ld->pos;
-	nl = memchr(p, '\n', left);
-	n = nl != NULL ? (size_t)(nl - p) + 1 : left;
-	ld->pos += n;
-	ld->lineno++;
-	ld->continuation = 0;
-
-	if (memchr(p, '\0', n) != NULL) {
-		fail(ld, "the line contains a NUL byte; is this a text file?");
-		goto blank;
-	}
-	if (n > (size_t)num - 1) {
-		fail(ld, "the line is too long: moat reads at most %d "
-		    "characters per line; shorten it, for example by using "
-		    "a shorter path or a symbolic link", num - 2);
-		goto blank;
-	}
-	memcpy(str, p, n);
-	str[n] = '\0';
-	classify(ld, str);
-	return (str);
-
-blank:
-	str[0] = '\n';
-	str[1] = '\0';
-	return (str);
-}
-
-/* Read the whole file, refusing anything over FILE_MAX. */
-static char *
-slurp(const char *path, size_t *lenp, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL, *nbuf;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
-		return (NULL);
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(EISDIR));
-		goto fail;
-	}
-	for (;;) {
-		if (len == cap) {
-			if (cap > FILE_MAX) {
-				snprintf(err, errlen, "%s: the file is larger "
-				    "than %d bytes; is it the right file?",
-				    path, FILE_MAX);
-				goto fail;
-			}
-			cap = cap == 0 ? 4096 : cap * 2;
-			if ((nbuf = realloc(buf, cap + 1)) == NULL) {
-				snprintf(err, errlen, "%s: out of memory",
-				    path);
-				goto fail;
-			}
-			buf = nbuf;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > FILE_MAX) {
-		snprintf(err, errlen, "%s: the file is larger than %d bytes; "
-		    "is it the right file?", path, FILE_MAX);
-		goto fail;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*lenp = len;
-	return (buf);
-
-fail:
-	free(buf);
-	close(fd);
-	return (NULL);
 }
 
 /* Defaults for what the file left out; required options must be there. */
@@ -1119,8 +940,9 @@ config_load(const char *path, char *err, size_t errlen)
 	struct config *cfg = NULL;
 	struct load *ld = NULL;
 	char *buf = NULL;
+	const char *msg;
 	size_t len = 0;
-	int rc;
+	int rc, line;
 
 	if (path == NULL || *path == '\0') {
 		snprintf(err, errlen, "no configuration file given");
@@ -1133,29 +955,21 @@ config_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
-	if ((buf = slurp(path, &len, err, errlen)) == NULL)
+	if ((buf = inifile_read(path, FILE_MAX, &len, err, errlen)) == NULL)
 		goto fail;
 
 	ld->cfg = cfg;
-	ld->buf = buf;
-	ld->len = len;
-	rc = ini_parse_stream(reader, ld, on_pair, ld);
+	rc = inifile_parse(&ld->ini, buf, len, ld->err, sizeof(ld->err),
+	    ", for example by using a shorter path or a symbolic link",
+	    on_section, on_pair, ld);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
-	/*
-	 * inih returns the first line where it found bad syntax or where
-	 * our handler failed; an earlier line than ours is its own error.
-	 */
-	if (rc > 0 && (ld->err_line == 0 || rc < ld->err_line)) {
-		snprintf(err, errlen, "%s:%d: syntax error: expected \"key = "
-		    "value\" or \"[section]\"", path, rc);
-		goto fail;
-	}
-	if (ld->err_line != 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, ld->err_line,
-		    ld->err);
+	line = inifile_error(&ld->ini, rc, "syntax error: expected \"key = "
+	    "value\" or \"[section]\"", &msg);
+	if (line != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line, msg);
 		goto fail;
 	}
 	if (finish(cfg, err, errlen) == -1)

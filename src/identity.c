@@ -30,21 +30,17 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 #include <wolfssl/wolfcrypt/sha512.h>
 
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "moat/config.h"
 #include "moat/identity.h"
 #include "moat/idmap.h"
+#include "moat/inifile.h"
 
 /* Secret and password files are small. */
 #define SMALL_FILE_MAX (64 * 1024)
@@ -315,86 +311,6 @@ name_check(const char *label, const char *s, size_t len, char *why,
 /* ------------------------------------------------------------------ */
 /* Files                                                               */
 
-/* Read a whole file of at most max bytes; NUL-terminated. */
-static char *
-read_file(const char *path, size_t max, size_t *lenp, char *err,
-    size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL, *nbuf;
-	size_t len = 0, cap = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
-		return (NULL);
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
-		goto fail;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s: cannot open: %s", path,
-		    strerror(EISDIR));
-		goto fail;
-	}
-	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
-				snprintf(err, errlen, "%s: the file is larger "
-				    "than %zu bytes; is it the right file?",
-				    path, max);
-				goto fail;
-			}
-			cap = cap == 0 ? 4096 : cap * 2;
-			if ((nbuf = malloc(cap + 1)) == NULL) {
-				snprintf(err, errlen, "%s: out of memory",
-				    path);
-				goto fail;
-			}
-			/* Copied, not realloc'd, so no stray copy of a
-			 * secret is left in freed memory. */
-			if (buf != NULL) {
-				memcpy(nbuf, buf, len);
-				wipe(buf, len);
-				free(buf);
-			}
-			buf = nbuf;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "%s: cannot read: %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > max) {
-		snprintf(err, errlen, "%s: the file is larger than %zu bytes; "
-		    "is it the right file?", path, max);
-		goto fail;
-	}
-	close(fd);
-	buf[len] = '\0';
-	*lenp = len;
-	return (buf);
-
-fail:
-	if (buf != NULL) {
-		wipe(buf, len);
-		free(buf);
-	}
-	close(fd);
-	return (NULL);
-}
-
 /* The HMAC key: the file's bytes without trailing newlines. */
 static int
 load_secret(struct identity_rules *r, const char *path, char *err,
@@ -403,7 +319,8 @@ load_secret(struct identity_rules *r, const char *path, char *err,
 	char *buf;
 	size_t len;
 
-	if ((buf = read_file(path, SMALL_FILE_MAX, &len, err, errlen)) == NULL)
+	if ((buf = inifile_read(path, SMALL_FILE_MAX, &len, err,
+	    errlen)) == NULL)
 		return (-1);
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--;
@@ -431,7 +348,8 @@ load_password(struct identity_rules *r, const char *path, char *err,
 	char *buf;
 	size_t len, n;
 
-	if ((buf = read_file(path, SMALL_FILE_MAX, &len, err, errlen)) == NULL)
+	if ((buf = inifile_read(path, SMALL_FILE_MAX, &len, err,
+	    errlen)) == NULL)
 		return (-1);
 	n = strcspn(buf, "\n");
 	if (n > 0 && buf[n - 1] == '\r')
@@ -475,7 +393,8 @@ load_map(struct identity_rules *r, const char *path, char *err,
 	char *buf;
 	size_t len;
 
-	if ((buf = read_file(path, IDMAP_FILE_MAX, &len, err, errlen)) == NULL)
+	if ((buf = inifile_read(path, IDMAP_FILE_MAX, &len, err,
+	    errlen)) == NULL)
 		return (-1);
 	r->map = idmap_parse(path, buf, len, err, errlen);
 	/* The file holds the map's passwords. */

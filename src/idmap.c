@@ -1,28 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The identity map file ([identity] map = FILE): bytes -> entries sorted by
- * identity. inih does the INI syntax; this file feeds it lines through
- * map_reader(), which also looks at each line the way inih will, because
- * inih cuts section names at 50 bytes (a fingerprint has 64), never reports
- * a section without keys, and silently joins indented lines to the value
- * above. map_pair() checks every key and value, with the name rules of
- * identity.c, so a bad map is refused at start-up with "FILE:LINE: what is
- * wrong" for the earliest problem, rather than misbehaving for one device
- * later. Loading is one pass and one sort; lookups are a bsearch.
+ * identity. inih does the INI syntax; inifile.c feeds it lines and looks
+ * at each line the way inih will, because inih cuts section names at 50
+ * bytes (a fingerprint has 64), never reports a section without keys, and
+ * silently joins indented lines to the value above. map_section() and
+ * map_pair() check every section name, key and value, with the name rules
+ * of identity.c, so a bad map is refused at start-up with "FILE:LINE: what
+ * is wrong" for the earliest problem, rather than misbehaving for one
+ * device later. Loading is one pass and one sort; lookups are a bsearch.
  *
  * Pure: the caller reads the file; no global state. Passwords are wiped
  * when the map is freed and never appear in a message.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include "moat/identity.h"
 #include "moat/idmap.h"
+#include "moat/inifile.h"
 
 #define MSG_MAX 512
 
@@ -33,15 +31,8 @@ struct idmap {
 };
 
 struct mapload {
-	const char *path;
-	const char *buf;
-	size_t len;
-	size_t pos;
-	int lineno;
-	int prev_key;            /* inih has a key a line could continue */
-	int continuation;        /* the current line is such a continuation */
-	int err_line;
-	char err[MSG_MAX];
+	struct inifile ini;
+	char err[MSG_MAX];       /* ini's first error */
 	struct idmap_entry *v;
 	size_t n;
 	size_t cap;
@@ -49,22 +40,8 @@ struct mapload {
 	int key_line[4];         /* where cur's keys were set */
 };
 
-static void fail(struct mapload *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* Record an error at the current line, unless one came first. */
-static void
-fail(struct mapload *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ld->err_line != 0)
-		return;
-	ld->err_line = ld->lineno;
-	va_start(ap, fmt);
-	vsnprintf(ld->err, sizeof(ld->err), fmt, ap);
-	va_end(ap);
-}
+#define ini_fail(ld, ...) inifile_fail(&(ld)->ini, __VA_ARGS__)
 
 static void
 free_map(struct idmap_entry *v, size_t n)
@@ -85,21 +62,6 @@ free_map(struct idmap_entry *v, size_t n)
 	free(v);
 }
 
-/* inih's find_chars_or_comment(): the first of chars, an inline ';'
- * comment after whitespace, or the end. */
-static const char *
-find_chars_or_comment(const char *s, const char *chars)
-{
-	int was_space = 0;
-
-	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
-	    !(was_space && *s == ';')) {
-		was_space = isspace((unsigned char)*s);
-		s++;
-	}
-	return (s);
-}
-
 /*
  * A "[identity]" line starts a map entry. The name is taken here, from the
  * raw line, because inih cuts section names at 50 bytes (a fingerprint has
@@ -107,30 +69,31 @@ find_chars_or_comment(const char *s, const char *chars)
  * template credentials).
  */
 static void
-map_section(struct mapload *ld, const char *s, const char *end)
+map_section(void *user, const char *s, size_t n)
 {
+	struct mapload *ld = user;
 	struct idmap_entry *nv, *e;
 	char problem[128], ebuf[IDENTITY_ECHO_BUF];
 	const char *rest;
-	size_t n = (size_t)(end - s);
 	size_t ncap;
 
-	for (rest = end + 1; isspace((unsigned char)*rest); rest++)
+	ld->cur = NULL;
+	for (rest = s + n + 1; isspace((unsigned char)*rest); rest++)
 		;
 	if (*rest != '\0' && *rest != ';') {
-		fail(ld, "text after \"]\": a section line holds only "
+		ini_fail(ld, "text after \"]\": a section line holds only "
 		    "[identity]; move the rest to its own line");
 		return;
 	}
 	if (n > 0 && (isspace((unsigned char)s[0]) ||
 	    isspace((unsigned char)s[n - 1]))) {
-		fail(ld, "section [%s] has spaces inside the brackets; "
+		ini_fail(ld, "section [%s] has spaces inside the brackets; "
 		    "identities never start or end with one: remove them",
 		    identity_echo(s, n, ebuf, sizeof(ebuf)));
 		return;
 	}
 	if (identity_text_check(s, n, 0, problem, sizeof(problem)) == -1) {
-		fail(ld, "the section name [%s] %s; write the identity "
+		ini_fail(ld, "the section name [%s] %s; write the identity "
 		    "value exactly as the certificate yields it",
 		    identity_echo(s, n, ebuf, sizeof(ebuf)), problem);
 		return;
@@ -138,7 +101,7 @@ map_section(struct mapload *ld, const char *s, const char *end)
 	if (ld->n == ld->cap) {
 		ncap = ld->cap == 0 ? 64 : ld->cap * 2;
 		if ((nv = realloc(ld->v, ncap * sizeof(*nv))) == NULL) {
-			fail(ld, "out of memory");
+			ini_fail(ld, "out of memory");
 			return;
 		}
 		ld->v = nv;
@@ -147,80 +110,13 @@ map_section(struct mapload *ld, const char *s, const char *end)
 	e = &ld->v[ld->n];
 	memset(e, 0, sizeof(*e));
 	if ((e->name = strndup(s, n)) == NULL) {
-		fail(ld, "out of memory");
+		ini_fail(ld, "out of memory");
 		return;
 	}
-	e->line = ld->lineno;
+	e->line = ld->ini.lineno;
 	ld->n++;
 	ld->cur = e;
 	memset(ld->key_line, 0, sizeof(ld->key_line));
-}
-
-/* Look at a line the way inih will (see config.c's classify()). */
-static void
-map_classify(struct mapload *ld, const char *line)
-{
-	const char *s = line, *end;
-
-	ld->continuation = 0;
-	if (ld->lineno == 1 && (unsigned char)s[0] == 0xef &&
-	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
-		s += 3;
-	line = s;
-	while (*s != '\0' && isspace((unsigned char)*s))
-		s++;
-	if (*s == '\0' || *s == ';' || *s == '#')
-		return;
-	if (ld->prev_key && s > line) {
-		ld->continuation = 1;
-		return;
-	}
-	if (*s != '[')
-		return;
-	end = find_chars_or_comment(s + 1, "]");
-	if (*end != ']')
-		return;                 /* inih reports the syntax error */
-	ld->prev_key = 0;
-	ld->cur = NULL;
-	map_section(ld, s + 1, end);
-}
-
-/* inih's line reader over the file in memory; see config.c's reader(). */
-static char *
-map_reader(char *str, int num, void *stream)
-{
-	struct mapload *ld = stream;
-	const char *p, *nl;
-	size_t left, n;
-
-	if (ld->pos >= ld->len || num < 2)
-		return (NULL);
-	p = ld->buf + ld->pos;
-	left = ld->len - ld->pos;
-	nl = memchr(p, '\n', left);
-	n = nl != NULL ? (size_t)(nl - p) + 1 : left;
-	ld->pos += n;
-	ld->lineno++;
-	ld->continuation = 0;
-
-	if (memchr(p, '\0', n) != NULL) {
-		fail(ld, "the line contains a NUL byte; is this a text file?");
-		goto blank;
-	}
-	if (n > (size_t)num - 1) {
-		fail(ld, "the line is too long: moat reads at most %d "
-		    "characters per line; shorten it", num - 2);
-		goto blank;
-	}
-	memcpy(str, p, n);
-	str[n] = '\0';
-	map_classify(ld, str);
-	return (str);
-
-blank:
-	str[0] = '\n';
-	str[1] = '\0';
-	return (str);
 }
 
 enum map_key {
@@ -242,7 +138,7 @@ static int
 map_store(struct mapload *ld, char **slot, const char *value)
 {
 	if ((*slot = strdup(value)) == NULL) {
-		fail(ld, "out of memory");
+		ini_fail(ld, "out of memory");
 		return (-1);
 	}
 	return (0);
@@ -259,18 +155,17 @@ map_pair(void *user, const char *section, const char *name,
 	size_t k, vlen = strlen(value);
 
 	(void)section;          /* inih's copy may be cut; ours is whole */
-	ld->prev_key = 1;
-	if (ld->err_line != 0)
+	if (ld->ini.err_line != 0)
 		return (0);
-	if (ld->continuation) {
-		fail(ld, "this line starts with whitespace, so it would "
+	if (ld->ini.continuation) {
+		ini_fail(ld, "this line starts with whitespace, so it would "
 		    "continue the value of \"%s\" above, and moat does not "
 		    "accept multi-line values; remove the indentation",
 		    identity_echo(name, strlen(name), e1, sizeof(e1)));
 		return (0);
 	}
 	if (e == NULL) {
-		fail(ld, "\"%s\" is outside any section; put it under the "
+		ini_fail(ld, "\"%s\" is outside any section; put it under the "
 		    "[identity] it belongs to",
 		    identity_echo(name, strlen(name), e1, sizeof(e1)));
 		return (0);
@@ -279,20 +174,20 @@ map_pair(void *user, const char *section, const char *name,
 		if (strcmp(name, map_keys[k]) == 0)
 			break;
 	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
-		fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
+		ini_fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
 		    "password, client_id, deny",
 		    identity_echo(name, strlen(name), e1, sizeof(e1)), e->name);
 		return (0);
 	}
 	if (ld->key_line[k] != 0) {
-		fail(ld, "%s is already set on line %d; a key may appear once "
+		ini_fail(ld, "%s is already set on line %d; a key may appear once "
 		    "in a section: keep only one", map_keys[k],
 		    ld->key_line[k]);
 		return (0);
 	}
-	ld->key_line[k] = ld->lineno;
+	ld->key_line[k] = ld->ini.lineno;
 	if (vlen == 0) {
-		fail(ld, "%s is empty: give it a value, or delete the line to "
+		ini_fail(ld, "%s is empty: give it a value, or delete the line to "
 		    "use the [identity] settings", map_keys[k]);
 		return (0);
 	}
@@ -301,7 +196,7 @@ map_pair(void *user, const char *section, const char *name,
 	case MK_CLIENT_ID:
 		if (identity_text_check(value, vlen, 1, problem,
 		    sizeof(problem)) == -1) {
-			fail(ld, "%s \"%s\" %s", map_keys[k],
+			ini_fail(ld, "%s \"%s\" %s", map_keys[k],
 			    identity_echo(value, vlen, e1, sizeof(e1)),
 			    problem);
 			return (0);
@@ -311,7 +206,7 @@ map_pair(void *user, const char *section, const char *name,
 	case MK_PASSWORD:
 		/* Never echo a password, not even a bad one. */
 		if (vlen >= IDENTITY_MAX) {
-			fail(ld, "password is %zu bytes long; moat allows at "
+			ini_fail(ld, "password is %zu bytes long; moat allows at "
 			    "most %d", vlen, IDENTITY_MAX - 1);
 			return (0);
 		}
@@ -322,7 +217,7 @@ map_pair(void *user, const char *section, const char *name,
 		else if (strcmp(value, "false") == 0)
 			e->deny = 0;
 		else {
-			fail(ld, "deny = \"%s\": write deny = true or deny = "
+			ini_fail(ld, "deny = \"%s\": write deny = true or deny = "
 			    "false",
 			    identity_echo(value, vlen, e1, sizeof(e1)));
 			return (0);
@@ -369,10 +264,8 @@ idmap_parse(const char *path, const char *buf, size_t len, char *err,
 	const char *msg;
 
 	memset(&ld, 0, sizeof(ld));
-	ld.path = path;
-	ld.buf = buf;
-	ld.len = len;
-	rc = ini_parse_stream(map_reader, &ld, map_pair, &ld);
+	rc = inifile_parse(&ld.ini, buf, len, ld.err, sizeof(ld.err), "",
+	    map_section, map_pair, &ld);
 	if (rc < 0)
 		goto nomem;
 	if (ld.n > 0)
@@ -384,17 +277,8 @@ idmap_parse(const char *path, const char *buf, size_t len, char *err,
 			dup_first = ld.v[i - 1].line;
 		}
 	/* The earliest of: inih's syntax error, ours, a duplicate. */
-	line = 0;
-	msg = NULL;
-	if (ld.err_line != 0) {
-		line = ld.err_line;
-		msg = ld.err;
-	}
-	if (rc > 0 && (line == 0 || rc < line)) {
-		line = rc;
-		msg = "syntax error: expected \"key = value\" or "
-		    "\"[identity]\"";
-	}
+	line = inifile_error(&ld.ini, rc, "syntax error: expected \"key = "
+	    "value\" or \"[identity]\"", &msg);
 	if (dup != 0 && (line == 0 || ld.v[dup].line < line)) {
 		snprintf(err, errlen, "%s:%d: [%s] is already defined on line "
 		    "%d; an identity may have one section: merge them", path,
