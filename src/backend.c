@@ -19,10 +19,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "moat/backend.h"
 
@@ -463,4 +466,71 @@ backend_format(const struct sockaddr *sa, char *buf, size_t len)
 		break;
 	}
 	return (buf);
+}
+
+/* Does a TCP connect to sa succeed within timeout_ms? */
+static int
+port_open(const struct sockaddr *sa, socklen_t salen, int timeout_ms)
+{
+	struct pollfd pfd;
+	socklen_t elen = sizeof(int);
+	int fd, e = 0, open_ = 0;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0)
+		return (0);
+	if (connect(fd, sa, salen) == 0) {
+		open_ = 1;
+	} else if (errno == EINPROGRESS) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, timeout_ms) == 1 &&
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == 0 &&
+		    e == 0)
+			open_ = 1;
+	}
+	close(fd);
+	return (open_);
+}
+
+int
+backend_exposed(const struct backend_addr *b, int timeout_ms, char *where,
+    size_t len)
+{
+	struct ifaddrs *ifs, *i;
+	struct sockaddr_storage ss;
+	socklen_t salen;
+	in_port_t port;
+	int found = 0;
+
+	if (b->is_unix)
+		return (0);
+	port = b->sa.ss_family == AF_INET6 ?
+	    ((const struct sockaddr_in6 *)&b->sa)->sin6_port :
+	    ((const struct sockaddr_in *)&b->sa)->sin_port;
+	if (getifaddrs(&ifs) != 0)
+		return (0);
+	for (i = ifs; i != NULL && !found; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || (i->ifa_addr->sa_family != AF_INET &&
+		    i->ifa_addr->sa_family != AF_INET6) ||
+		    backend_is_loopback(i->ifa_addr))
+			continue;
+		memset(&ss, 0, sizeof(ss));
+		if (i->ifa_addr->sa_family == AF_INET) {
+			salen = sizeof(struct sockaddr_in);
+			memcpy(&ss, i->ifa_addr, salen);
+			((struct sockaddr_in *)&ss)->sin_port = port;
+		} else {
+			salen = sizeof(struct sockaddr_in6);
+			memcpy(&ss, i->ifa_addr, salen);
+			((struct sockaddr_in6 *)&ss)->sin6_port = port;
+		}
+		if (port_open((struct sockaddr *)&ss, salen, timeout_ms)) {
+			backend_format((struct sockaddr *)&ss, where, len);
+			found = 1;
+		}
+	}
+	freeifaddrs(ifs);
+	return (found);
 }

@@ -393,7 +393,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	struct config *cfg;
 	struct snapshot *snap;
-	char err[1024];
+	char err[1024], where[512];
 	int ch, check = 0, rc;
 
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
@@ -450,10 +450,23 @@ main(int argc, char **argv)
 		tls_global_cleanup();
 		return (1);
 	}
+	if (backend_exposed(&snap->backend, 300, where, sizeof(where))) {
+		/* DESIGN invariant 1: plaintext must not be reachable. */
+#define EXPOSED "the broker's plaintext port is also reachable at %s: " \
+	"anyone on the network can bypass moat there. Bind the broker to " \
+	"loopback only (Mosquitto: listener %s 127.0.0.1), or firewall it"
+		const char *port = strrchr(snap->backend.text, ':');
+
+		port = port != NULL ? port + 1 : "1883";
+		if (check)
+			fprintf(stderr, "%s: warning: " EXPOSED "\n", path,
+			    where, port);
+		else
+			log_warn(EXPOSED, where, port);
+#undef EXPOSED
+	}
 	if (snap->cfg->id_client_id == ID_CID_KEEP) {
 		/* Allowed, but it gives up invariant 3: say so every time. */
-		char where[512];
-
 		config_where(snap->cfg, "identity", "client_id", where,
 		    sizeof(where));
 		if (check)

@@ -38,6 +38,15 @@ int backend_parse_listen(const char *spec, struct sockaddr_storage *out,
 /* 1 when sa is 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104; else 0. */
 int backend_is_loopback(const struct sockaddr *sa);
 
+/*
+ * The classic mistake of leaving the broker's plaintext port open next to
+ * moat's: try a TCP connect to the backend's port on every non-loopback
+ * address of this host (timeout_ms each). Returns 1 and the first address
+ * that answered in where, or 0 (also for Unix sockets).
+ */
+int backend_exposed(const struct backend_addr *b, int timeout_ms,
+    char *where, size_t len);
+
 /* Format sa as "1.2.3.4:5" or "[::1]:5" into buf; returns buf. */
 char *backend_format(const struct sockaddr *sa, char *buf, size_t len);
 
