@@ -134,6 +134,23 @@ static void set_be_reading(struct conn *c);
 
 /* --- writes ------------------------------------------------------------ */
 
+/*
+ * A queue that paused reading the device has drained: take what waits in
+ * TLS and rx, and read again unless pump_up() found another reason to
+ * pause (it re-checks both queues).
+ */
+static void
+resume_device(struct conn *c)
+{
+	if (!c->dev_paused || c->st == CONN_ST_HANDSHAKE ||
+	    c->st >= CONN_ST_DRAINING)
+		return;
+	c->dev_paused = 0;
+	pump_up(c);
+	if (c->st < CONN_ST_DRAINING && !c->dev_paused)
+		set_dev_reading(c, 1);
+}
+
 static void
 on_dev_written(uv_write_t *req, int status)
 {
@@ -161,13 +178,7 @@ on_dev_written(uv_write_t *req, int status)
 	if (c->st == CONN_ST_PROXYING && !c->be_reading)
 		set_be_reading(c);
 	/* ...and the device itself, if its own backlog paused it. */
-	if (c->dev_paused && c->st < CONN_ST_DRAINING &&
-	    c->st != CONN_ST_HANDSHAKE) {
-		c->dev_paused = 0;
-		pump_up(c);
-		if (c->st < CONN_ST_DRAINING && !c->dev_paused)
-			set_dev_reading(c, 1);
-	}
+	resume_device(c);
 }
 
 static void
@@ -184,13 +195,8 @@ on_be_written(uv_write_t *req, int status)
 		return;
 	}
 	/* The broker reads again: resume the device. */
-	if (c->dev_paused && c->st == CONN_ST_PROXYING &&
-	    c->be.s.write_queue_size <= LOW_WATER) {
-		c->dev_paused = 0;
-		pump_up(c);
-		if (c->st == CONN_ST_PROXYING && !c->dev_paused)
-			set_dev_reading(c, 1);
-	}
+	if (c->be.s.write_queue_size <= LOW_WATER)
+		resume_device(c);
 }
 
 /*
