@@ -262,6 +262,18 @@ static const struct opt opts[] = {
 		    "descriptors per connection: raise the open-file limit "
 		    "to match.",
 	}, {
+		.section = "limits", .key = "max_handshakes_per_address",
+		.type = OPT_COUNT, .offset = OFF(max_handshakes_per_address),
+		.min = 1, .max = 1000000, .def = "64",
+		.arg = "NUMBER", .what = "a number such as 64",
+		.help = "Most connections one source address may have in the "
+		    "TLS handshake at once; more are closed right after "
+		    "accept. Without it, one host that opens connections "
+		    "and never finishes the handshake could fill "
+		    "max_connections and lock every device out. Devices "
+		    "behind one NAT that reconnect all at once share this "
+		    "budget: raise it for such fleets (1 to 1000000).",
+	}, {
 		.section = "limits", .key = "max_connect_size",
 		.type = OPT_COUNT, .offset = OFF(max_connect_size),
 		.min = 256, .max = 16 * 1024 * 1024, .def = "65536",

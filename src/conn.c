@@ -37,6 +37,7 @@
 #include "moat/listener.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
+#include "moat/peercount.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
@@ -74,6 +75,7 @@ struct conn {
 	int dev_dead;                   /* device reset: write nothing more */
 	int tls_up;                     /* handshake completed */
 	int dev_shut, be_shut;          /* DRAINING: side finished */
+	int hs_counted;                 /* in w->handshakes */
 	int open_handles;
 
 	struct tls_session *tls;
@@ -86,6 +88,7 @@ struct conn {
 	uint64_t bytes_up, bytes_down;
 	uint64_t t_start, last_active, t_drain;
 	char peer[64];
+	struct sockaddr_storage peer_sa;
 	struct cert_identity cert;      /* of the device certificate */
 	char *username;                 /* mapped, for the log */
 	char *client_id;
@@ -627,11 +630,23 @@ up_room(struct conn *c)
 	return (c->w->scratch_len);
 }
 
+/* The connection leaves the handshake phase: stop counting it. */
+static void
+handshake_uncount(struct conn *c)
+{
+	if (c->hs_counted) {
+		peercount_del(c->w->handshakes,
+		    (const struct sockaddr *)&c->peer_sa);
+		c->hs_counted = 0;
+	}
+}
+
 static void
 handshake_done(struct conn *c)
 {
 	const char *why;
 
+	handshake_uncount(c);
 	c->tls_up = 1;
 	switch (tls_peer_identity(c->tls, &c->cert, &why)) {
 	case 0:
@@ -845,8 +860,12 @@ conn_free(struct conn *c)
 	    (unsigned long long)c->bytes_down);
 	snprintf(dur, sizeof(dur), "%llu",
 	    (unsigned long long)(uv_now(w->loop) - c->t_start));
-	/* Passwords are never here: only mapped names and the certificate. */
-	log_kv(LOG_LVL_INFO, "conn_closed", "id", id, "peer", c->peer,
+	/*
+	 * Passwords are never here: only mapped names and the certificate.
+	 * Turned-away floods log at debug level (a warning says it happens).
+	 */
+	log_kv(c->reason == CONN_CLOSE_TOO_MANY_HANDSHAKES ? LOG_LVL_DEBUG :
+	    LOG_LVL_INFO, "conn_closed", "id", id, "peer", c->peer,
 	    "subject", c->cert.dn, "username", c->username,
 	    "client_id", c->client_id, "up", up, "down", down,
 	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
@@ -927,6 +946,7 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 {
 	if (c->st >= CONN_ST_DRAINING)
 		return;
+	handshake_uncount(c);
 	c->st = CONN_ST_DRAINING;
 	c->t_drain = uv_now(c->w->loop);
 	c->reason = why;
@@ -991,11 +1011,25 @@ on_refused_closed(uv_handle_t *h)
 	free(h);
 }
 
+/* Count a connection turned away; warn at most once a second. */
+static void
+refused_warning(struct worker *w, const char *why)
+{
+	uint64_t now = uv_now(w->loop);
+
+	w->refused++;
+	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
+		w->refused_logged_at = now;
+		log_warn("connection refused: %s; %llu refused so far", why,
+		    (unsigned long long)w->refused);
+	}
+}
+
 static void
 turn_away(struct worker *w, uv_stream_t *server)
 {
 	uv_tcp_t *t;
-	uint64_t now = uv_now(w->loop);
+	char detail[96];
 
 	if ((t = malloc(sizeof(*t))) == NULL)
 		return;
@@ -1005,14 +1039,9 @@ turn_away(struct worker *w, uv_stream_t *server)
 	}
 	(void)uv_accept(server, (uv_stream_t *)t);
 	uv_close((uv_handle_t *)t, on_refused_closed);
-	w->refused++;
-	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
-		w->refused_logged_at = now;
-		log_warn("connection refused: max_connections (%llu) reached; "
-		    "%llu refused so far", (unsigned long long)
-		    w->snap->cfg->max_connections,
-		    (unsigned long long)w->refused);
-	}
+	snprintf(detail, sizeof(detail), "max_connections (%llu) reached",
+	    (unsigned long long)w->snap->cfg->max_connections);
+	refused_warning(w, detail);
 }
 
 static void
@@ -1025,9 +1054,9 @@ void
 conn_accept(struct worker *w, uv_stream_t *server)
 {
 	const struct config *cfg = w->snap->cfg;
-	struct sockaddr_storage ss;
 	struct conn *c;
-	int len = sizeof(ss);
+	int len = sizeof(c->peer_sa);
+	unsigned n;
 
 	if (w->nconns >= cfg->max_connections) {
 		turn_away(w, server);
@@ -1053,8 +1082,9 @@ conn_accept(struct worker *w, uv_stream_t *server)
 	c->snap = snapshot_ref(w->snap);
 	c->id = ++w->next_id;
 	c->t_start = c->last_active = uv_now(w->loop);
-	if (uv_tcp_getpeername(&c->dev, (struct sockaddr *)&ss, &len) == 0)
-		backend_format((struct sockaddr *)&ss, c->peer,
+	if (uv_tcp_getpeername(&c->dev, (struct sockaddr *)&c->peer_sa,
+	    &len) == 0)
+		backend_format((struct sockaddr *)&c->peer_sa, c->peer,
 		    sizeof(c->peer));
 	else
 		snprintf(c->peer, sizeof(c->peer), "unknown");
@@ -1068,6 +1098,20 @@ conn_accept(struct worker *w, uv_stream_t *server)
 
 	if ((c->tls = tls_session_new(c->snap->tls, &dev_io, c)) == NULL) {
 		conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
+		return;
+	}
+	/* One address may hold only so many unauthenticated connections. */
+	n = peercount_add(w->handshakes, (struct sockaddr *)&c->peer_sa);
+	c->hs_counted = n > 0;
+	if (n == 0 || n > cfg->max_handshakes_per_address) {
+		char detail[96];
+
+		snprintf(detail, sizeof(detail), "max_handshakes_per_address "
+		    "(%llu) reached", (unsigned long long)
+		    cfg->max_handshakes_per_address);
+		refused_warning(w, detail);
+		c->dev_dead = 1;        /* close at once: no linger */
+		conn_close(c, CONN_CLOSE_TOO_MANY_HANDSHAKES, detail);
 		return;
 	}
 	uv_timer_start(&c->timer, on_timer, cfg->handshake_timeout_ms, 0);

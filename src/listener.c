@@ -19,6 +19,7 @@
 #include "moat/conn.h"
 #include "moat/listener.h"
 #include "moat/log.h"
+#include "moat/peercount.h"
 #include "moat/snapshot.h"
 
 #define BACKLOG     511
@@ -102,7 +103,10 @@ worker_start(struct worker *w, uv_loop_t *loop, struct snapshot *snap,
 	w->loop = loop;
 	w->snap = snap;
 	w->scratch_len = SCRATCH_LEN;
-	if ((w->scratch = malloc(w->scratch_len)) == NULL) {
+	if ((w->scratch = malloc(w->scratch_len)) == NULL ||
+	    (w->handshakes = peercount_new()) == NULL) {
+		free(w->scratch);
+		w->scratch = NULL;
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
@@ -148,6 +152,8 @@ fail:
 	w->nlisteners = 0;
 	free(w->scratch);
 	w->scratch = NULL;
+	peercount_free(w->handshakes);
+	w->handshakes = NULL;
 	w->snap = NULL;
 	return (-1);
 }
@@ -166,6 +172,8 @@ worker_free(struct worker *w)
 {
 	free(w->scratch);
 	w->scratch = NULL;
+	peercount_free(w->handshakes);
+	w->handshakes = NULL;
 	snapshot_unref(w->snap);
 	w->snap = NULL;
 }

@@ -25,6 +25,7 @@ struct worker;
 #define CONN_REASONS(X)                                         \
 	X(NONE, "none")                                         \
 	X(SHUTDOWN, "shutdown")                                 \
+	X(TOO_MANY_HANDSHAKES, "too_many_handshakes")           \
 	X(HANDSHAKE_TIMEOUT, "handshake_timeout")               \
 	X(TLS_HANDSHAKE_FAILED, "tls_handshake_failed")         \
 	X(TLS_ERROR, "tls_error")                               \

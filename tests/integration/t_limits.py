@@ -8,6 +8,11 @@
                         refused ones leave no descriptor and no conn_closed
                         behind; once the five are gone a real device
                         connects and publishes.
+  max_handshakes_per_address = 3
+                        three silent peers from 127.0.0.1 hold its budget;
+                        a fourth from 127.0.0.1 is closed at once and moat
+                        warns, while a device from 127.0.0.2 still gets in;
+                        once the three are gone, 127.0.0.1 gets in again.
   idle_timeout = 2s     a device that connected (MQTT keep-alive 0, so the
                         broker never times it out) and then says nothing is
                         closed after ~2 s (not before 1.5 s, by 6 s) with
@@ -157,6 +162,68 @@ def still_open(s):
         s.setblocking(True)
 
 
+# --- max_handshakes_per_address -----------------------------------------
+
+def device_from(t, port, ctx, source, client_id):
+    """A TLS device connecting from source (a 127.0.0.0/8 address): CONNACK
+    code, or a string saying how it failed."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10)
+    try:
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        tls = ctx.wrap_socket(s, server_hostname="localhost")
+        tls.sendall(mt.mqtt_connect(client_id))
+        data = b""
+        while len(data) < 4:
+            chunk = tls.recv(4 - len(data))
+            if not chunk:
+                return "EOF after %r" % data
+            data += chunk
+        tls.close()
+        return data[3] if data[0] == 0x20 else "not a CONNACK: %r" % data
+    except (OSError, ssl.SSLError) as e:
+        s.close()
+        return "%s: %s" % (type(e).__name__, e)
+
+
+def handshakes_per_address(t, broker, ctx):
+    cap = 3
+    t.step("moat with max_handshakes_per_address = %d" % cap)
+    moat = t.start_moat("127.0.0.1:%d" % broker.port, name="moat-hs",
+                        limits={"max_handshakes_per_address": str(cap)})
+    peers = []
+    try:
+        for _ in range(cap):
+            peers.append(socket.create_connection(("127.0.0.1", moat.port),
+                                                  5))
+        mark = moat.mark()
+        s = socket.create_connection(("127.0.0.1", moat.port), 5)
+        res = wait_eof(s, 2)
+        s.close()
+        t.check(res is not None and not res[1].startswith("data"),
+                "a fourth unauthenticated connection from 127.0.0.1 is "
+                "closed at once (%s)" % ("%s after %.3f s" % (res[1], res[0])
+                                         if res else "still open after 2 s"))
+        t.check(mt.wait_for(lambda: "max_handshakes_per_address" in
+                            moat.text()[mark:], 5),
+                "moat warned, naming max_handshakes_per_address",
+                mt.tail(moat.log, 10))
+        code = device_from(t, moat.port, ctx, "127.0.0.2", "hs-other")
+        t.check(code == 0, "a device from 127.0.0.2 still gets in "
+                "(CONNACK %r)" % (code,))
+        t.check(all(still_open(p) for p in peers),
+                "the %d silent peers are still connected" % cap)
+    finally:
+        for p in peers:
+            p.close()
+    t.step("the silent peers close: 127.0.0.1 gets in again")
+    ok = mt.wait_for(lambda: device_from(t, moat.port, ctx, "127.0.0.1",
+                                         "hs-back") == 0, 10, 0.5)
+    t.check(ok, "a device from 127.0.0.1 gets CONNACK 0 again")
+    moat.stop_and_check()
+
+
 # --- idle_timeout -------------------------------------------------------
 
 def idle_timeout(t, broker, ctx):
@@ -296,6 +363,8 @@ def main(t):
     ctx = mt.client_context(ca=t.pki.ca, cert=cert, key=key)
     with t.subcase("max_connections"):
         max_connections(t, broker)
+    with t.subcase("max_handshakes_per_address"):
+        handshakes_per_address(t, broker, ctx)
     with t.subcase("idle_timeout"):
         idle_timeout(t, broker, ctx)
     with t.subcase("json_logs"):
