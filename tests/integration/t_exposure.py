@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The classic mistake: the broker's plaintext port left open next to
-moat's. With Mosquitto listening on 0.0.0.0, `moat --check` and moat's
-start-up warn, naming a non-loopback address of this host where the port
-answers; with Mosquitto on 127.0.0.1 only they stay quiet. Needs a
+moat's. With Mosquitto listening on 0.0.0.0, `moat --check` warns, naming
+a non-loopback address of this host where the port answers; with Mosquitto
+on 127.0.0.1 only it stays quiet. (The daemon itself does not probe: that
+needs a netlink socket, which its systemd sandbox refuses.) Needs a
 non-loopback IPv4 address on this host (skipped without one)."""
 
 import os
@@ -53,11 +54,6 @@ def main(t):
     t.check("listener %d 127.0.0.1" % open_broker.port in r.stderr,
             "and says how to fix it", r.stderr)
 
-    t.step("the same at start-up, in moat's log")
-    moat = t.start_moat(backend, name="moat-open")
-    t.check(mt.wait_for(lambda: WARNING.search(moat.text()), 5),
-            "moat logged the warning at start-up", mt.tail(moat.log))
-    moat.stop_and_check()
     open_broker.stop()
 
     t.step("Mosquitto on 127.0.0.1 only: no warning")
@@ -71,8 +67,6 @@ def main(t):
     moat = t.start_moat("127.0.0.1:%d" % closed.port, name="moat-closed")
     t.pub_sub_roundtrip(moat.port, closed, topic="moat/exposure",
                         tag="loopback")
-    t.check(WARNING.search(moat.text()) is None,
-            "moat did not warn at start-up", mt.tail(moat.log))
 
 
 if __name__ == "__main__":
