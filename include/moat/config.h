@@ -14,7 +14,8 @@
 #include "moat/log.h"
 
 #define CONFIG_MAX_LISTEN 16
-/* inih reads lines of at most this many bytes, newline included */
+/* inih's line buffer: with the newline and the terminating NUL it holds,
+ * a line may have at most CONFIG_MAX_LINE - 2 = 198 characters */
 #define CONFIG_MAX_LINE 200
 
 struct config {
