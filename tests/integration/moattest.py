@@ -67,6 +67,46 @@ def wait_for(pred, timeout, interval=0.05):
     return None
 
 
+def wait_eof(s, timeout):
+    """Block until the peer closes plain socket s: (seconds, how) with how
+    "EOF", "reset" or "data ..." (it sent something instead), or None when
+    it is still open after timeout seconds."""
+    t0 = time.monotonic()
+    s.settimeout(timeout)
+    try:
+        data = s.recv(4096)
+        how = "EOF" if not data else "data %r" % data[:32]
+    except socket.timeout:
+        return None
+    except ConnectionResetError:
+        how = "reset"
+    return time.monotonic() - t0, how
+
+
+def still_open(s):
+    """True when the peer has not closed plain socket s (reads nothing)."""
+    s.setblocking(False)
+    try:
+        return bool(s.recv(1, socket.MSG_PEEK))
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.setblocking(True)
+
+
+@contextlib.contextmanager
+def client_case(t, name):
+    """A sub-case of t in which a client error (timeout, EOF, TLS) is a
+    failure of that sub-case, not an error of the test script."""
+    with t.subcase(name):
+        try:
+            yield
+        except (OSError, EOFError, ValueError, ssl.SSLError) as e:
+            raise Failure("%s: %s" % (type(e).__name__, e))
+
+
 def need_tool(*names):
     for n in names:
         if shutil.which(n) is None:

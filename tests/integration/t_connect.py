@@ -22,7 +22,6 @@
                reason=connect_timeout and no CONNACK.
   broker down  CONNACK 0x03 (3.1.1) / 0x88 (5), reason=backend_refused."""
 
-import contextlib
 import os
 import socket
 import ssl
@@ -36,17 +35,6 @@ import moattest as mt  # noqa: E402
 
 MAX_CONNECT = 1024
 PINGREQ = b"\xc0\x00"
-
-
-@contextlib.contextmanager
-def case(t, name):
-    """A sub-case in which a client error (timeout, EOF, TLS) is a
-    failure of that sub-case, not of the test script."""
-    with t.subcase(name):
-        try:
-            yield
-        except (OSError, EOFError, ValueError, ssl.SSLError) as e:
-            raise mt.Failure("%s: %s" % (type(e).__name__, e))
 
 
 def refused(t, moat, broker, ctx, data, want, reasons, what):
@@ -238,7 +226,7 @@ def main(t):
         what = "level %d%s" % (version, ", %d-byte will" % will if will
                                 else "")
         t.step("MQTT %s CONNECT in 1-byte TLS records" % what)
-        with case(t, "1-byte records, " + what):
+        with mt.client_case(t, "1-byte records, " + what):
             cid = "split-%d-%s" % (version, os.urandom(3).hex())
             props = b""
             if version == 5:   # session expiry + a user property
@@ -266,7 +254,7 @@ def main(t):
 
     # -- bytes after the CONNECT -------------------------------------------
     t.step("CONNECT + PUBLISH + PINGREQ in one write")
-    with case(t, "pipelined"):
+    with mt.client_case(t, "pipelined"):
         topic = "moat/connect/pipelined"
         payload = b"pipelined " + os.urandom(4).hex().encode()
         sub = mt.RawClient("127.0.0.1", moat.port, t.device_ctx("sensor-b"),
@@ -318,17 +306,17 @@ def main(t):
     ]
     for what, data, want, reasons in cases:
         t.step("refused: %s" % what)
-        with case(t, what):
+        with mt.client_case(t, what):
             refused(t, moat, broker, ctx, data, want, reasons, what)
 
     t.step("refused while streaming: denied MQTT 5 device sends 1 MiB "
            "after its CONNECT")
-    with case(t, "streaming refusal"):
+    with mt.client_case(t, "streaming refusal"):
         streaming_refusal(t, moat, broker)
 
     # -- CONNECT deadline --------------------------------------------------
     t.step("connect_timeout = 2s: silence, and half a CONNECT")
-    with case(t, "connect deadline"):
+    with mt.client_case(t, "connect deadline"):
         before = broker.new_connections()
         mark = moat.mark()
         res = {}
@@ -356,7 +344,7 @@ def main(t):
 
     # -- broker unreachable ------------------------------------------------
     t.step("broker unreachable")
-    with case(t, "broker down"):
+    with mt.client_case(t, "broker down"):
         down = mt.free_port()
         moat_down = t.start_moat("127.0.0.1:%d" % down, name="moat-down")
         for version, want in ((4, b"\x20\x02\x00\x03"),

@@ -17,34 +17,6 @@ import moattest as mt  # noqa: E402
 SILENT = 200
 
 
-def wait_eof(s, timeout):
-    """Block until the peer closes s; returns (seconds, how) or None."""
-    t0 = time.monotonic()
-    s.settimeout(timeout)
-    try:
-        data = s.recv(4096)
-        how = "EOF" if not data else "data %r" % data[:32]
-    except socket.timeout:
-        return None
-    except ConnectionResetError:
-        how = "reset"
-    return time.monotonic() - t0, how
-
-
-def still_open(s):
-    """True when s has not been closed by the peer (nothing to read)."""
-    s.setblocking(False)
-    try:
-        data = s.recv(1)
-        return False if not data else True
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        s.setblocking(True)
-
-
 def main(t):
     mt.need_tool("mosquitto", "mosquitto_pub", "mosquitto_sub")
     t.pki.device("sensor-a")
@@ -59,7 +31,7 @@ def main(t):
     t.step("a peer opens TCP and sends nothing")
     mark = moat.mark()
     s = socket.create_connection(("127.0.0.1", moat.port), 5)
-    got = wait_eof(s, 10)
+    got = mt.wait_eof(s, 10)
     s.close()
     t.check(got is not None, "moat closed the silent peer within 10 s")
     secs, how = got
@@ -75,7 +47,7 @@ def main(t):
     mark = moat.mark()
     s = socket.create_connection(("127.0.0.1", moat.port), 5)
     s.sendall(bytes.fromhex("16030100c8010000c40303") + os.urandom(16))
-    got = wait_eof(s, 10)
+    got = mt.wait_eof(s, 10)
     s.close()
     t.check(got is not None and 1.5 <= got[0] <= 6.0,
             "closed after %s s" % ("%.2f" % got[0] if got else "> 10"))
@@ -110,7 +82,7 @@ def main(t):
         t.pub_sub_roundtrip(moat.port, broker, topic="moat/hs/busy",
                             tag="busy")
         mt.say("      round trip took %.2f s" % (time.monotonic() - t0))
-        n_open = sum(1 for p in peers if still_open(p))
+        n_open = sum(1 for p in peers if mt.still_open(p))
         t.check(n_open == SILENT,
                 "all %d silent peers are still connected (%d)"
                 % (SILENT, n_open))

@@ -29,7 +29,6 @@ made by `moat passwd --mosquitto` (password = hmac) and an acl_file with
                password appears neither there nor in moat's (debug) log,
                and the HMAC passwords never appear in moat's log."""
 
-import contextlib
 import hashlib
 import os
 import re
@@ -108,17 +107,6 @@ def wait_publish(c, topic, payload, timeout=5):
                      % (topic, payload, timeout, got))
 
 
-@contextlib.contextmanager
-def case(t, name):
-    """A sub-case in which a client error (timeout, EOF, TLS) is a
-    failure of that sub-case, not of the test script."""
-    with t.subcase(name):
-        try:
-            yield
-        except (OSError, EOFError, ValueError, ssl.SSLError) as e:
-            raise mt.Failure("%s: %s" % (type(e).__name__, e))
-
-
 def raw(t, port, dev, cid="ignored-by-moat", version=4):
     c = mt.RawClient("127.0.0.1", port, t.device_ctx(dev), timeout=10)
     rc = c.connect(cid, version=version)
@@ -166,7 +154,7 @@ def main(t):
     broker = t.mosquitto(extra=["allow_anonymous false",
                                 "password_file " + pwfile,
                                 "acl_file " + acl])
-    with case(t, "broker controls"):
+    with mt.client_case(t, "broker controls"):
         r = t.pub(broker.port, "devices/sensor-a/x", "anon", tls=False,
                   host="127.0.0.1", timeout=10)
         t.check(r.returncode != 0, "control: an anonymous client is "
@@ -186,7 +174,7 @@ def main(t):
 
     # -- mapping and no takeover -------------------------------------------
     t.step("B subscribes; A connects as -u admin -P x -i sensor-b")
-    with case(t, "mapping and no takeover"):
+    with mt.client_case(t, "mapping and no takeover"):
         tag = os.urandom(3).hex()
         since = len(broker.text())
         sub_b = t.sub(moat.port, "devices/sensor-b/#", 2, dev="sensor-b",
@@ -229,7 +217,7 @@ def main(t):
 
     # -- ACL: positive and negative on the same connections ----------------
     t.step("ACL: A and B as raw MQTT 3.1.1 clients through moat")
-    with case(t, "ACL"):
+    with mt.client_case(t, "ACL"):
         a = raw(t, moat.port, "sensor-a", cid="sensor-b")
         b = raw(t, moat.port, "sensor-b")
         try:
@@ -270,7 +258,7 @@ def main(t):
     # -- MQTT versions -----------------------------------------------------
     for i, version in enumerate(("mqttv31", "mqttv311", "mqttv5")):
         t.step("mosquitto_sub/pub -V %s through moat" % version)
-        with case(t, "-V " + version):
+        with mt.client_case(t, "-V " + version):
             subdev, pubdev = (("sensor-a", "sensor-a-2") if i % 2 == 0
                               else ("sensor-a-2", "sensor-a"))
             topic = "devices/sensor-a/%s" % version
@@ -297,7 +285,7 @@ def main(t):
 
     # -- HMAC with the wrong secret ----------------------------------------
     t.step("a moat with a different hmac_secret_file")
-    with case(t, "wrong HMAC secret"):
+    with mt.client_case(t, "wrong HMAC secret"):
         mark = len(broker.text())
         mmark = moat_wrong.mark()
         before = broker.new_connections()
@@ -342,7 +330,7 @@ def main(t):
                           ("sensor-d", "deny = true in the map",
                            r"deny = true")):
         t.step("refused: %s, %s" % (dev, what))
-        with case(t, "refused " + dev):
+        with mt.client_case(t, "refused " + dev):
             before = broker.new_connections()
             fp = fingerprint(t.pki.device(dev)[0])
             for version, want in ((4, b"\x20\x02\x00\x05"),
@@ -387,7 +375,7 @@ def main(t):
                                        "unknown": "template"},
                              log={"level": "debug"})
     for version in ("mqttv31", "mqttv311", "mqttv5"):
-        with case(t, "no device password, -V " + version):
+        with mt.client_case(t, "no device password, -V " + version):
             n0 = len(rec.conns)
             mark = len(open_broker.text())
             r = t.pub(moat_nopw.port, "devices/sensor-a/pw", "m " + version,
@@ -417,7 +405,7 @@ def main(t):
                     and b"own-id" not in up, "none of the device's "
                     "username, password or client id was forwarded "
                     "(%d bytes recorded)" % len(up))
-    with case(t, "secrets in logs"):
+    with mt.client_case(t, "secrets in logs"):
         for m in (moat_nopw, moat, moat_wrong):
             text = m.text()
             t.check(DEVICE_SECRET not in text, "%s's log does not contain "

@@ -46,20 +46,6 @@ def nfds(pid):
         return -1
 
 
-def wait_eof(s, timeout):
-    """Seconds until the peer closed s and how, or None on timeout."""
-    t0 = time.monotonic()
-    s.settimeout(timeout)
-    try:
-        data = s.recv(4096)
-        how = "EOF" if not data else "data %r" % data[:32]
-    except socket.timeout:
-        return None
-    except ConnectionResetError:
-        how = "reset"
-    return time.monotonic() - t0, how
-
-
 def tls_device(port, ctx, timeout=10):
     """RawClient whose TLS layer reports a missing close_notify as
     ssl.SSLEOFError instead of b''."""
@@ -119,7 +105,7 @@ def max_connections(t, broker):
         mark = moat.mark()
         for n in (1, 2, 3):
             s = socket.create_connection(("127.0.0.1", moat.port), 5)
-            res = wait_eof(s, 2)
+            res = mt.wait_eof(s, 2)
             s.close()
             t.check(res is not None and not res[1].startswith("data"),
                     "connection %d over the cap is closed at once (%s)"
@@ -133,7 +119,7 @@ def max_connections(t, broker):
         mt.say("      moat: %s" % warn[0].strip())
         t.check(not moat.closed_lines(), "the refused ones are not "
                 "counted as connections (no conn_closed)")
-        t.check(all(still_open(p) for p in peers),
+        t.check(all(mt.still_open(p) for p in peers),
                 "the %d silent peers are still connected" % MAX)
     finally:
         for p in peers:
@@ -148,18 +134,6 @@ def max_connections(t, broker):
     t.check(fds, "moat's descriptors are back to %d (now %d)"
             % (base, nfds(moat.pid)))
     moat.stop_and_check()
-
-
-def still_open(s):
-    s.setblocking(False)
-    try:
-        return bool(s.recv(1, socket.MSG_PEEK))
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        s.setblocking(True)
 
 
 # --- max_handshakes_per_address -----------------------------------------
@@ -199,7 +173,7 @@ def handshakes_per_address(t, broker, ctx):
                                                   5))
         mark = moat.mark()
         s = socket.create_connection(("127.0.0.1", moat.port), 5)
-        res = wait_eof(s, 2)
+        res = mt.wait_eof(s, 2)
         s.close()
         t.check(res is not None and not res[1].startswith("data"),
                 "a fourth unauthenticated connection from 127.0.0.1 is "
@@ -212,7 +186,7 @@ def handshakes_per_address(t, broker, ctx):
         code = device_from(t, moat.port, ctx, "127.0.0.2", "hs-other")
         t.check(code == 0, "a device from 127.0.0.2 still gets in "
                 "(CONNACK %r)" % (code,))
-        t.check(all(still_open(p) for p in peers),
+        t.check(all(mt.still_open(p) for p in peers),
                 "the %d silent peers are still connected" % cap)
     finally:
         for p in peers:
@@ -307,7 +281,7 @@ def json_logs(t, broker, ctx):
     t.check(not ok, "a device without a certificate is refused (%s)" % how)
     s = socket.create_connection(("127.0.0.1", moat.port), 5)
     s.sendall(b"\x00\xff garbage\r\n\x1b[2J")
-    wait_eof(s, 5)
+    mt.wait_eof(s, 5)
     s.close()
     moat.wait_closed(0, 5, timeout=10)   # sub, pub, weird, no cert, junk
     moat.stop_and_check()
