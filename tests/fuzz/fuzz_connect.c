@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for src/mqtt.c, the parser of the first bytes an
+ * libFuzzer target for src/core/mqtt.c, the parser of the first bytes an
  * unauthenticated device sends. Beyond "no crash, no overread", it checks
  * the codec's promises on every CONNECT the parser accepts:
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/backend.c: the loopback-only rule for the backend
+ * Unit tests for src/io/backend.c: the loopback-only rule for the backend
  * (security invariant 1: plaintext never leaves the host), listen address
  * parsing, and the helpers. Off-host host names are covered here with a
  * numeric name that getaddrinfo(3) resolves without DNS ("3232235786" is

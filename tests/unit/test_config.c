@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/config.c: every way moat.ini can be wrong must stop
+ * Unit tests for src/core/config.c: every way moat.ini can be wrong must stop
  * the load with "FILE:LINE: what is wrong", every default must be what the
  * reference says, and the duration and cipher rules must hold at their
  * edges. Config files are written to /tmp by the tests themselves, so

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/identity.c: every identity source, patterns,
+ * Unit tests for src/core/identity.c: every identity source, patterns,
  * templates, the three password kinds (HMAC against vectors computed with
  * openssl), every client-id policy with its refusals, the map file and
  * every way it can be wrong ("FILE:LINE: ..."), the name rules that keep

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/idmap.c, driven on bytes in memory: lookups in the
+ * Unit tests for src/core/idmap.c, driven on bytes in memory: lookups in the
  * sorted map, what inih's line rules do to sections and values (BOM, CRLF,
  * comments, names longer than inih's 50 bytes), and that parsing never
  * reads past the length it is given. Every way a map can be wrong, seen

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/log.c. Lines go to a pipe (log_set_fd) and are checked
+ * Unit tests for src/core/log.c. Lines go to a pipe (log_set_fd) and are checked
  * byte for byte: the timestamp's form, the escaping of everything a peer
  * could put into a log (control characters, quotes, invalid UTF-8), clean
  * truncation of over-long lines (JSON stays valid), and whole lines from

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for src/mqtt.c, the CONNECT codec that reads the first bytes
+ * Unit tests for src/core/mqtt.c, the CONNECT codec that reads the first bytes
  * an unauthenticated device sends. Accepted CONNECTs of every version must
  * come back byte for byte after a parse and an encode; each rule of the
  * parser has a refused twin in the table of bad packets; a packet cut

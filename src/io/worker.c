@@ -17,7 +17,7 @@
 #include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/conn.h"
-#include "moat/listener.h"
+#include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/peercount.h"
 #include "moat/snapshot.h"

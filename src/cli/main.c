@@ -16,7 +16,7 @@
 
 #include "moat/config.h"
 #include "moat/identity.h"
-#include "moat/listener.h"
+#include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/notify.h"
 #include "moat/snapshot.h"

@@ -34,7 +34,7 @@
 #include "moat/config.h"
 #include "moat/conn.h"
 #include "moat/identity.h"
-#include "moat/listener.h"
+#include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
 #include "moat/peercount.h"
@@ -107,24 +107,11 @@ static const char *state_names[] = {
 	CONN_STATES(X)
 #undef X
 };
-static const char *reason_names[] = {
-#define X(name, text) text,
-	CONN_REASONS(X)
-#undef X
-};
-
 const char *
 conn_state_name(enum conn_state st)
 {
 	return ((unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ?
 	    state_names[st] : "?");
-}
-
-const char *
-conn_reason_name(enum conn_reason why)
-{
-	return ((unsigned)why < sizeof(reason_names) / sizeof(reason_names[0]) ?
-	    reason_names[why] : "?");
 }
 
 static void pump_up(struct conn *c);

@@ -5,8 +5,8 @@
  * several workers (one per thread) can run side by side sharing nothing
  * mutable but the reference-counted snapshot.
  */
-#ifndef MOAT_LISTENER_H
-#define MOAT_LISTENER_H
+#ifndef MOAT_WORKER_H
+#define MOAT_WORKER_H
 
 #include <stdint.h>
 

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The CONNECT decision, as a pure function. Given the plaintext a device has
+ * sent so far after its TLS handshake, the limits and identity rules of the
+ * running configuration, and the identity fields of its verified
+ * certificate, gate_connect() answers one of:
+ *
+ *   GATE_WAIT     no whole CONNECT yet (and nothing wrong so far)
+ *   GATE_REFUSE   answer with a CONNACK (or close without one) and close,
+ *                 with the close reason and a detail for the log
+ *   GATE_FORWARD  send these bytes to the broker: the CONNECT re-encoded
+ *                 with the mapped credentials, then whatever followed it
+ *
+ * No sockets, no event loop, no TLS session: unit tests and the fuzzer drive
+ * it directly.
+ */
+#ifndef MOAT_GATE_H
+#define MOAT_GATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "moat/identity.h"
+#include "moat/reason.h"
+
+struct cert_identity;
+struct identity_rules;
+
+enum gate_verdict {
+	GATE_WAIT = 0,
+	GATE_REFUSE,
+	GATE_FORWARD,
+};
+
+#define GATE_DETAIL_MAX 600
+
+struct gate_result {
+	enum gate_verdict verdict;
+	uint8_t level;                  /* MQTT level read, 0 if not yet */
+
+	/* GATE_REFUSE */
+	int send_connack;               /* 0: close without a CONNACK */
+	uint8_t connack_level;          /* 4 (3.1/3.1.1 form) or 5 */
+	uint8_t connack_code;           /* reason code for that form */
+	enum conn_reason reason;
+	char detail[GATE_DETAIL_MAX];
+
+	/* GATE_FORWARD */
+	uint8_t *out;                   /* malloc'd; the caller wipes and
+	                                 * frees it (it holds a password) */
+	size_t out_len;
+	char username[IDENTITY_MAX];    /* mapped names, for the close line */
+	char client_id[IDENTITY_MAX];
+	char rule[IDENTITY_MAX];        /* "map entry [x]" or "template" */
+};
+
+/*
+ * Decide on buf[0..len), all the plaintext the device sent since its
+ * handshake. max_connect_size caps the CONNECT. rules and id must stay
+ * valid for the call only. Fills res (cleared first) and returns its
+ * verdict. On GATE_FORWARD res->out holds out_len bytes that the caller
+ * owns; on every other verdict res->out is NULL. Never reads past len.
+ */
+enum gate_verdict gate_connect(const uint8_t *buf, size_t len,
+    size_t max_connect_size, const struct identity_rules *rules,
+    const struct cert_identity *id, struct gate_result *res);
+
+/* Wipe and free res->out; safe on a cleared or already released res. */
+void gate_result_release(struct gate_result *res);
+
+#endif

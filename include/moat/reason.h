@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Why a device connection ended, from one X-macro list so that logs,
+ * metrics and tests print names, never numbers. Pure: the CONNECT decision
+ * (gate.h) returns these as well as the event loop.
+ */
+#ifndef MOAT_REASON_H
+#define MOAT_REASON_H
+
+#define CONN_REASONS(X)                                         \
+	X(NONE, "none")                                         \
+	X(SHUTDOWN, "shutdown")                                 \
+	X(TOO_MANY_HANDSHAKES, "too_many_handshakes")           \
+	X(HANDSHAKE_TIMEOUT, "handshake_timeout")               \
+	X(TLS_HANDSHAKE_FAILED, "tls_handshake_failed")         \
+	X(TLS_ERROR, "tls_error")                               \
+	X(CONNECT_TIMEOUT, "connect_timeout")                   \
+	X(MQTT_NOT_CONNECT, "mqtt_not_connect")                 \
+	X(MQTT_MALFORMED, "mqtt_malformed")                     \
+	X(CONNECT_TOO_LARGE, "connect_too_large")               \
+	X(PROTOCOL_REFUSED, "protocol_refused")                 \
+	X(AUTH_METHOD_REFUSED, "auth_method_refused")           \
+	X(IDENTITY_REFUSED, "identity_refused")                 \
+	X(CLIENT_ID_REFUSED, "client_id_refused")               \
+	X(BACKEND_REFUSED, "backend_refused")                   \
+	X(BACKEND_CLOSED, "backend_closed")                     \
+	X(BACKEND_ERROR, "backend_error")                       \
+	X(DEVICE_CLOSED, "device_closed")                       \
+	X(DEVICE_EOF, "device_eof")                             \
+	X(DEVICE_RESET, "device_reset")                         \
+	X(DEVICE_ERROR, "device_error")                         \
+	X(IDLE_TIMEOUT, "idle_timeout")                         \
+	X(NO_MEMORY, "out_of_memory")
+
+#define X(name, text) CONN_CLOSE_##name,
+enum conn_reason { CONN_REASONS(X) CONN_NREASONS };
+#undef X
+
+/* The reason's name ("idle_timeout"), "?" for a value out of range. */
+const char *conn_reason_name(enum conn_reason why);
+
+#endif

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Names of the close reasons (reason.h).
+ */
+#include "config.h"
+
+#include "moat/reason.h"
+
+static const char *const reason_names[] = {
+#define X(name, text) text,
+	CONN_REASONS(X)
+#undef X
+};
+
+const char *
+conn_reason_name(enum conn_reason why)
+{
+	return ((unsigned)why < CONN_NREASONS ? reason_names[why] : "?");
+}
