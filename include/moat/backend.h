@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Socket address parsing for listeners and the backend, and the rule that
- * keeps plaintext on the host: the backend must be a loopback address
- * (127.0.0.0/8 or ::1) or a Unix socket. Pure: no event loop.
+ * Socket addresses for listeners and the backend, and the rule that keeps
+ * plaintext on the host: the backend must be a loopback address
+ * (127.0.0.0/8 or ::1) or a Unix socket. The I/O side of addr.h: it builds
+ * sockaddrs and resolves host names (blocking, no event loop); the text
+ * rules it applies are addr.c's.
  */
 #ifndef MOAT_BACKEND_H
 #define MOAT_BACKEND_H

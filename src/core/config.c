@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "moat/backend.h"
+#include "moat/addr.h"
 #include "moat/config.h"
 #include "moat/identity.h"
 #include "moat/inifile.h"
@@ -619,9 +619,9 @@ parse_count(const char *s, uint64_t *out)
 static int
 check_listen(const char *value, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
+	struct addr a;
 
-	return (backend_parse_listen(value, &ss, err, errlen));
+	return (addr_parse_listen(value, &a, err, errlen));
 }
 
 static int
@@ -636,12 +636,16 @@ check_password(const char *value, char *err, size_t errlen)
 	return (-1);
 }
 
+/*
+ * Syntax and the loopback rule on literals only: a host name is resolved
+ * once, when the snapshot is built (snapshot.c), never while loading.
+ */
 static int
 check_backend(const char *value, char *err, size_t errlen)
 {
-	struct backend_addr ba;
+	struct addr a;
 
-	return (backend_parse(value, &ba, err, errlen));
+	return (addr_parse_backend(value, &a, err, errlen));
 }
 
 /*

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/identity.h"
 #include "moat/snapshot.h"
@@ -24,6 +25,11 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 	}
 	atomic_init(&snap->refs, 1);
 
+	/*
+	 * The one place a backend host name is resolved: config_load only
+	 * checked its spelling (addr.c), so every resolved address meets the
+	 * loopback rule here, once per load.
+	 */
 	if (backend_parse(cfg->backend, &snap->backend, err, errlen) != 0) {
 		/* Point the message at the line that set the address. */
 		char msg[1024];
