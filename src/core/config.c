@@ -191,7 +191,8 @@ static const struct opt opts[] = {
 		    "certificates must chain to. Every device needs a valid "
 		    "certificate from one of these CAs. Use a private CA "
 		    "for devices, never a public web CA: anyone can get a "
-		    "certificate from those.",
+		    "certificate from those. Each certificate in it must be "
+		    "a CA (v3, basicConstraints CA:TRUE).",
 	}, {
 		.section = "tls", .key = "crl", .type = OPT_PATH,
 		.offset = OFF(tls_crl), .arg = "PATH",
@@ -200,7 +201,9 @@ static const struct opt opts[] = {
 		    "CA. When set, revoked device certificates are refused. "
 		    "Unset by default: then a stolen device certificate "
 		    "stays usable until it expires. Replace the file and "
-		    "reload moat when the CA publishes a new CRL.",
+		    "reload moat when the CA publishes a new CRL. A CRL past "
+		    "its nextUpdate is refused; --check warns 7 days "
+		    "before.",
 	}, {
 		.section = "tls", .key = "min_version", .type = OPT_ENUM,
 		.offset = OFF(tls_min_version), .def = "1.2",
