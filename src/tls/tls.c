@@ -199,7 +199,7 @@ utc_text(time_t when, char *buf, size_t len)
 		snprintf(buf, len, "(unknown date)");
 }
 
-/* The subject of x in one line, non-printable bytes shown as '?'. */
+/* The subject of x in one line; quotes and non-printable bytes as '?'. */
 static void
 subject_text(WOLFSSL_X509 *x, char *buf, size_t len)
 {
@@ -211,7 +211,8 @@ subject_text(WOLFSSL_X509 *x, char *buf, size_t len)
 		return;
 	}
 	for (p = buf; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ||
+		    *p == '"')
 			*p = '?';
 }
 
@@ -272,7 +273,7 @@ check_ca_file(const struct config *cfg, char *err, size_t errlen)
 
 /* The file at path, NUL-terminated, in *buf (caller frees); or -1. */
 static int
-read_small_file(const char *path, char **buf)
+read_capped_file(const char *path, char **buf)
 {
 	FILE *f;
 	char *b = NULL;
@@ -335,7 +336,7 @@ crl_file_next_update(const char *path, time_t *earliest)
 	int n = 0, rc = 0;
 
 	*earliest = 0;
-	if (read_small_file(path, &buf) != 0)
+	if (read_capped_file(path, &buf) != 0)
 		return (-1);
 	for (p = strstr(buf, begin); p != NULL && rc == 0;
 	    p = strstr(p + 1, begin)) {
