@@ -89,12 +89,16 @@ int config_parse_duration(const char *s, uint64_t *ms, char *err,
     size_t errlen);
 
 /*
- * Check a colon-separated cipher list as [tls] ciphers is checked: only
- * TLS13-, ECDHE- and DHE- suites, none of them NULL, anonymous, export, RC4,
- * DES/3DES, MD5 or PSK. Returns 0, or -1 with a message naming the refused
- * suite and why in err.
+ * Check a colon-separated cipher list as [tls] ciphers is checked: every
+ * name must be on moat's allow-list of AEAD, forward-secret suites (TLS 1.3
+ * AES-GCM, ChaCha20-Poly1305 and AES-CCM; ECDHE and DHE with AES-GCM or
+ * ChaCha20-Poly1305). Returns 0, or -1 with a message naming the refused
+ * suite, why, and the allowed suites in err.
  */
 int config_check_ciphers(const char *list, char *err, size_t errlen);
+
+/* Nonzero when name (a wolfSSL suite name) is on that allow-list. */
+int config_cipher_allowed(const char *name);
 
 /* Print every section and option with its default and help text. */
 void config_print_reference(FILE *out);

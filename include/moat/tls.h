@@ -46,11 +46,20 @@ const char *tls_library_version(void);
 
 /*
  * Build a server context from cfg: loads and checks every file (the key must
- * match the certificate, the CA bundle must hold at least one certificate,
- * the CRL must parse). Returns NULL with "FILE:LINE: message" in err.
+ * match the certificate, the CA bundle must hold at least one certificate
+ * and only CA certificates, the CRL must parse and not be past its
+ * nextUpdate), and allows only allow-listed cipher suites. Returns NULL
+ * with "FILE:LINE: message" in err. Once the CRL expires, the first
+ * refused device makes the context log that once (devices stay refused).
  */
 struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err,
     size_t errlen);
+
+/*
+ * A warning for the operator about ctx ("FILE:LINE: ... the CRL expires
+ * in less than 7 days"), or NULL. Owned by ctx.
+ */
+const char *tls_ctx_warning(const struct tls_ctx *ctx);
 
 /* Free a context; tls_ctx_free(NULL) does nothing. Sessions must be gone. */
 void tls_ctx_free(struct tls_ctx *ctx);

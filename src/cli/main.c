@@ -480,6 +480,12 @@ main(int argc, char **argv)
 			    "another device's session by sending its client "
 			    "id; prefer identity", where);
 	}
+	if (tls_ctx_warning(snap->tls) != NULL) {
+		if (check)
+			fprintf(stderr, "%s\n", tls_ctx_warning(snap->tls));
+		else
+			log_warn("%s", tls_ctx_warning(snap->tls));
+	}
 	if (check) {
 		printf("%s: configuration OK (backend %s)\n", path,
 		    snap->backend.text);

@@ -45,6 +45,20 @@
 
 const char config_default_ciphers[] = DEFAULT_CIPHERS;
 
+/*
+ * Every suite [tls] ciphers may name: authenticated encryption (AES-GCM,
+ * ChaCha20-Poly1305, and AES-CCM in TLS 1.3) with a forward-secret key
+ * exchange (TLS 1.3, ECDHE, DHE).
+ */
+#define ALLOWED_CIPHERS                                                 \
+	"TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"                  \
+	"TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES128-CCM-SHA256:"           \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"      \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"        \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"          \
+	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"              \
+	"DHE-RSA-CHACHA20-POLY1305"
+
 enum opt_type {
 	OPT_PATH,
 	OPT_STRING,
@@ -177,7 +191,8 @@ static const struct opt opts[] = {
 		    "certificates must chain to. Every device needs a valid "
 		    "certificate from one of these CAs. Use a private CA "
 		    "for devices, never a public web CA: anyone can get a "
-		    "certificate from those.",
+		    "certificate from those. Each certificate in it must be "
+		    "a CA (v3, basicConstraints CA:TRUE).",
 	}, {
 		.section = "tls", .key = "crl", .type = OPT_PATH,
 		.offset = OFF(tls_crl), .arg = "PATH",
@@ -186,7 +201,9 @@ static const struct opt opts[] = {
 		    "CA. When set, revoked device certificates are refused. "
 		    "Unset by default: then a stolen device certificate "
 		    "stays usable until it expires. Replace the file and "
-		    "reload moat when the CA publishes a new CRL.",
+		    "reload moat when the CA publishes a new CRL. A CRL past "
+		    "its nextUpdate is refused; --check warns 7 days "
+		    "before.",
 	}, {
 		.section = "tls", .key = "min_version", .type = OPT_ENUM,
 		.offset = OFF(tls_min_version), .def = "1.2",
@@ -207,9 +224,10 @@ static const struct opt opts[] = {
 		.help = "Colon-separated wolfSSL cipher suite names, most "
 		    "preferred first. Unset means moat's list, which has "
 		    "only forward-secret, authenticated-encryption suites: "
-		    DEFAULT_CIPHERS ". Only TLS13-, ECDHE- and DHE- suites "
-		    "are accepted; NULL, anonymous, export, RC4, DES, 3DES, "
-		    "MD5 and PSK suites are refused.",
+		    DEFAULT_CIPHERS ". Only these AEAD, forward-secret "
+		    "suites are accepted: " ALLOWED_CIPHERS "; NULL, "
+		    "integrity-only, anonymous, CBC, SHA-1, export, RC4, DES, "
+		    "3DES, MD5 and PSK suites are refused.",
 	}, {
 		.section = "backend", .key = "address", .type = OPT_STRING,
 		.offset = OFF(backend), .def = "127.0.0.1:1883",
@@ -648,15 +666,27 @@ check_backend(const char *value, char *err, size_t errlen)
 	return (addr_parse_backend(value, &a, err, errlen));
 }
 
+static int
+ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), m = strlen(tail);
+
+	return (n >= m && strcmp(s + n - m, tail) == 0);
+}
+
 /*
- * Refuse weak suites by name. wolfSSL would quietly skip names it does not
- * know and accept "ALL"-style keywords, so moat checks each name itself.
+ * Name the flaw of one suite: NULL if it is on the allow-list, otherwise
+ * why it is refused. The deny rules come first so that a suite that is
+ * broken says how, rather than only "not allowed".
  */
-int
-config_check_ciphers(const char *list, char *err, size_t errlen)
+static const char *
+cipher_refusal(const char *tok)
 {
 	static const char anon[] = "anonymous suites do not authenticate "
 	    "the server, so anyone on the path can impersonate it";
+	static const char cbc[] = "CBC mode with a separate MAC is not "
+	    "authenticated encryption (AEAD) and is open to padding-oracle "
+	    "attacks such as Lucky13";
 	static const struct {
 		const char *bad;
 		const char *why;
@@ -672,11 +702,73 @@ config_check_ciphers(const char *list, char *err, size_t errlen)
 		{ "PSK", "pre-shared-key suites skip certificates, and moat "
 		    "identifies devices by their certificate" },
 	};
+	char up[128];
+	size_t i, n = strlen(tok);
+
+	for (i = 0; i <= n; i++)
+		up[i] = (char)toupper((unsigned char)tok[i]);
+	for (i = 0; i < sizeof(weak) / sizeof(weak[0]); i++)
+		if (strstr(up, weak[i].bad) != NULL)
+			return (weak[i].why);
+	if (strncmp(tok, "TLS13-", 6) != 0 &&
+	    strncmp(tok, "ECDHE-", 6) != 0 &&
+	    strncmp(tok, "DHE-", 4) != 0)
+		return ("only TLS 1.3 suites (TLS13-...) and forward-secret "
+		    "suites (ECDHE-..., DHE-...) are allowed, named as wolfSSL "
+		    "names them");
+	if (config_cipher_allowed(tok))
+		return (NULL);
+	if (strncmp(tok, "TLS13-SHA", 9) == 0)
+		return ("an integrity-only suite: it authenticates records "
+		    "but does not encrypt them (RFC 9150)");
+	if (strstr(tok, "CCM-8") != NULL || strstr(tok, "CCM8") != NULL)
+		return ("AES-CCM-8 has a truncated 8-byte authentication tag");
+	if (strstr(tok, "CCM") != NULL)
+		return ("moat accepts AES-CCM only in TLS 1.3 suites");
+	if (strstr(tok, "-OLD") != NULL)
+		return ("a pre-standard draft of ChaCha20-Poly1305");
+	if (ends_with(tok, "-SHA"))
+		return ("SHA-1 is deprecated for TLS, and its CBC mode with a "
+		    "separate MAC is not authenticated encryption (AEAD)");
+	if (strstr(tok, "CBC") != NULL || (strstr(tok, "GCM") == NULL &&
+	    strstr(tok, "POLY1305") == NULL && (ends_with(tok, "-SHA256") ||
+	    ends_with(tok, "-SHA384"))))
+		return (cbc);
+	return ("not a suite moat knows; check the spelling against the "
+	    "list below");
+}
+
+int
+config_cipher_allowed(const char *name)
+{
+	const char *p = ALLOWED_CIPHERS, *end;
+	size_t n = strlen(name);
+
+	for (;;) {
+		end = strchr(p, ':');
+		if ((size_t)((end != NULL ? end : p + strlen(p)) - p) == n &&
+		    strncmp(p, name, n) == 0)
+			return (1);
+		if (end == NULL)
+			return (0);
+		p = end + 1;
+	}
+}
+
+/*
+ * Accept only allow-listed suites. wolfSSL would quietly skip names it
+ * does not know and accept "ALL"-style keywords, so moat checks each name
+ * itself.
+ */
+int
+config_check_ciphers(const char *list, char *err, size_t errlen)
+{
 	static const char fix[] = "; remove it, or delete the ciphers line "
-	    "to use moat's default list";
-	char tok[128], up[128], e[ECHO_MAX * 4 + 8];
-	const char *p = list, *end;
-	size_t n, i;
+	    "to use moat's default list. Allowed (AEAD, forward-secret): "
+	    ALLOWED_CIPHERS;
+	char tok[128], e[ECHO_MAX * 4 + 8];
+	const char *p = list, *end, *why;
+	size_t n;
 
 	for (;;) {
 		end = strchr(p, ':');
@@ -694,24 +786,9 @@ config_check_ciphers(const char *list, char *err, size_t errlen)
 		}
 		memcpy(tok, p, n);
 		tok[n] = '\0';
-		for (i = 0; i <= n; i++)
-			up[i] = (char)toupper((unsigned char)tok[i]);
-		for (i = 0; i < sizeof(weak) / sizeof(weak[0]); i++) {
-			if (strstr(up, weak[i].bad) != NULL) {
-				snprintf(err, errlen, "ciphers: \"%s\" is "
-				    "refused: %s%s", echo(tok, e, sizeof(e)),
-				    weak[i].why, fix);
-				return (-1);
-			}
-		}
-		if (strncmp(tok, "TLS13-", 6) != 0 &&
-		    strncmp(tok, "ECDHE-", 6) != 0 &&
-		    strncmp(tok, "DHE-", 4) != 0) {
+		if ((why = cipher_refusal(tok)) != NULL) {
 			snprintf(err, errlen, "ciphers: \"%s\" is refused: "
-			    "only TLS 1.3 suites (TLS13-...) and "
-			    "forward-secret suites (ECDHE-..., DHE-...) are "
-			    "allowed, named as wolfSSL names them%s",
-			    echo(tok, e, sizeof(e)), fix);
+			    "%s%s", echo(tok, e, sizeof(e)), why, fix);
 			return (-1);
 		}
 		if (end == NULL)

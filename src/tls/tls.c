@@ -6,7 +6,8 @@
  * NULL suites, RC4, TLS 1.0/1.1, verification off until asked), so every
  * knob that matters is set here explicitly and nothing is left to the
  * library's defaults: client certificate required and verified, minimum
- * protocol version, an AEAD-only cipher list, CRL checking when configured,
+ * protocol version, an AEAD-only cipher list, trust anchors that are CAs,
+ * CRL checking when configured (an expired CRL is an error),
  * no session resumption (so every connection presents and verifies its
  * certificate), and the socket never handed to the library.
  */
@@ -22,16 +23,23 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "moat/config.h"
 #include "moat/identity.h"
+#include "moat/log.h"
 #include "moat/tls.h"
 
 struct tls_ctx {
 	WOLFSSL_CTX *ctx;
+	char *crl_path;              /* [tls] crl, for the expiry line */
+	time_t crl_next_update;      /* earliest nextUpdate; 0: none */
+	atomic_int crl_expired_logged; /* the expiry was logged */
+	char warning[1024];          /* for tls_ctx_warning(), or "" */
 };
 
 struct tls_session {
@@ -173,98 +181,363 @@ out:
 	return (ok);
 }
 
-struct tls_ctx *
-tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
-{
-	struct tls_ctx *t;
-	WOLFSSL_CTX *ctx;
-	const char *ciphers;
+/* --- trust anchors and CRL dates --------------------------------------- */
 
-	if ((t = calloc(1, sizeof(*t))) == NULL) {
+/* A CRL whose nextUpdate is closer than this draws a warning. */
+#define CRL_WARN_SECONDS (7 * 24 * 60 * 60)
+/* Largest CRL file read for its dates; wolfSSL loads it again itself. */
+#define CRL_FILE_MAX (64 * 1024 * 1024)
+
+/* "2026-01-31 12:00:00 UTC" */
+static void
+utc_text(time_t when, char *buf, size_t len)
+{
+	struct tm tm;
+
+	if (gmtime_r(&when, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "(unknown date)");
+}
+
+/* The subject of x in one line; quotes and non-printable bytes as '?'. */
+static void
+subject_text(WOLFSSL_X509 *x, char *buf, size_t len)
+{
+	char *p;
+
+	if (wolfSSL_X509_NAME_oneline(wolfSSL_X509_get_subject_name(x), buf,
+	    (int)len) == NULL) {
+		snprintf(buf, len, "(no subject)");
+		return;
+	}
+	for (p = buf; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f ||
+		    *p == '"')
+			*p = '?';
+}
+
+/*
+ * Why x cannot be a trust anchor, or NULL when it is a CA certificate. A
+ * non-CA key in [tls] ca could sign a certificate for any device.
+ */
+static const char *
+not_a_ca(WOLFSSL_X509 *x)
+{
+	if (wolfSSL_X509_get_version(x) < 2)
+		return ("it is an X.509 v1 certificate, which cannot say it "
+		    "is a CA");
+	if (!wolfSSL_X509_ext_isSet_by_NID(x, NID_basic_constraints))
+		return ("it has no basicConstraints extension, so it is not "
+		    "marked as a CA");
+	if (!wolfSSL_X509_get_isCA(x))
+		return ("it has basicConstraints CA:FALSE: it is an end-entity "
+		    "certificate");
+	if (wolfSSL_X509_ext_isSet_by_NID(x, NID_key_usage) &&
+	    (wolfSSL_X509_get_keyUsage(x) & KEYUSE_KEY_CERT_SIGN) == 0)
+		return ("its keyUsage lacks keyCertSign");
+	return (NULL);
+}
+
+/*
+ * Every certificate in [tls] ca must be a CA. A file wolfSSL cannot read
+ * is left to wolfSSL_CTX_load_verify_locations() to report.
+ */
+static int
+check_ca_file(const struct config *cfg, char *err, size_t errlen)
+{
+	WOLFSSL_BIO *bio;
+	WOLFSSL_X509 *x;
+	const char *why = NULL;
+	char what[768], subject[256];
+	int n = 0;
+
+	if ((bio = wolfSSL_BIO_new_file(cfg->tls_ca, "r")) == NULL)
+		return (0);
+	while (why == NULL && (x = wolfSSL_PEM_read_bio_X509(bio, NULL, NULL,
+	    NULL)) != NULL) {
+		n++;
+		if ((why = not_a_ca(x)) != NULL)
+			subject_text(x, subject, sizeof(subject));
+		wolfSSL_X509_free(x);
+	}
+	wolfSSL_BIO_free(bio);
+	if (why == NULL)
+		return (0);
+	snprintf(what, sizeof(what), "certificate %d in this file (subject "
+	    "\"%s\") is not a CA: %s. Every key in [tls] ca can vouch for any "
+	    "device, so the file must hold only CA certificates "
+	    "(basicConstraints CA:TRUE); remove this one", n, subject, why);
+	ctx_error(cfg, "ca", cfg->tls_ca, err, errlen, what);
+	return (-1);
+}
+
+/* The file at path, NUL-terminated, in *buf (caller frees); or -1. */
+static int
+read_capped_file(const char *path, char **buf)
+{
+	FILE *f;
+	char *b = NULL;
+	long size;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return (-1);
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
+	    size > CRL_FILE_MAX || fseek(f, 0, SEEK_SET) != 0 ||
+	    (b = malloc((size_t)size + 1)) == NULL ||
+	    fread(b, 1, (size_t)size, f) != (size_t)size) {
+		free(b);
+		fclose(f);
+		return (-1);
+	}
+	fclose(f);
+	b[size] = '\0';
+	*buf = b;
+	return (0);
+}
+
+/* nextUpdate of one PEM CRL at pem as a time_t; 0 when it has none. */
+static int
+crl_next_update(const char *pem, size_t len, time_t *next)
+{
+	WOLFSSL_BIO *bio;
+	WOLFSSL_X509_CRL *crl;
+	WOLFSSL_ASN1_TIME *t;
+	struct tm tm;
+	int rc = -1;
+
+	if ((bio = wolfSSL_BIO_new_mem_buf(pem, (int)len)) == NULL)
+		return (-1);
+	if ((crl = wolfSSL_PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) !=
+	    NULL) {
+		memset(&tm, 0, sizeof(tm));
+		*next = 0;
+		if ((t = wolfSSL_X509_CRL_get_nextUpdate(crl)) == NULL)
+			rc = 0;
+		else if (wolfSSL_ASN1_TIME_to_tm(t, &tm) == WOLFSSL_SUCCESS &&
+		    (*next = timegm(&tm)) != (time_t)-1)
+			rc = 0;
+		wolfSSL_X509_CRL_free(crl);
+	}
+	wolfSSL_BIO_free(bio);
+	return (rc);
+}
+
+/*
+ * The earliest nextUpdate of the CRLs in the file at path (0: none has
+ * one). Returns -1 when the file cannot be read as PEM CRLs; wolfSSL then
+ * says so when it loads the file.
+ */
+static int
+crl_file_next_update(const char *path, time_t *earliest)
+{
+	static const char begin[] = "-----BEGIN X509 CRL-----";
+	char *buf, *p;
+	time_t next;
+	int n = 0, rc = 0;
+
+	*earliest = 0;
+	if (read_capped_file(path, &buf) != 0)
+		return (-1);
+	for (p = strstr(buf, begin); p != NULL && rc == 0;
+	    p = strstr(p + 1, begin)) {
+		n++;
+		if ((rc = crl_next_update(p, strlen(p), &next)) == 0 &&
+		    next != 0 && (*earliest == 0 || next < *earliest))
+			*earliest = next;
+	}
+	free(buf);
+	return (n > 0 ? rc : -1);
+}
+
+/*
+ * Refuse an expired CRL: wolfSSL would only say it cannot load it, and
+ * every device would be refused. Remember the date for the verify path,
+ * and a warning when it is near.
+ */
+static int
+check_crl_dates(struct tls_ctx *t, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	char what[512], date[64], where[512];
+	time_t now = time(NULL);
+
+	if (crl_file_next_update(cfg->tls_crl, &t->crl_next_update) != 0 ||
+	    t->crl_next_update == 0)
+		return (0);
+	utc_text(t->crl_next_update, date, sizeof(date));
+	if (t->crl_next_update <= now) {
+		snprintf(what, sizeof(what), "this CRL expired on %s (its "
+		    "nextUpdate), so every device would be refused; install "
+		    "the CA's current CRL", date);
+		ctx_error(cfg, "crl", cfg->tls_crl, err, errlen, what);
+		return (-1);
+	}
+	if ((t->crl_path = strdup(cfg->tls_crl)) == NULL) {
 		snprintf(err, errlen, "out of memory");
-		return (NULL);
+		return (-1);
 	}
-	if ((ctx = wolfSSL_CTX_new(wolfSSLv23_server_method())) == NULL) {
-		snprintf(err, errlen, "cannot create a wolfSSL context");
-		goto fail;
+	if (t->crl_next_update - now < CRL_WARN_SECONDS)
+		snprintf(t->warning, sizeof(t->warning), "%s: warning: "
+		    "[tls] crl = %s: "
+		    "this CRL expires on %s, in less than 7 days; then every "
+		    "device is refused. Install the CA's next CRL and reload "
+		    "moat before that", config_where(cfg, "tls", "crl", where,
+		    sizeof(where)), cfg->tls_crl, date);
+	return (0);
+}
+
+/*
+ * Verify callback: it never changes the verdict. When a device fails
+ * verification after the CRL's nextUpdate, wolfSSL says only "CRL
+ * missing"; say once why every device is refused now.
+ */
+static int
+verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
+{
+	struct tls_ctx *t = store != NULL ? store->userCtx : NULL;
+	char date[64];
+
+	if (preverify || t == NULL || t->crl_next_update == 0 ||
+	    time(NULL) < t->crl_next_update)
+		return (preverify);
+	if (atomic_exchange(&t->crl_expired_logged, 1) == 0) {
+		utc_text(t->crl_next_update, date, sizeof(date));
+		log_error("[tls] crl = %s: the CRL expired on %s; every device "
+		    "is refused until the CA's current CRL is installed and "
+		    "moat reloaded", t->crl_path, date);
 	}
-	t->ctx = ctx;
+	return (preverify);
+}
+
+/* Versions and ciphers: TLS 1.2 at least, allow-listed suites only. */
+static int
+set_protocol(WOLFSSL_CTX *ctx, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	const char *ciphers;
+	char why[1024];
 
 	if (wolfSSL_CTX_SetMinVersion(ctx, cfg->tls_min_version == 13 ?
 	    WOLFSSL_TLSV1_3 : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
 		ctx_error(cfg, "min_version", cfg->tls_min_version == 13 ?
 		    "1.3" : "1.2", err, errlen,
 		    "this wolfSSL build cannot enforce that minimum version");
-		goto fail;
+		return (-1);
 	}
-
 	ciphers = cfg->tls_ciphers != NULL ? cfg->tls_ciphers :
 	    config_default_ciphers;
+	/* config_load checked the list; a cfg made elsewhere is not. */
+	if (config_check_ciphers(ciphers, why, sizeof(why)) != 0) {
+		ctx_error(cfg, "ciphers", ciphers, err, errlen, why);
+		return (-1);
+	}
 	if (wolfSSL_CTX_set_cipher_list(ctx, ciphers) != WOLFSSL_SUCCESS) {
 		ctx_error(cfg, "ciphers", ciphers, err, errlen,
 		    "wolfSSL accepts none of these cipher suites; use wolfSSL "
 		    "names such as TLS13-AES128-GCM-SHA256 or "
 		    "ECDHE-ECDSA-AES128-GCM-SHA256");
-		goto fail;
+		return (-1);
 	}
+	return (0);
+}
 
+/* The server's certificate chain and the key that belongs to it. */
+static int
+load_server_cert(WOLFSSL_CTX *ctx, const struct config *cfg, char *err,
+    size_t errlen)
+{
 	if (check_readable(cfg, "cert", cfg->tls_cert, err, errlen) != 0)
-		goto fail;
+		return (-1);
 	if (wolfSSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) !=
 	    WOLFSSL_SUCCESS) {
 		ctx_error(cfg, "cert", cfg->tls_cert, err, errlen,
 		    "not a PEM certificate chain; the file must hold the "
 		    "server certificate first, then any intermediates");
-		goto fail;
+		return (-1);
 	}
 	if (check_readable(cfg, "key", cfg->tls_key, err, errlen) != 0)
-		goto fail;
+		return (-1);
 	if (wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key,
 	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
 		ctx_error(cfg, "key", cfg->tls_key, err, errlen,
 		    "not an unencrypted PEM private key");
-		goto fail;
+		return (-1);
 	}
 	if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS ||
 	    key_matches_cert(cfg->tls_cert, cfg->tls_key) != 1) {
 		ctx_error(cfg, "key", cfg->tls_key, err, errlen,
 		    "this key does not belong to the certificate in [tls] cert; "
 		    "give the key the certificate was issued for");
-		goto fail;
+		return (-1);
 	}
+	return (0);
+}
 
-	if (check_readable(cfg, "ca", cfg->tls_ca, err, errlen) != 0)
-		goto fail;
+/* The device CA (CAs only), client certificates required, the CRL. */
+static int
+load_trust(struct tls_ctx *t, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	WOLFSSL_CTX *ctx = t->ctx;
+
+	if (check_readable(cfg, "ca", cfg->tls_ca, err, errlen) != 0 ||
+	    check_ca_file(cfg, err, errlen) != 0)
+		return (-1);
 	if (wolfSSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) !=
 	    WOLFSSL_SUCCESS) {
 		ctx_error(cfg, "ca", cfg->tls_ca, err, errlen,
 		    "no usable CA certificate in this file; it must hold the "
 		    "PEM certificate(s) of the CA that issues device "
 		    "certificates");
-		goto fail;
+		return (-1);
 	}
 	/*
 	 * A client certificate is required and verified: without
 	 * FAIL_IF_NO_PEER_CERT a client that sends none is let in.
 	 */
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER |
-	    WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	    WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	wolfSSL_CTX_SetCertCbCtx(ctx, t);
 	wolfSSL_CTX_set_verify_depth(ctx, 8);
 
-	if (cfg->tls_crl != NULL) {
-		if (check_readable(cfg, "crl", cfg->tls_crl, err, errlen) != 0)
-			goto fail;
-		/* Check every certificate the device sends, not just the
-		 * leaf; a certificate without a CRL from its issuer fails. */
-		if (wolfSSL_CTX_EnableCRL(ctx, WOLFSSL_CRL_CHECKALL) !=
-		    WOLFSSL_SUCCESS ||
-		    wolfSSL_CTX_LoadCRLFile(ctx, cfg->tls_crl,
-		    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
-			ctx_error(cfg, "crl", cfg->tls_crl, err, errlen,
-			    "not a PEM CRL signed by the CA in [tls] ca");
-			goto fail;
-		}
+	if (cfg->tls_crl == NULL)
+		return (0);
+	if (check_readable(cfg, "crl", cfg->tls_crl, err, errlen) != 0 ||
+	    check_crl_dates(t, cfg, err, errlen) != 0)
+		return (-1);
+	/* Check every certificate the device sends, not just the leaf; a
+	 * certificate without a CRL from its issuer fails. */
+	if (wolfSSL_CTX_EnableCRL(ctx, WOLFSSL_CRL_CHECKALL) !=
+	    WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_LoadCRLFile(ctx, cfg->tls_crl,
+	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+		ctx_error(cfg, "crl", cfg->tls_crl, err, errlen,
+		    "not a PEM CRL signed by the CA in [tls] ca");
+		return (-1);
 	}
+	return (0);
+}
+
+struct tls_ctx *
+tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct tls_ctx *t;
+	WOLFSSL_CTX *ctx;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	atomic_init(&t->crl_expired_logged, 0);
+	if ((ctx = wolfSSL_CTX_new(wolfSSLv23_server_method())) == NULL) {
+		snprintf(err, errlen, "cannot create a wolfSSL context");
+		goto fail;
+	}
+	t->ctx = ctx;
+	if (set_protocol(ctx, cfg, err, errlen) != 0 ||
+	    load_server_cert(ctx, cfg, err, errlen) != 0 ||
+	    load_trust(t, cfg, err, errlen) != 0)
+		goto fail;
 
 	/*
 	 * No resumption yet: every connection does a full handshake and
@@ -284,6 +557,12 @@ fail:
 	return (NULL);
 }
 
+const char *
+tls_ctx_warning(const struct tls_ctx *t)
+{
+	return (t->warning[0] != '\0' ? t->warning : NULL);
+}
+
 void
 tls_ctx_free(struct tls_ctx *t)
 {
@@ -291,6 +570,7 @@ tls_ctx_free(struct tls_ctx *t)
 		return;
 	if (t->ctx != NULL)
 		wolfSSL_CTX_free(t->ctx);
+	free(t->crl_path);
 	free(t);
 }
 

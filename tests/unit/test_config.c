@@ -976,6 +976,84 @@ Test(config, ciphers_dhe_allowed)
 	cr_assert_str_eq(cfg->tls_ciphers, "DHE-RSA-AES128-GCM-SHA256");
 }
 
+/* Refused as name, with why in the message and the allowed suites listed. */
+static void
+cipher_refused(const char *name, const char *why)
+{
+	char text[512], want[256];
+
+	snprintf(text, sizeof(text), TLS "ciphers = TLS13-AES128-GCM-SHA256:"
+	    "%s\n", name);
+	load(text);
+	cr_assert_null(cfg, "accepted %s", name);
+	snprintf(want, sizeof(want), "%s:5: ciphers: \"%s\" is refused: ",
+	    path, name);
+	cr_assert(strncmp(err, want, strlen(want)) == 0,
+	    "want \"%s\", got \"%s\"", want, err);
+	cr_assert_not_null(strstr(err, why), "want \"%s\" in \"%s\"", why, err);
+	cr_assert_not_null(strstr(err, "Allowed (AEAD, forward-secret): "
+	    "TLS13-AES128-GCM-SHA256:"), "%s", err);
+	cr_assert_not_null(strstr(err, "ECDHE-RSA-CHACHA20-POLY1305"), "%s",
+	    err);
+	cr_assert_eq(config_cipher_allowed(name), 0, "%s", name);
+	unlink(path);
+	path[0] = '\0';
+}
+
+Test(config, ciphers_integrity_only_refused)
+{
+	cipher_refused("TLS13-SHA256-SHA256", "does not encrypt");
+	cipher_refused("TLS13-SHA384-SHA384", "integrity-only");
+}
+
+Test(config, ciphers_cbc_refused)
+{
+	cipher_refused("ECDHE-ECDSA-AES128-SHA256", "CBC mode");
+	cipher_refused("DHE-RSA-AES256-SHA256", "not authenticated "
+	    "encryption (AEAD)");
+}
+
+Test(config, ciphers_sha1_refused)
+{
+	cipher_refused("ECDHE-RSA-AES128-SHA", "SHA-1");
+	cipher_refused("ECDHE-ECDSA-AES256-SHA", "SHA-1");
+}
+
+Test(config, ciphers_unknown_refused)
+{
+	cipher_refused("TLS13-AES128-GCM-SHA512", "not a suite moat knows");
+	cipher_refused("ECDHE-RSA-FOO", "not a suite moat knows");
+}
+
+Test(config, ciphers_weak_aead_refused)
+{
+	cipher_refused("TLS13-AES128-CCM-8-SHA256", "8-byte");
+	cipher_refused("ECDHE-ECDSA-AES128-CCM", "only in TLS 1.3");
+	cipher_refused("ECDHE-RSA-CHACHA20-POLY1305-OLD", "draft");
+}
+
+Test(config, ciphers_allow_list)
+{
+	static const char *good[] = {
+		"TLS13-AES128-GCM-SHA256", "TLS13-AES256-GCM-SHA384",
+		"TLS13-CHACHA20-POLY1305-SHA256", "TLS13-AES128-CCM-SHA256",
+		"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384",
+		"ECDHE-ECDSA-CHACHA20-POLY1305", "DHE-RSA-AES256-GCM-SHA384",
+		"DHE-RSA-CHACHA20-POLY1305",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cr_assert(config_cipher_allowed(good[i]), "%s", good[i]);
+		cr_assert_eq(config_check_ciphers(good[i], err, sizeof(err)),
+		    0, "%s: %s", good[i], err);
+	}
+	/* Whole names only, never a prefix or a longer name. */
+	cr_assert_not(config_cipher_allowed("TLS13-AES128-GCM"));
+	cr_assert_not(config_cipher_allowed("TLS13-AES128-GCM-SHA2566"));
+	cr_assert_not(config_cipher_allowed(""));
+}
+
 /* --- durations -------------------------------------------------------- */
 
 Test(config, durations_good)
