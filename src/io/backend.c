@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "moat/backend.h"
+#include "moat/text.h"
 
 /* Longest host name we accept (RFC 1035 limit on a full domain name). */
 #define HOST_MAX 253
@@ -194,25 +195,15 @@ printable(const char *what, const char *spec, char *err, size_t errlen)
 {
 	char shown[96];
 	const unsigned char *p;
-	size_t o = 0;
-	int bad = 0;
 
-	for (p = (const unsigned char *)spec; *p != '\0'; p++) {
+	for (p = (const unsigned char *)spec; *p != '\0'; p++)
 		if (*p < 0x20 || *p >= 0x7f)
-			bad = 1;
-		if (o + 5 >= sizeof(shown))
-			continue;
-		if (*p < 0x20 || *p >= 0x7f)
-			o += (size_t)snprintf(shown + o, sizeof(shown) - o,
-			    "\\x%02x", *p);
-		else
-			shown[o++] = (char)*p;
-	}
-	shown[o] = '\0';
-	if (!bad)
+			break;
+	if (*p == '\0')
 		return (0);
 	snprintf(err, errlen, "%s address \"%s\" contains control or "
-	    "non-ASCII characters", what, shown);
+	    "non-ASCII characters", what, text_quote(spec, strlen(spec),
+	    sizeof(shown), TEXT_QUOTE_ASCII, shown, sizeof(shown)));
 	return (-1);
 }
 
