@@ -62,6 +62,8 @@ const char *text_quote(const char *s, size_t len, size_t max, unsigned flags,
 #define TEXT_NO_DOLLAR   0x4      /* does not begin with '$' */
 /* What a broker username or client id must obey. */
 #define TEXT_NAME (TEXT_NO_ACL | TEXT_NO_FORMAT | TEXT_NO_DOLLAR)
+/* What text that will not begin a name must obey ('$' matters first). */
+#define TEXT_INNER (TEXT_NAME & ~TEXT_NO_DOLLAR)
 /* What an identity value (a DN, a URI) must obey. */
 #define TEXT_VALUE 0
 

@@ -45,9 +45,6 @@
 #include "moat/inifile.h"
 #include "moat/text.h"
 
-/* The name rules for text inside a name: '$' only matters first. */
-#define TEXT_INNER (TEXT_NAME & ~TEXT_NO_DOLLAR)
-
 /* Secret and password files are small. */
 #define SMALL_FILE_MAX (64 * 1024)
 #define SECRET_MIN 16
