@@ -18,6 +18,41 @@
  * a line may have at most CONFIG_MAX_LINE - 2 = 198 characters */
 #define CONFIG_MAX_LINE 200
 
+/*
+ * The [identity] choices, here so that config.c and identity.c both read
+ * them from the room that parses them. Each X-macro row is the enum
+ * constant and the word written in moat.ini.
+ */
+#define IDENTITY_SOURCES(X)                     \
+	X(CN, "cn")                             \
+	X(DN, "dn")                             \
+	X(SAN_DNS, "san-dns")                   \
+	X(SAN_URI, "san-uri")                   \
+	X(SAN_EMAIL, "san-email")               \
+	X(SERIAL, "serial")                     \
+	X(FINGERPRINT, "fingerprint")
+
+#define IDENTITY_CLIENT_ID(X)                   \
+	X(IDENTITY, "identity")                 \
+	X(KEEP, "keep")                         \
+	X(PREFIX, "prefix")                     \
+	X(REQUIRE_EQUAL, "require-equal")       \
+	X(REQUIRE_PREFIX, "require-prefix")
+
+#define X(name, text) ID_SRC_##name,
+enum identity_source { IDENTITY_SOURCES(X) };
+#undef X
+#define X(name, text) ID_CID_##name,
+enum identity_client_id { IDENTITY_CLIENT_ID(X) };
+#undef X
+
+/* [identity] password, parsed by config_parse_password(). */
+enum identity_password {
+	ID_PW_NONE,                          /* none */
+	ID_PW_HMAC,                          /* hmac */
+	ID_PW_FILE,                          /* file:PATH */
+};
+
 struct config {
 	char *path;                          /* file it was loaded from */
 
@@ -44,12 +79,12 @@ struct config {
 	uint64_t max_connect_size;           /* [limits] bytes */
 
 	/* [identity]: certificate -> broker credentials (identity.h) */
-	int id_source;                       /* enum identity_source */
+	enum identity_source id_source;
 	char *id_pattern;                    /* POSIX ERE or NULL */
 	char *id_username;                   /* template, "{identity}" */
 	char *id_password;                   /* "none", "hmac", "file:PATH" */
 	char *id_hmac_secret_file;           /* for password = hmac */
-	int id_client_id;                    /* enum identity_client_id */
+	enum identity_client_id id_client_id;
 	int id_unknown_template;             /* unknown = template (1) or
 	                                      * reject (0, the default) */
 	char *id_map;                        /* map file or NULL */
@@ -99,6 +134,16 @@ int config_check_ciphers(const char *list, char *err, size_t errlen);
 
 /* Nonzero when name (a wolfSSL suite name) is on that allow-list. */
 int config_cipher_allowed(const char *name);
+
+/*
+ * Parse an [identity] password value: "none", "hmac" or "file:PATH" with a
+ * non-empty PATH. Returns 0 with the kind in *kind and, for file:, *file
+ * pointing at PATH inside value (else NULL); -1 when value is none of
+ * these. The one parser of the setting: config_load() checks with it and
+ * identity_rules_new() takes the kind and the path from it.
+ */
+int config_parse_password(const char *value, enum identity_password *kind,
+    const char **file);
 
 /* Print every section and option with its default and help text. */
 void config_print_reference(FILE *out);

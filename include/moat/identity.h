@@ -7,7 +7,8 @@
  *
  * A mapped username or client id never contains '+', '#', '/', NUL, a
  * control character or invalid UTF-8: Mosquitto's ACL patterns silently
- * deny such names, and they were the root of CVE-2017-7650.
+ * deny such names, and they were the root of CVE-2017-7650. Nor does it
+ * begin with '$' or hold a format or bidi character (text.h, TEXT_NAME).
  */
 #ifndef MOAT_IDENTITY_H
 #define MOAT_IDENTITY_H
@@ -15,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moat/text.h"
+
+/* The [identity] enums (source, client_id, password) live in config.h. */
 struct config;
 
 /* Fields read once from a device certificate; every string is malloc'd. */
@@ -37,29 +41,6 @@ struct cert_identity {
 /* Free the strings of id and zero it; NULL does nothing. */
 void cert_identity_clear(struct cert_identity *id);
 
-#define IDENTITY_SOURCES(X)                     \
-	X(CN, "cn")                             \
-	X(DN, "dn")                             \
-	X(SAN_DNS, "san-dns")                   \
-	X(SAN_URI, "san-uri")                   \
-	X(SAN_EMAIL, "san-email")               \
-	X(SERIAL, "serial")                     \
-	X(FINGERPRINT, "fingerprint")
-
-#define IDENTITY_CLIENT_ID(X)                   \
-	X(IDENTITY, "identity")                 \
-	X(KEEP, "keep")                         \
-	X(PREFIX, "prefix")                     \
-	X(REQUIRE_EQUAL, "require-equal")       \
-	X(REQUIRE_PREFIX, "require-prefix")
-
-#define X(name, text) ID_SRC_##name,
-enum identity_source { IDENTITY_SOURCES(X) };
-#undef X
-#define X(name, text) ID_CID_##name,
-enum identity_client_id { IDENTITY_CLIENT_ID(X) };
-#undef X
-
 enum identity_verdict {
 	ID_OK = 0,
 	ID_UNKNOWN,           /* no map entry (and unknown = reject) or no
@@ -69,7 +50,7 @@ enum identity_verdict {
 	ID_CLIENT_ID_REFUSED, /* the device's client id breaks the policy */
 };
 
-#define IDENTITY_MAX 256
+#define IDENTITY_MAX TEXT_NAME_MAX
 
 struct identity_creds {
 	char identity[IDENTITY_MAX];   /* the identity value that matched */
@@ -119,15 +100,17 @@ enum identity_verdict identity_for_name(const struct identity_rules *r,
 int identity_mosquitto_line(const char *username, const char *password,
     char *out, size_t outlen);
 
-/* 1 when s is acceptable as a broker username or client id, else 0. */
+/* 1 when s is acceptable as a broker username or client id, else 0:
+ * text_name_ok(), the rules of text.h. */
 int identity_name_ok(const char *s, size_t len);
 
 /*
  * The rules for text that names something to the broker, for messages that
  * say what is wrong: s (len bytes, need not be NUL-terminated) must be
  * non-empty, shorter than IDENTITY_MAX, valid UTF-8 without NUL or control
- * characters, and with acl set also free of '+', '#' and '/' (usernames
- * and client ids; identity values such as URIs may contain '/'). Returns
+ * characters, and with acl set obey every rule for a username or client
+ * id (TEXT_NAME: no '+', '#', '/', no format or bidi characters, no
+ * leading '$'; identity values such as URIs may contain '/'). Returns
  * 0, or -1 with what is wrong written into the caller's problem
  * ("contains '#', which ..."), to follow the quoted value.
  */
@@ -135,14 +118,15 @@ int identity_text_check(const char *s, size_t len, int acl, char *problem,
     size_t plen);
 
 /* Bytes of a value identity_echo() quotes before it cuts with "...". */
-#define IDENTITY_ECHO_MAX 48
+#define IDENTITY_ECHO_MAX TEXT_QUOTE_MAX
 /* A buffer for identity_echo() that holds any such quote. */
-#define IDENTITY_ECHO_BUF (IDENTITY_ECHO_MAX * 4 + 8)
+#define IDENTITY_ECHO_BUF TEXT_QUOTE_BUF
 
 /*
  * Quote s (len bytes) for a message: printable text as it is, '"' and '\'
- * escaped, anything else (control characters, invalid UTF-8) as \xNN, cut
- * after IDENTITY_ECHO_MAX bytes. Writes into the caller's buf (buflen,
+ * escaped, anything else (control, format and bidi characters, invalid
+ * UTF-8) as \xNN, cut after IDENTITY_ECHO_MAX bytes; text_quote() with
+ * TEXT_QUOTE_ESCAPES. Writes into the caller's buf (buflen,
  * normally IDENTITY_ECHO_BUF) and returns buf.
  */
 const char *identity_echo(const char *s, size_t len, char *buf,

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "moat/addr.h"
+#include "moat/text.h"
 
 #define PORT_MAX 65535
 #define IPV4_OCTET_MAX 255
@@ -323,25 +324,15 @@ printable(const char *what, const char *spec, char *err, size_t errlen)
 {
 	char shown[SHOWN_MAX];
 	const unsigned char *p;
-	size_t o = 0;
-	int bad = 0;
 
-	for (p = (const unsigned char *)spec; *p != '\0'; p++) {
+	for (p = (const unsigned char *)spec; *p != '\0'; p++)
 		if (*p < 0x20 || *p >= 0x7f)
-			bad = 1;
-		if (o + 5 >= sizeof(shown))
-			continue;
-		if (*p < 0x20 || *p >= 0x7f)
-			o += (size_t)snprintf(shown + o, sizeof(shown) - o,
-			    "\\x%02x", *p);
-		else
-			shown[o++] = (char)*p;
-	}
-	shown[o] = '\0';
-	if (!bad)
+			break;
+	if (*p == '\0')
 		return (0);
 	snprintf(err, errlen, "%s address \"%s\" contains control or "
-	    "non-ASCII characters", what, shown);
+	    "non-ASCII characters", what, text_quote(spec, strlen(spec),
+	    sizeof(shown), TEXT_QUOTE_ASCII, shown, sizeof(shown)));
 	return (-1);
 }
 

@@ -23,8 +23,8 @@
 
 #include "moat/addr.h"
 #include "moat/config.h"
-#include "moat/identity.h"
 #include "moat/inifile.h"
+#include "moat/text.h"
 
 /* A config file bigger than this is surely the wrong file. */
 #define FILE_MAX (1024 * 1024)
@@ -142,6 +142,8 @@ static const struct opt_value log_formats[] = {
 
 /* Enums are stored through an int *. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum identity_source) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum identity_client_id) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
 
 #define OFF(f) offsetof(struct config, f)
@@ -423,22 +425,7 @@ struct load {
 static const char *
 echo(const char *s, char *buf, size_t len)
 {
-	size_t o = 0, n = 0;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p != '\0' && o + 8 < len; p++) {
-		if (n++ == ECHO_MAX) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (*p < 0x20 || *p == 0x7f)
-			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
-		else
-			buf[o++] = (char)*p;
-	}
-	buf[o] = '\0';
-	return (buf);
+	return (text_quote(s, strlen(s), ECHO_MAX, 0, buf, len));
 }
 
 static const struct opt *
@@ -642,12 +629,34 @@ check_listen(const char *value, char *err, size_t errlen)
 	return (addr_parse_listen(value, &a, err, errlen));
 }
 
+int
+config_parse_password(const char *value, enum identity_password *kind,
+    const char **file)
+{
+	static const char file_prefix[] = "file:";
+	const size_t nprefix = sizeof(file_prefix) - 1;
+
+	*file = NULL;
+	if (strcmp(value, "none") == 0)
+		*kind = ID_PW_NONE;
+	else if (strcmp(value, "hmac") == 0)
+		*kind = ID_PW_HMAC;
+	else if (strncmp(value, file_prefix, nprefix) == 0 &&
+	    value[nprefix] != '\0') {
+		*kind = ID_PW_FILE;
+		*file = value + nprefix;
+	} else
+		return (-1);
+	return (0);
+}
+
 static int
 check_password(const char *value, char *err, size_t errlen)
 {
-	if (strcmp(value, "none") == 0 || strcmp(value, "hmac") == 0)
-		return (0);
-	if (strncmp(value, "file:", 5) == 0 && value[5] != '\0')
+	enum identity_password kind;
+	const char *file;
+
+	if (config_parse_password(value, &kind, &file) == 0)
 		return (0);
 	snprintf(err, errlen, "use none, hmac, or file: followed by the "
 	    "path of a file that holds the password");

@@ -10,12 +10,14 @@
  * (map entry or the client-id policy).
  *
  * Everything that reaches the broker as a username or client id passes
- * identity_name_ok(): Mosquitto's pattern ACLs ("%u", "%c") silently deny
- * names with '+', '#' or '/' (the fix for CVE-2017-7650), so such a name
- * is refused here, with a reason that names the character and the
- * certificate field it came from, instead of failing mysteriously later.
- * idmap.c applies the same rules, through identity_text_check(), to the
- * names in the map file.
+ * the name rules of text.c (TEXT_NAME): Mosquitto's pattern ACLs ("%u",
+ * "%c") silently deny names with '+', '#' or '/' (the fix for
+ * CVE-2017-7650), a name beginning with '$' would reach $SYS topics through
+ * a pattern such as %u/#, and format or bidi characters make one name look
+ * like another. Such a name is refused here, with a reason that names the
+ * character and the certificate field it came from, instead of failing
+ * mysteriously later. idmap.c applies the same rules to the names in the
+ * map file.
  *
  * Pure: files are read only while the rules are built; identity_map() and
  * identity_for_name() touch no global state and may run on any thread on
@@ -41,6 +43,7 @@
 #include "moat/identity.h"
 #include "moat/idmap.h"
 #include "moat/inifile.h"
+#include "moat/text.h"
 
 /* Secret and password files are small. */
 #define SMALL_FILE_MAX (64 * 1024)
@@ -54,21 +57,12 @@
 #define MOSQ_ITERATIONS 101
 #define MOSQ_HASH_LEN 64
 
-#define ACL_ADVICE "which Mosquitto's ACL patterns cannot match " \
-	"(CVE-2017-7650)"
-
-enum pw_kind {
-	PW_NONE,
-	PW_HMAC,
-	PW_FILE,
-};
-
 struct identity_rules {
 	enum identity_source source;
 	regex_t re;
 	int has_re;
 	char *username_tpl;      /* checked by tpl_check() */
-	enum pw_kind pw;
+	enum identity_password pw;
 	uint8_t *secret;         /* password = hmac */
 	size_t secret_len;
 	char *password;          /* password = file:PATH */
@@ -114,23 +108,6 @@ static const char *const source_labels[] = {
 #define NCIDS (sizeof(cid_names) / sizeof(cid_names[0]))
 
 static void
-wipe(void *p, size_t len)
-{
-	if (p != NULL)
-		explicit_bzero(p, len);
-}
-
-/* Wipe and free a NUL-terminated secret. */
-static void
-free_secret(char *s)
-{
-	if (s == NULL)
-		return;
-	wipe(s, strlen(s));
-	free(s);
-}
-
-static void
 free_strv(char **v, size_t n)
 {
 	size_t i;
@@ -159,149 +136,39 @@ cert_identity_clear(struct cert_identity *id)
 	memset(id, 0, sizeof(*id));
 }
 
-/*
- * Decode one UTF-8 sequence at s[i]: 0 with the code point and its length,
- * or -1 for an invalid byte (overlong forms, surrogates, > U+10FFFF and
- * truncated sequences are all invalid).
- */
-static int
-utf8_next(const unsigned char *s, size_t len, size_t i, uint32_t *cp,
-    size_t *n)
-{
-	unsigned char c = s[i];
-	uint32_t v, min;
-	size_t k, need;
-
-	if (c < 0x80) {
-		*cp = c;
-		*n = 1;
-		return (0);
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		v = c & 0x1f;
-		min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		need = 2;
-		v = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		v = c & 0x07;
-		min = 0x10000;
-	} else
-		return (-1);
-	if (len - i <= need)
-		return (-1);
-	for (k = 1; k <= need; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return (-1);
-		v = (v << 6) | (s[i + k] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return (-1);
-	*cp = v;
-	*n = need + 1;
-	return (0);
-}
-
-static int
-is_control(uint32_t cp)
-{
-	return (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f));
-}
-
 /* A hostile certificate or map cannot garble a log line. */
 const char *
 identity_echo(const char *s, size_t len, char *buf, size_t buflen)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, o = 0, n;
-	uint32_t cp;
-
-	while (i < len && o + 8 < buflen) {
-		if (i >= IDENTITY_ECHO_MAX) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (p[i] == '"' || p[i] == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)p[i++];
-			continue;
-		}
-		if (utf8_next(p, len, i, &cp, &n) == 0 && !is_control(cp)) {
-			memcpy(buf + o, p + i, n);
-			o += n;
-			i += n;
-			continue;
-		}
-		o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", p[i]);
-		i++;
-	}
-	buf[o] = '\0';
-	return (buf);
+	return (text_quote(s, len, IDENTITY_ECHO_MAX, TEXT_QUOTE_ESCAPES, buf,
+	    buflen));
 }
 
 int
 identity_text_check(const char *s, size_t len, int acl, char *problem,
     size_t plen)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i, n;
-	uint32_t cp;
-
-	if (len == 0) {
-		snprintf(problem, plen, "is empty");
-		return (-1);
-	}
-	if (len >= IDENTITY_MAX) {
-		snprintf(problem, plen, "is %zu bytes long; moat allows at "
-		    "most %d", len, IDENTITY_MAX - 1);
-		return (-1);
-	}
-	for (i = 0; i < len; i += n) {
-		if (p[i] == '\0') {
-			snprintf(problem, plen, "contains a NUL byte");
-			return (-1);
-		}
-		if (acl && (p[i] == '+' || p[i] == '#' || p[i] == '/')) {
-			snprintf(problem, plen, "contains '%c', " ACL_ADVICE,
-			    p[i]);
-			return (-1);
-		}
-		if (utf8_next(p, len, i, &cp, &n) == -1) {
-			snprintf(problem, plen, "is not valid UTF-8 (byte "
-			    "0x%02x at offset %zu)", p[i], i);
-			return (-1);
-		}
-		if (is_control(cp)) {
-			snprintf(problem, plen, "contains the control "
-			    "character U+%04X", (unsigned)cp);
-			return (-1);
-		}
-	}
-	return (0);
+	return (text_check(s, len, acl ? TEXT_NAME : TEXT_VALUE, problem,
+	    plen));
 }
 
 int
 identity_name_ok(const char *s, size_t len)
 {
-	char problem[128];
-
-	if (s == NULL)
-		return (0);
-	return (identity_text_check(s, len, 1, problem, sizeof(problem)) == 0);
+	return (text_name_ok(s, len));
 }
 
-/* Check a name; on failure why = "LABEL \"value\" PROBLEM". */
+/*
+ * Check a name against rules (TEXT_NAME, or TEXT_INNER for text that will
+ * not begin the name); on failure why = "LABEL \"value\" PROBLEM".
+ */
 static int
-name_check(const char *label, const char *s, size_t len, char *why,
-    size_t whylen)
+name_check(const char *label, const char *s, size_t len, unsigned rules,
+    char *why, size_t whylen)
 {
 	char problem[128], e[IDENTITY_ECHO_BUF];
 
-	if (identity_text_check(s, len, 1, problem, sizeof(problem)) == 0)
+	if (text_check(s, len, rules, problem, sizeof(problem)) == 0)
 		return (0);
 	snprintf(why, whylen, "%s \"%s\" %s", label,
 	    identity_echo(s, len, e, sizeof(e)), problem);
@@ -335,8 +202,7 @@ load_secret(struct identity_rules *r, const char *path, char *err,
 	return (0);
 
 fail:
-	wipe(buf, len);
-	free(buf);
+	text_wipe_free(buf, len);
 	return (-1);
 }
 
@@ -375,13 +241,11 @@ load_password(struct identity_rules *r, const char *path, char *err,
 	}
 	memcpy(r->password, buf, n);
 	r->password[n] = '\0';
-	wipe(buf, len);
-	free(buf);
+	text_wipe_free(buf, len);
 	return (0);
 
 fail:
-	wipe(buf, len);
-	free(buf);
+	text_wipe_free(buf, len);
 	return (-1);
 }
 
@@ -398,8 +262,7 @@ load_map(struct identity_rules *r, const char *path, char *err,
 		return (-1);
 	r->map = idmap_parse(path, buf, len, err, errlen);
 	/* The file holds the map's passwords. */
-	wipe(buf, len);
-	free(buf);
+	text_wipe_free(buf, len);
 	return (r->map != NULL ? 0 : -1);
 }
 
@@ -495,9 +358,10 @@ tpl_check(const char *tpl, char *msg, size_t msglen)
 		return (-1);
 	}
 	/* Literal text is checked as a whole name, without the "empty" and
-	 * length rules (placeholders fill those in). */
-	if (nlit > 0 && identity_text_check(lit, nlit, 1, problem,
-	    sizeof(problem)) == -1) {
+	 * length rules (placeholders fill those in); '$' matters only when
+	 * the template begins with it. */
+	if (nlit > 0 && text_check(lit, nlit, tpl[0] == '{' ? TEXT_INNER :
+	    TEXT_NAME, problem, sizeof(problem)) == -1) {
 		snprintf(msg, msglen, "the text around the placeholders %s",
 		    problem);
 		return (-1);
@@ -561,8 +425,8 @@ tpl_expand(const char *tpl, const struct tpl_vals *v, char *out,
 			return (ID_BAD_NAME);
 		}
 		vlen = strlen(val);
-		if (vlen > 0 && name_check(label, val, vlen, why,
-		    whylen) == -1)
+		if (vlen > 0 && name_check(label, val, vlen, o == 0 ?
+		    TEXT_NAME : TEXT_INNER, why, whylen) == -1)
 			return (ID_BAD_NAME);
 		if (o + vlen >= outlen)
 			goto toolong;
@@ -570,7 +434,7 @@ tpl_expand(const char *tpl, const struct tpl_vals *v, char *out,
 		o += vlen;
 	}
 	out[o] = '\0';
-	if (name_check("username", out, o, why, whylen) == -1)
+	if (name_check("username", out, o, TEXT_NAME, why, whylen) == -1)
 		return (ID_BAD_NAME);
 	return (ID_OK);
 
@@ -605,7 +469,7 @@ struct identity_rules *
 identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 {
 	struct identity_rules *r;
-	const char *tpl, *pw;
+	const char *tpl, *pw, *pw_file;
 	char msg[MSG_MAX], e1[IDENTITY_ECHO_BUF], sub[MSG_MAX];
 	int rc;
 
@@ -613,13 +477,14 @@ identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
-	if (cfg->id_source < 0 || (size_t)cfg->id_source >= NSOURCES) {
+	if ((int)cfg->id_source < 0 || (size_t)cfg->id_source >= NSOURCES) {
 		cfg_err(cfg, "source", err, errlen, "[identity] source has no valid "
 		    "value (%d; a bug in moat)", cfg->id_source);
 		goto fail;
 	}
 	r->source = (enum identity_source)cfg->id_source;
-	if (cfg->id_client_id < 0 || (size_t)cfg->id_client_id >= NCIDS) {
+	if ((int)cfg->id_client_id < 0 ||
+	    (size_t)cfg->id_client_id >= NCIDS) {
 		cfg_err(cfg, "client_id", err, errlen, "[identity] client_id has no valid "
 		    "value (%d; a bug in moat)", cfg->id_client_id);
 		goto fail;
@@ -652,39 +517,33 @@ identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 	}
 
 	pw = cfg->id_password != NULL ? cfg->id_password : "none";
-	if (strcmp(pw, "none") == 0)
-		r->pw = PW_NONE;
-	else if (strcmp(pw, "hmac") == 0)
-		r->pw = PW_HMAC;
-	else if (strncmp(pw, "file:", 5) == 0 && pw[5] != '\0')
-		r->pw = PW_FILE;
-	else {
+	if (config_parse_password(pw, &r->pw, &pw_file) == -1) {
 		cfg_err(cfg, "password", err, errlen, "[identity] password = \"%s\": use "
 		    "none, hmac (with hmac_secret_file) or file:PATH",
 		    identity_echo(pw, strlen(pw), e1, sizeof(e1)));
 		goto fail;
 	}
-	if (r->pw == PW_HMAC && (cfg->id_hmac_secret_file == NULL ||
+	if (r->pw == ID_PW_HMAC && (cfg->id_hmac_secret_file == NULL ||
 	    cfg->id_hmac_secret_file[0] == '\0')) {
 		cfg_err(cfg, "password", err, errlen, "[identity] password = hmac needs "
 		    "hmac_secret_file = PATH, a file of at least %d random "
 		    "bytes", SECRET_MIN);
 		goto fail;
 	}
-	if (r->pw != PW_HMAC && cfg->id_hmac_secret_file != NULL) {
+	if (r->pw != ID_PW_HMAC && cfg->id_hmac_secret_file != NULL) {
 		cfg_err(cfg, "hmac_secret_file", err, errlen, "[identity] hmac_secret_file is set "
 		    "but password = %s does not use it; set password = hmac "
-		    "or delete hmac_secret_file", r->pw == PW_NONE ? "none" :
+		    "or delete hmac_secret_file", r->pw == ID_PW_NONE ? "none" :
 		    "file:...");
 		goto fail;
 	}
-	if (r->pw == PW_HMAC && load_secret(r, cfg->id_hmac_secret_file,
+	if (r->pw == ID_PW_HMAC && load_secret(r, cfg->id_hmac_secret_file,
 	    sub, sizeof(sub)) == -1) {
 		cfg_err(cfg, "hmac_secret_file", err, errlen, "[identity] hmac_secret_file: %s",
 		    sub);
 		goto fail;
 	}
-	if (r->pw == PW_FILE && load_password(r, pw + 5, sub,
+	if (r->pw == ID_PW_FILE && load_password(r, pw_file, sub,
 	    sizeof(sub)) == -1) {
 		cfg_err(cfg, "password", err, errlen, "[identity] password = file: %s",
 		    sub);
@@ -717,14 +576,10 @@ identity_rules_free(struct identity_rules *r)
 	if (r->has_re)
 		regfree(&r->re);
 	free(r->username_tpl);
-	if (r->secret != NULL) {
-		wipe(r->secret, r->secret_len);
-		free(r->secret);
-	}
-	free_secret(r->password);
+	text_wipe_free(r->secret, r->secret_len);
+	text_free_secret(r->password);
 	idmap_free(r->map);
-	wipe(r, sizeof(*r));
-	free(r);
+	text_wipe_free(r, sizeof(*r));
 }
 
 /* ------------------------------------------------------------------ */
@@ -762,9 +617,9 @@ hmac_password(const struct identity_rules *r, const char *username,
 	ret = 0;
 out:
 	wc_HmacFree(&h);
-	wipe(&h, sizeof(h));
-	wipe(mac, sizeof(mac));
-	wipe(b64, sizeof(b64));
+	explicit_bzero(&h, sizeof(h));
+	explicit_bzero(mac, sizeof(mac));
+	explicit_bzero(b64, sizeof(b64));
 	return (ret);
 }
 
@@ -830,9 +685,12 @@ client_id(const struct identity_rules *r, const struct idmap_entry *e,
 	}
 	if (device == NULL)
 		dlen = 0;
-	/* The device's own client id, wherever it is used. */
+	/* The device's own client id, wherever it is used: all the rules
+	 * when it is the whole client id, those for inner text after
+	 * "identity:" (prefix). */
 	if (r->cid != ID_CID_IDENTITY && dlen > 0 && name_check("the "
-	    "device's client id", dc, dlen, out->why, sizeof(out->why)) == -1)
+	    "device's client id", dc, dlen, r->cid == ID_CID_PREFIX ?
+	    TEXT_INNER : TEXT_NAME, out->why, sizeof(out->why)) == -1)
 		return (ID_BAD_NAME);
 
 	switch (r->cid) {
@@ -867,8 +725,8 @@ client_id(const struct identity_rules *r, const struct idmap_entry *e,
 		}
 		if (device == NULL) {
 			memcpy(out->client_id, id, idlen + 1);
-			if (name_check(v->label, id, idlen, out->why,
-			    sizeof(out->why)) == -1)
+			if (name_check(v->label, id, idlen, TEXT_NAME,
+			    out->why, sizeof(out->why)) == -1)
 				return (ID_BAD_NAME);
 		} else {
 			memcpy(out->client_id, dc, dlen);
@@ -878,7 +736,7 @@ client_id(const struct identity_rules *r, const struct idmap_entry *e,
 	case ID_CID_PREFIX:
 	case ID_CID_IDENTITY:
 	default:
-		if (name_check(v->label, id, idlen, out->why,
+		if (name_check(v->label, id, idlen, TEXT_NAME, out->why,
 		    sizeof(out->why)) == -1)
 			return (ID_BAD_NAME);
 		if (r->cid == ID_CID_PREFIX &&
@@ -948,11 +806,11 @@ resolve(const struct identity_rules *r, const struct tpl_vals *v,
 		snprintf(out->password, sizeof(out->password), "%s",
 		    e->password);
 		out->has_password = 1;
-	} else if (r->pw == PW_FILE) {
+	} else if (r->pw == ID_PW_FILE) {
 		snprintf(out->password, sizeof(out->password), "%s",
 		    r->password);
 		out->has_password = 1;
-	} else if (r->pw == PW_HMAC) {
+	} else if (r->pw == ID_PW_HMAC) {
 		if (hmac_password(r, out->username, out->password,
 		    sizeof(out->password)) == -1) {
 			snprintf(out->why, sizeof(out->why), "HMAC-SHA256 "
@@ -969,7 +827,7 @@ static enum identity_verdict
 finish(enum identity_verdict verdict, struct identity_creds *out)
 {
 	if (verdict != ID_OK) {
-		wipe(out->password, sizeof(out->password));
+		explicit_bzero(out->password, sizeof(out->password));
 		out->has_password = 0;
 	}
 	return (verdict);
@@ -1184,6 +1042,6 @@ out:
 	if (ret == -1 && outlen > 0)
 		out[0] = '\0';
 	wc_FreeRng(&rng);
-	wipe(hash, sizeof(hash));
+	explicit_bzero(hash, sizeof(hash));
 	return (ret);
 }

@@ -6,7 +6,7 @@
  * bytes (a fingerprint has 64), never reports a section without keys, and
  * silently joins indented lines to the value above. map_section() and
  * map_pair() check every section name, key and value, with the name rules
- * of identity.c, so a bad map is refused at start-up with "FILE:LINE: what
+ * of text.c, so a bad map is refused at start-up with "FILE:LINE: what
  * is wrong" for the earliest problem, rather than misbehaving for one
  * device later. Loading is one pass and one sort; lookups are a bsearch.
  *
@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "moat/identity.h"
 #include "moat/idmap.h"
 #include "moat/inifile.h"
+#include "moat/text.h"
 
 #define MSG_MAX 512
 
@@ -40,6 +40,14 @@ struct mapload {
 	int key_line[4];         /* where cur's keys were set */
 };
 
+/* Quote a value from the map for a message. */
+static const char *
+quote(const char *s, size_t len, char *buf, size_t buflen)
+{
+	return (text_quote(s, len, TEXT_QUOTE_MAX, TEXT_QUOTE_ESCAPES, buf,
+	    buflen));
+}
+
 /* Record an error at the current line, unless one came first. */
 #define ini_fail(ld, ...) inifile_fail(&(ld)->ini, __VA_ARGS__)
 
@@ -53,10 +61,7 @@ free_map(struct idmap_entry *v, size_t n)
 	for (i = 0; i < n; i++) {
 		free(v[i].name);
 		free(v[i].username);
-		if (v[i].password != NULL) {
-			explicit_bzero(v[i].password, strlen(v[i].password));
-			free(v[i].password);
-		}
+		text_free_secret(v[i].password);
 		free(v[i].client_id);
 	}
 	free(v);
@@ -73,7 +78,7 @@ map_section(void *user, const char *s, size_t n)
 {
 	struct mapload *ld = user;
 	struct idmap_entry *nv, *e;
-	char problem[128], ebuf[IDENTITY_ECHO_BUF];
+	char problem[128], ebuf[TEXT_QUOTE_BUF];
 	const char *rest;
 	size_t ncap;
 
@@ -89,13 +94,13 @@ map_section(void *user, const char *s, size_t n)
 	    isspace((unsigned char)s[n - 1]))) {
 		ini_fail(ld, "section [%s] has spaces inside the brackets; "
 		    "identities never start or end with one: remove them",
-		    identity_echo(s, n, ebuf, sizeof(ebuf)));
+		    quote(s, n, ebuf, sizeof(ebuf)));
 		return;
 	}
-	if (identity_text_check(s, n, 0, problem, sizeof(problem)) == -1) {
+	if (text_check(s, n, TEXT_VALUE, problem, sizeof(problem)) == -1) {
 		ini_fail(ld, "the section name [%s] %s; write the identity "
 		    "value exactly as the certificate yields it",
-		    identity_echo(s, n, ebuf, sizeof(ebuf)), problem);
+		    quote(s, n, ebuf, sizeof(ebuf)), problem);
 		return;
 	}
 	if (ld->n == ld->cap) {
@@ -151,7 +156,7 @@ map_pair(void *user, const char *section, const char *name,
 {
 	struct mapload *ld = user;
 	struct idmap_entry *e = ld->cur;
-	char problem[128], e1[IDENTITY_ECHO_BUF];
+	char problem[128], e1[TEXT_QUOTE_BUF];
 	size_t k, vlen = strlen(value);
 
 	(void)section;          /* inih's copy may be cut; ours is whole */
@@ -161,13 +166,13 @@ map_pair(void *user, const char *section, const char *name,
 		ini_fail(ld, "this line starts with whitespace, so it would "
 		    "continue the value of \"%s\" above, and moat does not "
 		    "accept multi-line values; remove the indentation",
-		    identity_echo(name, strlen(name), e1, sizeof(e1)));
+		    quote(name, strlen(name), e1, sizeof(e1)));
 		return (0);
 	}
 	if (e == NULL) {
 		ini_fail(ld, "\"%s\" is outside any section; put it under the "
 		    "[identity] it belongs to",
-		    identity_echo(name, strlen(name), e1, sizeof(e1)));
+		    quote(name, strlen(name), e1, sizeof(e1)));
 		return (0);
 	}
 	for (k = 0; k < sizeof(map_keys) / sizeof(map_keys[0]); k++)
@@ -176,7 +181,7 @@ map_pair(void *user, const char *section, const char *name,
 	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
 		ini_fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
 		    "password, client_id, deny",
-		    identity_echo(name, strlen(name), e1, sizeof(e1)), e->name);
+		    quote(name, strlen(name), e1, sizeof(e1)), e->name);
 		return (0);
 	}
 	if (ld->key_line[k] != 0) {
@@ -194,10 +199,10 @@ map_pair(void *user, const char *section, const char *name,
 	switch (k) {
 	case MK_USERNAME:
 	case MK_CLIENT_ID:
-		if (identity_text_check(value, vlen, 1, problem,
+		if (text_check(value, vlen, TEXT_NAME, problem,
 		    sizeof(problem)) == -1) {
 			ini_fail(ld, "%s \"%s\" %s", map_keys[k],
-			    identity_echo(value, vlen, e1, sizeof(e1)),
+			    quote(value, vlen, e1, sizeof(e1)),
 			    problem);
 			return (0);
 		}
@@ -205,9 +210,9 @@ map_pair(void *user, const char *section, const char *name,
 		    &e->client_id, value) == 0);
 	case MK_PASSWORD:
 		/* Never echo a password, not even a bad one. */
-		if (vlen >= IDENTITY_MAX) {
+		if (vlen >= TEXT_NAME_MAX) {
 			ini_fail(ld, "password is %zu bytes long; moat allows at "
-			    "most %d", vlen, IDENTITY_MAX - 1);
+			    "most %d", vlen, TEXT_NAME_MAX - 1);
 			return (0);
 		}
 		return (map_store(ld, &e->password, value) == 0);
@@ -219,7 +224,7 @@ map_pair(void *user, const char *section, const char *name,
 		else {
 			ini_fail(ld, "deny = \"%s\": write deny = true or deny = "
 			    "false",
-			    identity_echo(value, vlen, e1, sizeof(e1)));
+			    quote(value, vlen, e1, sizeof(e1)));
 			return (0);
 		}
 		return (1);
@@ -258,7 +263,7 @@ idmap_parse(const char *path, const char *buf, size_t len, char *err,
 {
 	struct mapload ld;
 	struct idmap *map = NULL;
-	char e1[IDENTITY_ECHO_BUF];
+	char e1[TEXT_QUOTE_BUF];
 	size_t i;
 	int rc, dup = 0, dup_first = 0, line;
 	const char *msg;
@@ -282,7 +287,7 @@ idmap_parse(const char *path, const char *buf, size_t len, char *err,
 	if (dup != 0 && (line == 0 || ld.v[dup].line < line)) {
 		snprintf(err, errlen, "%s:%d: [%s] is already defined on line "
 		    "%d; an identity may have one section: merge them", path,
-		    ld.v[dup].line, identity_echo(ld.v[dup].name,
+		    ld.v[dup].line, quote(ld.v[dup].name,
 		    strlen(ld.v[dup].name), e1, sizeof(e1)), dup_first);
 		goto fail;
 	}

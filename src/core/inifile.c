@@ -23,15 +23,7 @@
 #include <ini.h>
 
 #include "moat/inifile.h"
-
-static void
-wipe_free(char *buf, size_t len)
-{
-	if (buf == NULL)
-		return;
-	explicit_bzero(buf, len);
-	free(buf);
-}
+#include "moat/text.h"
 
 char *
 inifile_read(const char *path, size_t max, size_t *lenp, char *err,
@@ -72,7 +64,7 @@ inifile_read(const char *path, size_t max, size_t *lenp, char *err,
 			 * secret is left in freed memory. */
 			if (buf != NULL)
 				memcpy(nbuf, buf, len);
-			wipe_free(buf, len);
+			text_wipe_free(buf, len);
 			buf = nbuf;
 		}
 		n = read(fd, buf + len, cap - len);
@@ -98,7 +90,7 @@ toobig:
 	snprintf(err, errlen, "%s: the file is larger than %zu bytes; is it "
 	    "the right file?", path, max);
 fail:
-	wipe_free(buf, len);
+	text_wipe_free(buf, len);
 	close(fd);
 	return (NULL);
 }

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "moat/log.h"
+#include "moat/text.h"
 
 /* Room kept back for the closing quote, truncation mark and newline. */
 #define RESERVE 32
@@ -109,51 +110,6 @@ puts0(struct line *l, const char *s)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0.
- */
-static size_t
-utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	uint32_t c;
-	size_t len, i;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return (1);
-	} else if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		c = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		c = s[0] & 0x07;
-	} else
-		return (0);
-	if (n < len)
-		return (0);
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return (0);
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-	    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return (0);
-	*cp = c;
-	return (len);
-}
-
-/* C0 controls, DEL and C1 controls: never written raw. */
-static int
-is_control(uint32_t cp)
-{
-	return (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f));
-}
-
-/*
  * Escape one byte as \xNN (text) or \u00NN (JSON). In JSON this is also how
  * control characters up to U+009F are written, by code point.
  */
@@ -183,13 +139,13 @@ put_escaped(struct line *l, const char *str, int quote)
 	char esc[2];
 
 	while (n > 0 && !l->full) {
-		k = utf8_seq(s, n, &cp);
+		k = text_utf8_next(s, n, &cp);
 		if (k == 0) {
 			put_byte_escape(l, s[0]);
 			k = 1;
-		} else if (is_control(cp) && l->fmt == LOG_FMT_JSON) {
+		} else if (text_is_control(cp) && l->fmt == LOG_FMT_JSON) {
 			put_byte_escape(l, (unsigned char)cp);
-		} else if (is_control(cp)) {
+		} else if (text_is_control(cp)) {
 			for (i = 0; i < k; i++)
 				put_byte_escape(l, s[i]);
 		} else if (quote && (cp == '"' || cp == '\\')) {

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "moat/mqtt.h"
+#include "moat/text.h"
 
 #define CONNECT_BYTE   0x10            /* type 1, flags 0 */
 #define VARINT_MAX     268435455u      /* largest 4-byte varint */
@@ -737,44 +738,12 @@ mqtt_connack_encode(uint8_t level, uint8_t reason, uint8_t out[8])
 int
 mqtt_utf8_valid(const uint8_t *p, size_t len)
 {
-	size_t i = 0, n, k;
-	uint8_t b, lo, hi;
+	size_t i, k;
+	uint32_t cp;
 
-	while (i < len) {
-		b = p[i];
-		lo = 0x80;
-		hi = 0xbf;
-		if (b == 0x00)
+	for (i = 0; i < len; i += k)
+		if ((k = text_utf8_next(p + i, len - i, &cp)) == 0 || cp == 0)
 			return (0);
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf)
-			n = 1;
-		else if (b >= 0xe0 && b <= 0xef) {
-			n = 2;
-			if (b == 0xe0)
-				lo = 0xa0;      /* overlong */
-			else if (b == 0xed)
-				hi = 0x9f;      /* surrogates D800-DFFF */
-		} else if (b >= 0xf0 && b <= 0xf4) {
-			n = 3;
-			if (b == 0xf0)
-				lo = 0x90;      /* overlong */
-			else if (b == 0xf4)
-				hi = 0x8f;      /* above U+10FFFF */
-		} else
-			return (0);     /* continuation, C0, C1, F5-FF */
-		if (n > len - i - 1)
-			return (0);
-		if (p[i + 1] < lo || p[i + 1] > hi)
-			return (0);
-		for (k = 2; k <= n; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				return (0);
-		i += n + 1;
-	}
 	return (1);
 }
 

@@ -66,7 +66,7 @@ echo "run.sh: building $out/fuzz_connect"
 "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=undefined -Wall -Wextra \
     -I "$top/include" -o "$out/fuzz_connect" \
-    "$top/src/core/mqtt.c" "$here/fuzz_connect.c"
+    "$top/src/core/mqtt.c" "$top/src/core/text.c" "$here/fuzz_connect.c"
 
 rm -rf "$out/corpus"
 mkdir -p "$out/corpus" "$out/artifacts"

@@ -1197,3 +1197,175 @@ Test(identity, cert_identity_clear_zeroes)
 	cert_identity_clear(NULL);
 	identity_rules_free(NULL);
 }
+
+/* ------------------------------------------------------------------ */
+/* Names that cannot mislead: a leading '$', format and bidi characters */
+
+/* pattern readwrite %u/# would give CN "$SYS" all of $SYS/#. */
+Test(identity, cn_beginning_with_dollar_refused)
+{
+	cid.cn = strdup("$SYS");
+	load();
+	expect_refused(map_dev(), ID_BAD_NAME, "CN \"$SYS\" begins with '$', "
+	    "which Mosquitto reserves for $SYS topics");
+	cr_assert_str_eq(cr.identity, "$SYS");
+	cr_assert_str_eq(cr.username, "");
+	cr_assert_str_eq(cr.client_id, "");
+}
+
+Test(identity, cn_format_characters_refused)
+{
+	static const struct {
+		const char *cn;
+		const char *why;
+	} cases[] = {
+		{ "dev\xe2\x80\x8b" "1", "U+200B" },    /* zero width space */
+		{ "dev\xe2\x80\x8f" "1", "U+200F" },    /* right-to-left mark */
+		{ "dev\xe2\x80\xaa" "1", "U+202A" },    /* LTR embedding */
+		{ "dev\xe2\x80\xae" "1", "U+202E" },    /* RTL override */
+		{ "dev\xe2\x81\xa6" "1", "U+2066" },    /* LTR isolate */
+		{ "dev\xe2\x81\xa9" "1", "U+2069" },    /* pop isolate */
+		{ "\xef\xbb\xbf" "dev1", "U+FEFF" },    /* BOM */
+	};
+	size_t i;
+
+	load();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cert_identity_clear(&cid);
+		cid.cn = strdup(cases[i].cn);
+		expect_refused(map_dev(), ID_BAD_NAME, cases[i].why);
+		cr_assert_not_null(strstr(cr.why, "invisible format character"),
+		    "%s", cr.why);
+		cr_assert_str_eq(cr.client_id, "");
+	}
+	/* The refusal quotes the value with the character escaped. */
+	cert_identity_clear(&cid);
+	cid.cn = strdup("admin\xe2\x80\xae" "txt");
+	expect_refused(map_dev(), ID_BAD_NAME,
+	    "CN \"admin\\xe2\\x80\\xaetxt\" contains");
+}
+
+Test(identity, name_ok_refuses_dollar_and_format)
+{
+	char problem[128];
+
+	cr_assert_not(identity_name_ok("$SYS", 4));
+	cr_assert_not(identity_name_ok("$", 1));
+	cr_assert_not(identity_name_ok("a\xe2\x80\x8b", 4));
+	cr_assert_not(identity_name_ok("a\xe2\x80\x8e", 4));
+	cr_assert_not(identity_name_ok("a\xe2\x80\xac", 4));
+	cr_assert_not(identity_name_ok("a\xe2\x81\xa7", 4));
+	cr_assert_not(identity_name_ok("\xef\xbb\xbf", 3));
+	/* Neighbours of the ranges, and '$' further in, are fine. */
+	cr_assert(identity_name_ok("a$b", 3));
+	cr_assert(identity_name_ok("a$", 2));
+	cr_assert(identity_name_ok("a\xe2\x80\x8a", 4));            /* U+200A */
+	cr_assert(identity_name_ok("a\xe2\x80\x90", 4));            /* U+2010 */
+	cr_assert(identity_name_ok("a\xe2\x80\xa9", 4));            /* U+2029 */
+	cr_assert(identity_name_ok("a\xe2\x80\xaf", 4));            /* U+202F */
+	cr_assert(identity_name_ok("a\xe2\x81\xa5", 4));            /* U+2065 */
+	cr_assert(identity_name_ok("a\xe2\x81\xaa", 4));            /* U+206A */
+	cr_assert(identity_name_ok("a\xef\xbb\xbe", 4));            /* U+FEFE */
+	cr_assert_eq(identity_text_check("$SYS", 4, 1, problem,
+	    sizeof(problem)), -1);
+	cr_assert_str_eq(problem, "begins with '$', which Mosquitto reserves "
+	    "for $SYS topics");
+	/* Identity values (not sent as names) may begin with '$'. */
+	cr_assert_eq(identity_text_check("$SYS", 4, 0, problem,
+	    sizeof(problem)), 0);
+}
+
+Test(identity, echo_escapes_format_characters)
+{
+	char e[IDENTITY_ECHO_BUF];
+
+	cr_assert_str_eq(identity_echo("a\xe2\x80\xae" "b", 5, e, sizeof(e)),
+	    "a\\xe2\\x80\\xaeb");
+	cr_assert_str_eq(identity_echo("\xef\xbb\xbfx", 4, e, sizeof(e)),
+	    "\\xef\\xbb\\xbfx");
+	cr_assert_str_eq(identity_echo("$\xe2\x82\xac", 4, e, sizeof(e)),
+	    "$\xe2\x82\xac");
+}
+
+/* '$' matters only where the name begins. */
+Test(identity, dollar_inside_username_is_fine)
+{
+	cid.cn = strdup("$SYS");
+	set(&cfg->id_username, "dev-{cn}");
+	cfg->id_client_id = ID_CID_KEEP;
+	load();
+	cr_assert_eq(map_cid("my-device", 4), ID_OK, "%s", cr.why);
+	cr_assert_str_eq(cr.username, "dev-$SYS");
+	cr_assert_str_eq(cr.client_id, "my-device");
+	/* Under the default policy the identity is the client id. */
+	identity_rules_free(rules);
+	cfg->id_client_id = ID_CID_IDENTITY;
+	load();
+	expect_refused(map_dev(), ID_BAD_NAME, "begins with '$'");
+}
+
+Test(identity, template_beginning_with_dollar_refused)
+{
+	cid.cn = strdup("sensor-42");
+	set(&cfg->id_username, "${cn}");
+	load_fails("[identity] username = \"${cn}\": the text around the "
+	    "placeholders begins with '$'");
+	set(&cfg->id_username, "a\xe2\x80\x8b{cn}");
+	load_fails("U+200B");
+	set(&cfg->id_username, "{cn}$");
+	load();
+	expect_ok("sensor-42", "sensor-42$", "sensor-42");
+}
+
+Test(identity, map_refuses_dollar_and_format_names)
+{
+	set_map("[sensor-1]\nusername = $SYS\n");
+	map_fails(2, "begins with '$'");
+	set_map("[sensor-1]\nclient_id = $SYS\n");
+	map_fails(2, "begins with '$'");
+	set_map("[sensor-1]\n\nusername = ok\nclient_id = a\xe2\x80\xae" "b\n");
+	map_fails(4, "U+202E");
+	set_map("[sensor-1]\nusername = a\xef\xbb\xbf\n");
+	map_fails(2, "U+FEFF");
+	/* The identity itself (a section name) may begin with '$' when the
+	 * names it maps to do not. */
+	set_map("[$SYS]\nusername = plain\nclient_id = plain-1\n");
+	load();
+	cid.cn = strdup("$SYS");
+	expect_ok("$SYS", "plain", "plain-1");
+}
+
+/* Client ids the device chose obey the same rules where they are kept. */
+Test(identity, device_cid_dollar_and_format_refused)
+{
+	cid.cn = strdup("sensor-42");
+	cfg->id_client_id = ID_CID_KEEP;
+	load();
+	expect_refused(map_cid("$SYS", 4), ID_BAD_NAME, "the device's client "
+	    "id \"$SYS\" begins with '$'");
+	expect_refused(map_cid("a\xef\xbb\xbf", 4), ID_BAD_NAME, "U+FEFF");
+	expect_refused(map_cid("a\xe2\x80\xae", 4), ID_BAD_NAME, "U+202E");
+
+	identity_rules_free(rules);
+	cfg->id_client_id = ID_CID_REQUIRE_PREFIX;
+	load();
+	expect_refused(map_cid("sensor-42:\xe2\x81\xa6x", 4), ID_BAD_NAME,
+	    "U+2066");
+	cr_assert_eq(map_cid("sensor-42:$x", 4), ID_OK, "%s", cr.why);
+
+	/* prefix: the device's id follows "identity:", so '$' is harmless
+	 * there, but a format character is not. */
+	identity_rules_free(rules);
+	cfg->id_client_id = ID_CID_PREFIX;
+	load();
+	cr_assert_eq(map_cid("$x", 4), ID_OK, "%s", cr.why);
+	cr_assert_str_eq(cr.client_id, "sensor-42:$x");
+	expect_refused(map_cid("x\xe2\x80\x8b", 4), ID_BAD_NAME, "U+200B");
+}
+
+Test(identity, for_name_refuses_dollar)
+{
+	load();
+	expect_refused(identity_for_name(rules, "$SYS", &cr), ID_BAD_NAME,
+	    "identity \"$SYS\" begins with '$'");
+}
