@@ -136,7 +136,7 @@ put_escaped(struct line *l, const char *str, int quote)
 	const unsigned char *s = (const unsigned char *)str;
 	size_t n = strlen(str), k, i;
 	uint32_t cp;
-	char esc[2];
+	char esc[2], esc4[8];
 
 	while (n > 0 && !l->full) {
 		k = text_utf8_next(s, n, &cp);
@@ -145,7 +145,12 @@ put_escaped(struct line *l, const char *str, int quote)
 			k = 1;
 		} else if (text_is_control(cp) && l->fmt == LOG_FMT_JSON) {
 			put_byte_escape(l, (unsigned char)cp);
-		} else if (text_is_control(cp)) {
+		} else if (text_is_format(cp) && l->fmt == LOG_FMT_JSON) {
+			/* Bidi and zero-width characters: never raw, so a
+			 * name cannot make a log line read differently. */
+			snprintf(esc4, sizeof(esc4), "\\u%04x", (unsigned)cp);
+			put(l, esc4, strlen(esc4));
+		} else if (text_is_control(cp) || text_is_format(cp)) {
 			for (i = 0; i < k; i++)
 				put_byte_escape(l, s[i]);
 		} else if (quote && (cp == '"' || cp == '\\')) {

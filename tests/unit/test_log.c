@@ -612,3 +612,16 @@ Test(log, threads_write_whole_lines)
 	free(buf);
 	cr_assert_eq(n, NTHREADS * NLINES);
 }
+
+/* Bidi and zero-width characters never reach a log raw: a certificate
+ * name holding U+202E could otherwise make a line read backwards. */
+Test(log, format_characters_escaped)
+{
+	log_info("sensor-\xe2\x80\xaegnp.exe \xe2\x80\x8b");
+	cr_assert_str_eq(text_line(),
+	    "INFO: sensor-\\xe2\\x80\\xaegnp.exe \\xe2\\x80\\x8b\n");
+	log_setup(LOG_LVL_INFO, LOG_FMT_JSON);
+	log_info("a\xe2\x80\xae" "b\xef\xbb\xbf");
+	cr_assert_str_eq(json_line(), "\"level\":\"info\","
+	    "\"msg\":\"a\\u202eb\\ufeff\"}\n");
+}
