@@ -158,7 +158,8 @@ rewrite(struct gate_result *res, struct mqtt_connect *pc,
 	if ((n = mqtt_connect_size(pc)) == 0)
 		return (refuse(res, REF_ENCODE, "cannot encode the CONNECT"));
 	if ((res->out = malloc(n + nrest)) == NULL)
-		return (refuse(res, REF_NO_MEMORY, "cannot encode the CONNECT"));
+		return (refuse(res, REF_NO_MEMORY,
+		    "cannot encode the CONNECT"));
 	res->out_len = n + nrest;
 	if (mqtt_connect_encode(pc, res->out, n) != n) {
 		gate_result_release(res);

@@ -14,9 +14,9 @@
 #                 the pure library's sources with wolfSSL and inih
 #
 # Everything is built and written in OUTDIR: the fuzzers, their working
-# corpora, crash artifacts and one log per target (TARGET.log). Without OUTDIR a fresh directory
-# under $TMPDIR (or /tmp) is used and removed after a clean run, kept after
-# a finding. Nothing is written into the source tree, so this also works
+# corpora, crash artifacts and one log per target (TARGET.log). Without
+# OUTDIR a fresh directory under $TMPDIR (or /tmp) is used and removed
+# after a clean run, kept after a finding. Nothing is written into the source tree, so this also works
 # from a read-only `make distcheck` tree.
 #
 # Exit status: 0 clean run, 1 a finding (or a build failure), 77 (the
@@ -82,7 +82,8 @@ share=$((secs / ntargets))
 # these folders is updated here.
 srcs_codec="$top/src/core/mqtt.c"
 srcs_gate="$top/src/core/*.c $top/src/io/backend.c"
-libs_gate=$(pkg-config --libs wolfssl inih 2>/dev/null || echo "-lwolfssl -linih")
+libs_gate=$(pkg-config --libs wolfssl inih 2>/dev/null ||
+    echo "-lwolfssl -linih")
 cflags_gate=$(pkg-config --cflags wolfssl inih 2>/dev/null || true)
 # The sources include the build's config.h; these need none of it.
 : >"$out/config.h"
@@ -92,7 +93,7 @@ build() {
 	echo "run.sh: building $out/$1"
 	case $1 in
 	fuzz_gate) srcs=$srcs_gate libs=$libs_gate cflags=$cflags_gate ;;
-	*) srcs=$srcs_codec libs= cflags= ;;
+	*) srcs=$srcs_codec libs='' cflags='' ;;
 	esac
 	# shellcheck disable=SC2086 # srcs, cflags and libs are lists
 	"$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -112,22 +113,29 @@ seed() {
 	esac
 }
 
+asan_options=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+ubsan_options=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+summary='^(#[0-9]+.*DONE|stat::number_of_executed_units|'
+summary=$summary'stat::average_exec_per_sec|Done)'
+
 # fuzz TARGET: run it for its share; 0 clean, else a finding.
 fuzz() {
 	echo "run.sh: $1 for $share s ($(ls "$out/corpus-$1" | wc -l) seeds)"
 	rc=0
 	(
 		cd "$out" &&
-		ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
-		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		ASAN_OPTIONS=$asan_options UBSAN_OPTIONS=$ubsan_options \
 		"./$1" -max_total_time="$share" -error_exitcode=1 \
 		    -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
 		    -print_final_stats=1 -artifact_prefix="$out/artifacts/$1-" \
 		    "$out/corpus-$1"
 	) >"$out/$1.log" 2>&1 || rc=$?
-	grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|Done)' \
-	    "$out/$1.log" || true
-	if [ "$rc" -ne 0 ] || [ -n "$(ls "$out/artifacts" | grep "^$1-")" ]; then
+	grep -E "$summary" "$out/$1.log" || true
+	found_inputs=0
+	for a in "$out/artifacts/$1-"*; do
+		if [ -e "$a" ]; then found_inputs=1; fi
+	done
+	if [ "$rc" -ne 0 ] || [ "$found_inputs" = 1 ]; then
 		echo "run.sh: FINDING in $1 (exit $rc). Log: $out/$1.log;" \
 		    "inputs: $out/artifacts/" >&2
 		tail -n 60 "$out/$1.log" >&2

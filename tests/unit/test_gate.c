@@ -71,7 +71,7 @@ teardown(void)
 
 TestSuite(gate, .init = setup, .fini = teardown);
 
-/* --- fixtures ----------------------------------------------------------- */
+/* --- fixtures --------------------------------------------------------- */
 
 static const char *
 write_tmp(const char *text)
@@ -124,7 +124,7 @@ set_cn(const char *cn)
 	cert.fingerprint = strdup("00");
 }
 
-/* --- building CONNECTs ---------------------------------------------------- */
+/* --- building CONNECTs ------------------------------------------------ */
 
 struct pb {
 	uint8_t b[4096];
@@ -232,7 +232,7 @@ run(const uint8_t *b, size_t n, size_t max)
 	return (v);
 }
 
-/* --- the table ---------------------------------------------------------- */
+/* --- the table -------------------------------------------------------- */
 
 #define BYTES(...) (const uint8_t[]){ __VA_ARGS__ },                    \
 	sizeof((const uint8_t[]){ __VA_ARGS__ })
@@ -442,7 +442,7 @@ Test(gate, byte_by_byte)
 	}
 }
 
-/* --- the rewrite ---------------------------------------------------------- */
+/* --- the rewrite ------------------------------------------------------ */
 
 /* res.out parses as a CONNECT followed by tail. */
 static void
@@ -576,7 +576,7 @@ Test(gate, forward_keeps_properties_and_will)
 	cr_assert_null(memmem(res.out, res.out_len, "passwordX", 9));
 }
 
-/* --- the wait rules --------------------------------------------------------- */
+/* --- the wait rules --------------------------------------------------- */
 
 Test(gate, nothing_yet)
 {
