@@ -51,7 +51,11 @@ struct gate_result {
 	size_t out_len;
 	char username[IDENTITY_MAX];    /* mapped names, for the close line */
 	char client_id[IDENTITY_MAX];
-	char rule[IDENTITY_MAX];        /* "map entry [x]" or "template" */
+
+	/* GATE_REFUSE and GATE_FORWARD, once the identity rules ran */
+	char rule[IDENTITY_MAX];        /* "map entry [x]", "template", ...
+	                                 * for logs */
+	enum identity_rule rule_kind;   /* the same, to decide on */
 };
 
 /*
@@ -59,7 +63,11 @@ struct gate_result {
  * handshake. max_connect_size caps the CONNECT. rules and id must stay
  * valid for the call only. Fills res (cleared first) and returns its
  * verdict. On GATE_FORWARD res->out holds out_len bytes that the caller
- * owns; on every other verdict res->out is NULL. Never reads past len.
+ * owns (allocated at exactly that size; release with
+ * gate_result_release()); on every other verdict res->out is NULL. On
+ * GATE_REFUSE, when send_connack is set, the caller answers
+ * mqtt_connack_encode(connack_level, connack_code) before closing with
+ * reason and detail. Never reads past len.
  */
 enum gate_verdict gate_connect(const uint8_t *buf, size_t len,
     size_t max_connect_size, const struct identity_rules *rules,

@@ -52,6 +52,14 @@ enum identity_verdict {
 
 #define IDENTITY_MAX TEXT_NAME_MAX
 
+/* Which rule decided, as data (rule below is its text for people). */
+enum identity_rule {
+	ID_RULE_NONE = 0,     /* none reached: no usable identity */
+	ID_RULE_MAP_ENTRY,    /* an entry of the map file */
+	ID_RULE_TEMPLATE,     /* no entry; unknown = template */
+	ID_RULE_UNKNOWN,      /* no entry; unknown = reject */
+};
+
 struct identity_creds {
 	char identity[IDENTITY_MAX];   /* the identity value that matched */
 	char username[IDENTITY_MAX];
@@ -60,6 +68,7 @@ struct identity_creds {
 	char client_id[IDENTITY_MAX];
 	char rule[IDENTITY_MAX];       /* "map entry [x]" or "template", for
 	                                * logs and moat explain */
+	enum identity_rule rule_kind;  /* the same, to decide on */
 	char why[IDENTITY_MAX];        /* reason for a refusal */
 };
 

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * MQTT codec for what moat must understand of a device's stream: the
+ * framer, which cuts a stream into whole packets of any type; the
  * CONNECT packet (MQTT 3.1 "MQIsdp" level 3, 3.1.1 level 4, 5.0 level 5),
  * parsed strictly from untrusted bytes and re-encoded with replaced
- * credentials, and the CONNACK moat answers with when it refuses. Pure:
- * bytes in, bytes out; no I/O, no allocation.
+ * credentials; the CONNACK moat answers with when it refuses, and the
+ * codes it puts in it. Pure: bytes in, bytes out; no I/O, no allocation.
  */
 #ifndef MOAT_MQTT_H
 #define MOAT_MQTT_H
@@ -13,6 +14,58 @@
 #include <stdint.h>
 
 #define MQTT_CONNECT_MAX_DEFAULT (64 * 1024)
+
+/* Protocol levels (the byte after the protocol name). */
+#define MQTT_LEVEL_31  3               /* MQTT 3.1, name "MQIsdp" */
+#define MQTT_LEVEL_311 4               /* MQTT 3.1.1, name "MQTT" */
+#define MQTT_LEVEL_5   5               /* MQTT 5.0, name "MQTT" */
+
+/* Control packet types: the high nibble of the first byte. */
+#define MQTT_PKT_CONNECT     1
+#define MQTT_PKT_CONNACK     2
+#define MQTT_PKT_PUBLISH     3
+#define MQTT_PKT_PUBACK      4
+#define MQTT_PKT_PUBREC      5
+#define MQTT_PKT_PUBREL      6
+#define MQTT_PKT_PUBCOMP     7
+#define MQTT_PKT_SUBSCRIBE   8
+#define MQTT_PKT_SUBACK      9
+#define MQTT_PKT_UNSUBSCRIBE 10
+#define MQTT_PKT_UNSUBACK    11
+#define MQTT_PKT_PINGREQ     12
+#define MQTT_PKT_PINGRESP    13
+#define MQTT_PKT_DISCONNECT  14
+#define MQTT_PKT_AUTH        15        /* MQTT 5 only */
+
+/* PUBLISH fixed-header flags. */
+#define MQTT_PUB_DUP    0x08
+#define MQTT_PUB_QOS    0x06
+#define MQTT_PUB_RETAIN 0x01
+
+/* The largest remaining length a 4-byte variable byte integer holds. */
+#define MQTT_REMAINING_MAX 268435455u
+
+/*
+ * CONNACK return codes of MQTT 3.1 and 3.1.1 (3.1.1 section 3.2.2.3),
+ * sent in the 4-byte CONNACK to devices of levels 3 and 4 (and to levels
+ * moat does not speak).
+ */
+#define MQTT_CONNACK_V3_ACCEPTED           0x00
+#define MQTT_CONNACK_V3_REFUSED_PROTOCOL   0x01
+#define MQTT_CONNACK_V3_REFUSED_IDENTIFIER 0x02
+#define MQTT_CONNACK_V3_SERVER_UNAVAILABLE 0x03
+#define MQTT_CONNACK_V3_BAD_CREDENTIALS    0x04
+#define MQTT_CONNACK_V3_NOT_AUTHORIZED     0x05
+
+/* MQTT 5 reason codes moat sends in a CONNACK (5.0 section 3.2.2.2). */
+#define MQTT_RC_SUCCESS                    0x00
+#define MQTT_RC_MALFORMED_PACKET           0x81
+#define MQTT_RC_UNSUPPORTED_PROTOCOL       0x84
+#define MQTT_RC_CLIENT_ID_NOT_VALID        0x85
+#define MQTT_RC_NOT_AUTHORIZED             0x87
+#define MQTT_RC_SERVER_UNAVAILABLE         0x88
+#define MQTT_RC_BAD_AUTH_METHOD            0x8C
+#define MQTT_RC_PACKET_TOO_LARGE           0x95
 
 /* Connect flags. */
 #define MQTT_CF_USERNAME    0x80
@@ -52,6 +105,39 @@ struct mqtt_connect {
 	int has_auth;                 /* v5 Authentication Method/Data present */
 };
 
+/* The fixed header of one packet, as mqtt_frame() read it. */
+struct mqtt_frame {
+	uint8_t type;        /* MQTT_PKT_*, 1..15 */
+	uint8_t flags;       /* the low four bits of the first byte */
+	size_t hdr_len;      /* 2..5; 0 while the header is not all in */
+	size_t rem_len;      /* remaining length: bytes after the header */
+	size_t total;        /* hdr_len + rem_len, the whole packet */
+};
+
+/*
+ * The framer, for any packet type: read the fixed header at the start of
+ * buf[0..len) and say whether the whole packet is there.
+ *
+ *   MQTT_OK          the whole packet is buf[0..f->total)
+ *   MQTT_INCOMPLETE  a valid prefix; once f->hdr_len != 0 the header is
+ *                    complete and f says how many bytes to wait for
+ *   MQTT_TOO_LARGE   the packet would be over max bytes in all; f is
+ *                    filled in (nothing of it need be read)
+ *   MQTT_MALFORMED   type 0, flag bits other than those MQTT 3.1.1 and 5
+ *                    fix for the type (PUBLISH: QoS 3), or a remaining
+ *                    length longer than 4 bytes or not in its shortest
+ *                    form
+ *
+ * *why names the outcome (a static string). f is always cleared first and
+ * f->total never exceeds len on MQTT_OK. DUP on a QoS 0 PUBLISH is left to
+ * the PUBLISH reader. Reads at most 5 bytes of buf and allocates nothing.
+ */
+enum mqtt_status mqtt_frame(const uint8_t *buf, size_t len, size_t max,
+    struct mqtt_frame *f, const char **why);
+
+/* A packet type's name ("PUBLISH"), "?" outside 1..15. */
+const char *mqtt_type_name(uint8_t type);
+
 /*
  * Parse the CONNECT at the start of buf[0..len). On MQTT_OK, *used is the
  * size of the whole packet and out's views point into buf. On any other
@@ -65,9 +151,10 @@ struct mqtt_connect {
  * MQTT_NOT_CONNECT / MQTT_MALFORMED / MQTT_BAD_PROTOCOL may come before the
  * whole packet has. MQTT_BAD_PROTOCOL means the name was "MQTT" or "MQIsdp"
  * with a level moat does not speak; out->level is then the level received,
- * and the caller answers mqtt_connack_encode(level, level == 5 ? 0x84 :
- * 0x01): 0x84 in MQTT 5 form for level 5, else 0x01 in 3.1.1 form (as
- * Mosquitto does for, say, level 6). Variable byte integers must be in
+ * and the caller answers mqtt_connack_encode(level, level == 5 ?
+ * MQTT_RC_UNSUPPORTED_PROTOCOL : MQTT_CONNACK_V3_REFUSED_PROTOCOL): 0x84
+ * in MQTT 5 form for level 5, else 0x01 in 3.1.1 form (as Mosquitto does
+ * for, say, level 6). Variable byte integers must be in
  * their shortest form for every version, so an accepted CONNECT re-encodes
  * byte for byte. The client identifier may be empty and is not limited to
  * 23 bytes for MQTT 3.1: that is client-id policy, not syntax. Bytes after

@@ -772,6 +772,8 @@ resolve(const struct identity_rules *r, const struct tpl_vals *v,
 	char e1[IDENTITY_ECHO_BUF];
 	enum identity_verdict verdict;
 
+	out->rule_kind = e != NULL ? ID_RULE_MAP_ENTRY : r->unknown_template ?
+	    ID_RULE_TEMPLATE : ID_RULE_UNKNOWN;
 	if (e != NULL)
 		snprintf(out->rule, sizeof(out->rule), "map entry [%s]",
 		    identity_echo(e->name, strlen(e->name), e1, sizeof(e1)));

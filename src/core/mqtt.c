@@ -3,7 +3,9 @@
  * The MQTT CONNECT codec: the first packet a device sends, parsed strictly
  * from untrusted bytes (MQTT 3.1, 3.1.1 and 5.0) and re-encoded from views
  * after the identity layer has replaced the credentials, plus the CONNACK
- * moat answers with when it refuses a device.
+ * moat answers with when it refuses a device. Under the CONNECT parser sits
+ * the framer, mqtt_frame(), which reads the fixed header of any packet
+ * type; it is the only fixed-header reader here.
  *
  * Every read goes through one bounds-checked cursor that knows two limits:
  * where the packet ends (from its remaining length) and how many of its
@@ -31,8 +33,8 @@
 #include "moat/mqtt.h"
 #include "moat/text.h"
 
-#define CONNECT_BYTE   0x10            /* type 1, flags 0 */
-#define VARINT_MAX     268435455u      /* largest 4-byte varint */
+#define CONNECT_BYTE   (MQTT_PKT_CONNECT << 4)         /* flags 0 */
+#define VARINT_MAX     MQTT_REMAINING_MAX
 #define STR_MAX        65535u
 
 /* Where we are in a packet, and the two limits described above. */
@@ -336,50 +338,135 @@ get_props(struct cursor *c, struct mqtt_str *v,
 	return (check_props(v, rules, nrules, auth, &c->why));
 }
 
+/* --- the framer ------------------------------------------------------ */
+
+/*
+ * The flag bits MQTT 3.1.1 (table 2.2) and 5.0 (table 2-2) fix for each
+ * packet type; PUBLISH's flags are its own (DUP, QoS, RETAIN).
+ */
+static const struct {
+	const char *name;
+	uint8_t flags;
+	const char *bad;      /* why, when the flags differ */
+} types[16] = {
+	{ "reserved", 0, "packet type 0 is reserved" },
+	{ "CONNECT", 0x0, "CONNECT fixed header flags are not 0" },
+	{ "CONNACK", 0x0, "CONNACK fixed header flags are not 0" },
+	{ "PUBLISH", 0x0, "PUBLISH QoS is 3" },
+	{ "PUBACK", 0x0, "PUBACK fixed header flags are not 0" },
+	{ "PUBREC", 0x0, "PUBREC fixed header flags are not 0" },
+	{ "PUBREL", 0x2, "PUBREL fixed header flags are not 2" },
+	{ "PUBCOMP", 0x0, "PUBCOMP fixed header flags are not 0" },
+	{ "SUBSCRIBE", 0x2, "SUBSCRIBE fixed header flags are not 2" },
+	{ "SUBACK", 0x0, "SUBACK fixed header flags are not 0" },
+	{ "UNSUBSCRIBE", 0x2, "UNSUBSCRIBE fixed header flags are not 2" },
+	{ "UNSUBACK", 0x0, "UNSUBACK fixed header flags are not 0" },
+	{ "PINGREQ", 0x0, "PINGREQ fixed header flags are not 0" },
+	{ "PINGRESP", 0x0, "PINGRESP fixed header flags are not 0" },
+	{ "DISCONNECT", 0x0, "DISCONNECT fixed header flags are not 0" },
+	{ "AUTH", 0x0, "AUTH fixed header flags are not 0" },
+};
+
+const char *
+mqtt_type_name(uint8_t type)
+{
+	return (type >= MQTT_PKT_CONNECT && type <= MQTT_PKT_AUTH ?
+	    types[type].name : "?");
+}
+
+/* Type and flags of the first byte: MQTT_OK or MQTT_MALFORMED. */
+static enum mqtt_status
+first_byte(uint8_t b, const char **why)
+{
+	uint8_t type = b >> 4, flags = b & 0x0f;
+
+	if (type == 0) {
+		*why = types[0].bad;
+		return (MQTT_MALFORMED);
+	}
+	if (type == MQTT_PKT_PUBLISH ? (flags & MQTT_PUB_QOS) ==
+	    MQTT_PUB_QOS : flags != types[type].flags) {
+		*why = types[type].bad;
+		return (MQTT_MALFORMED);
+	}
+	return (MQTT_OK);
+}
+
+enum mqtt_status
+mqtt_frame(const uint8_t *buf, size_t len, size_t max, struct mqtt_frame *f,
+    const char **why)
+{
+	enum mqtt_status st;
+	uint32_t val = 0;
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	*why = "waiting for the fixed header";
+	if (len < 1)
+		return (MQTT_INCOMPLETE);
+	if ((st = first_byte(buf[0], why)) != MQTT_OK)
+		return (st);
+	for (i = 0; i < 4; i++) {
+		if (1 + i >= len)
+			return (MQTT_INCOMPLETE);
+		val |= (uint32_t)(buf[1 + i] & 0x7f) << (7 * i);
+		if ((buf[1 + i] & 0x80) == 0)
+			break;
+	}
+	if (i == 4) {
+		*why = "remaining length longer than 4 bytes";
+		return (MQTT_MALFORMED);
+	}
+	/* A last byte of 0 after a continuation is a longer encoding. */
+	if (i > 0 && buf[1 + i] == 0) {
+		*why = "remaining length is not in its shortest form";
+		return (MQTT_MALFORMED);
+	}
+	f->type = buf[0] >> 4;
+	f->flags = buf[0] & 0x0f;
+	f->hdr_len = 2 + i;
+	f->rem_len = val;
+	f->total = f->hdr_len + f->rem_len;
+	if (f->total > max) {
+		*why = "packet is larger than the limit";
+		return (MQTT_TOO_LARGE);
+	}
+	if (f->total > len) {
+		*why = "waiting for the rest of the packet";
+		return (MQTT_INCOMPLETE);
+	}
+	*why = "ok";
+	return (MQTT_OK);
+}
+
 /* --- parsing ---------------------------------------------------------- */
 
 /*
- * The fixed header: type and flags, then the remaining length. Sets *hdr to
- * the header's size and *rem to the remaining length.
+ * The fixed header of a CONNECT, through the framer: sets *hdr to the
+ * header's size and *rem to the remaining length once the header is in,
+ * whether or not the rest is.
  */
 static enum mqtt_status
 fixed_header(const uint8_t *buf, size_t len, size_t *hdr, size_t *rem,
     const char **why)
 {
-	uint32_t val = 0;
-	size_t i;
+	struct mqtt_frame f;
+	enum mqtt_status st;
 
-	if (len < 1) {
-		*why = "waiting for the fixed header";
-		return (MQTT_INCOMPLETE);
-	}
-	if (buf[0] >> 4 != CONNECT_BYTE >> 4) {
+	/* Any other first packet is refused as such, however it looks. */
+	if (len >= 1 && buf[0] >> 4 != MQTT_PKT_CONNECT) {
 		*why = "the first packet is not a CONNECT";
 		return (MQTT_NOT_CONNECT);
 	}
-	if (buf[0] != CONNECT_BYTE) {
-		*why = "CONNECT fixed header flags are not 0";
-		return (MQTT_MALFORMED);
+	st = mqtt_frame(buf, len, SIZE_MAX, &f, why);
+	if (st == MQTT_INCOMPLETE && f.hdr_len == 0)
+		*why = "waiting for the fixed header";
+	else if (st == MQTT_OK || st == MQTT_INCOMPLETE) {
+		*hdr = f.hdr_len;
+		*rem = f.rem_len;
+		return (MQTT_OK);
 	}
-	for (i = 0; i < 4; i++) {
-		if (1 + i >= len) {
-			*why = "waiting for the fixed header";
-			return (MQTT_INCOMPLETE);
-		}
-		val |= (uint32_t)(buf[1 + i] & 0x7f) << (7 * i);
-		if ((buf[1 + i] & 0x80) == 0) {
-			if (i > 0 && buf[1 + i] == 0) {
-				*why = "remaining length is not in its "
-				    "shortest form";
-				return (MQTT_MALFORMED);
-			}
-			*hdr = 2 + i;
-			*rem = val;
-			return (MQTT_OK);
-		}
-	}
-	*why = "remaining length longer than 4 bytes";
-	return (MQTT_MALFORMED);
+	return (st);
 }
 
 /* Protocol name and level: sets level, or says why not. */
@@ -402,16 +489,17 @@ protocol(struct cursor *c, uint8_t *level)
 	if ((st = get_bytes(c, n, &name, overrun)) != MQTT_OK)
 		return (st);
 	if (n == 4 && memcmp(name.p, "MQTT", 4) == 0)
-		want = 4;
+		want = MQTT_LEVEL_311;
 	else if (n == 6 && memcmp(name.p, "MQIsdp", 6) == 0)
-		want = 3;
+		want = MQTT_LEVEL_31;
 	else {
 		c->why = "unknown protocol name";
 		return (MQTT_MALFORMED);
 	}
 	if ((st = get_u8(c, level, "protocol level missing")) != MQTT_OK)
 		return (st);
-	if (want == 3 ? *level != 3 : *level != 4 && *level != 5) {
+	if (want == MQTT_LEVEL_31 ? *level != MQTT_LEVEL_31 :
+	    *level != MQTT_LEVEL_311 && *level != MQTT_LEVEL_5) {
 		c->why = "unsupported protocol level";
 		return (MQTT_BAD_PROTOCOL);
 	}
@@ -436,7 +524,7 @@ check_flags(struct cursor *c, uint8_t level, uint8_t f)
 		return (MQTT_MALFORMED);
 	}
 	/* MQTT-3.1.2-22; MQTT 5 allows a password alone. */
-	if (level < 5 && (f & MQTT_CF_PASSWORD) &&
+	if (level < MQTT_LEVEL_5 && (f & MQTT_CF_PASSWORD) &&
 	    (f & MQTT_CF_USERNAME) == 0) {
 		c->why = "password flag set without the username flag";
 		return (MQTT_MALFORMED);
@@ -460,8 +548,8 @@ body(struct cursor *c, struct mqtt_connect *out)
 	if ((st = get_u16(c, &out->keepalive, "keep alive missing")) !=
 	    MQTT_OK)
 		return (st);
-	if (out->level == 5 && (st = get_props(c, &out->props, connect_props,
-	    sizeof(connect_props) / sizeof(connect_props[0]),
+	if (out->level == MQTT_LEVEL_5 && (st = get_props(c, &out->props,
+	    connect_props, sizeof(connect_props) / sizeof(connect_props[0]),
 	    &out->has_auth)) != MQTT_OK)
 		return (st);
 
@@ -470,7 +558,8 @@ body(struct cursor *c, struct mqtt_connect *out)
 	    "client identifier is not valid UTF-8")) != MQTT_OK)
 		return (st);
 	if (out->flags & MQTT_CF_WILL) {
-		if (out->level == 5 && (st = get_props(c, &out->will_props,
+		if (out->level == MQTT_LEVEL_5 &&
+		    (st = get_props(c, &out->will_props,
 		    will_props, sizeof(will_props) / sizeof(will_props[0]),
 		    &out->has_auth)) != MQTT_OK)
 			return (st);
@@ -585,7 +674,7 @@ plan(const struct mqtt_connect *c, uint8_t *flags, size_t *rem)
 	    &c->will_props };
 	size_t n, i;
 
-	if (c->level < 3 || c->level > 5)
+	if (c->level < MQTT_LEVEL_31 || c->level > MQTT_LEVEL_5)
 		return (0);
 	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		if (strs[i]->p == NULL && strs[i]->len != 0)
@@ -604,16 +693,16 @@ plan(const struct mqtt_connect *c, uint8_t *flags, size_t *rem)
 		*flags |= MQTT_CF_PASSWORD;
 	if ((*flags & MQTT_CF_WILL_QOS) == MQTT_CF_WILL_QOS)
 		return (0);
-	if (c->level < 5 && (*flags & MQTT_CF_PASSWORD) &&
+	if (c->level < MQTT_LEVEL_5 && (*flags & MQTT_CF_PASSWORD) &&
 	    (*flags & MQTT_CF_USERNAME) == 0)
 		return (0);
 
-	n = 2 + (c->level == 3 ? 6 : 4) + 1 + 1 + 2;
-	if (c->level == 5)
+	n = 2 + (c->level == MQTT_LEVEL_31 ? 6 : 4) + 1 + 1 + 2;
+	if (c->level == MQTT_LEVEL_5)
 		n += varint_len(c->props.len) + c->props.len;
 	n += 2 + c->client_id.len;
 	if (*flags & MQTT_CF_WILL) {
-		if (c->level == 5)
+		if (c->level == MQTT_LEVEL_5)
 			n += varint_len(c->will_props.len) +
 			    c->will_props.len;
 		n += 2 + c->will_topic.len + 2 + c->will_payload.len;
@@ -692,7 +781,7 @@ mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
 		return (0);
 	*o++ = CONNECT_BYTE;
 	o = put_varint(o, rem);
-	if (c->level == 3) {
+	if (c->level == MQTT_LEVEL_31) {
 		memcpy(o, "\0\6MQIsdp", 8);
 		o += 8;
 	} else {
@@ -702,11 +791,11 @@ mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
 	*o++ = c->level;
 	*o++ = flags;
 	o = put_u16(o, c->keepalive);
-	if (c->level == 5)
+	if (c->level == MQTT_LEVEL_5)
 		o = put_props(o, &c->props);
 	o = put_str(o, &c->client_id);
 	if (flags & MQTT_CF_WILL) {
-		if (c->level == 5)
+		if (c->level == MQTT_LEVEL_5)
 			o = put_props(o, &c->will_props);
 		o = put_str(o, &c->will_topic);
 		o = put_str(o, &c->will_payload);
@@ -721,10 +810,10 @@ mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
 size_t
 mqtt_connack_encode(uint8_t level, uint8_t reason, uint8_t out[8])
 {
-	out[0] = 0x20;
+	out[0] = MQTT_PKT_CONNACK << 4;
 	out[2] = 0x00;          /* session present: never, when refusing */
 	out[3] = reason;
-	if (level == 5) {
+	if (level == MQTT_LEVEL_5) {
 		out[1] = 3;
 		out[4] = 0x00;  /* no properties */
 		return (5);

@@ -1,14 +1,22 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# Build the MQTT CONNECT fuzzer (tests/fuzz/fuzz_connect.c) with clang's
-# libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer, and run it for
-# SECONDS (default 60) on a copy of the seed corpus tests/fuzz/corpus/connect.
+# Build the fuzz targets with clang's libFuzzer, AddressSanitizer and
+# UndefinedBehaviorSanitizer, and run them one after the other, SECONDS
+# (default 60) in all, shared between them:
 #
-# Everything is built and written in OUTDIR: the fuzzer, the working
-# corpus, crash artifacts and fuzz.log. Without OUTDIR a fresh directory
-# under $TMPDIR (or /tmp) is used and removed after a clean run, kept after
-# a finding. Nothing is written into the source tree, so this also works
+#   fuzz_connect  the MQTT CONNECT parser and encoder (fuzz_connect.c),
+#                 seeds in tests/fuzz/corpus/connect
+#   fuzz_frame    the framer for every packet type (fuzz_frame.c), seeds
+#                 in tests/fuzz/corpus/frame and corpus/connect
+#   fuzz_gate     the CONNECT decision with real identity rules
+#                 (fuzz_gate.c), seeds in tests/fuzz/corpus/gate; links
+#                 the pure library's sources with wolfSSL and inih
+#
+# Everything is built and written in OUTDIR: the fuzzers, their working
+# corpora, crash artifacts and one log per target (TARGET.log). Without
+# OUTDIR a fresh directory under $TMPDIR (or /tmp) is used and removed
+# after a clean run, kept after a finding. Nothing is written into the source tree, so this also works
 # from a read-only `make distcheck` tree.
 #
 # Exit status: 0 clean run, 1 a finding (or a build failure), 77 (the
@@ -62,36 +70,93 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined -o "$out/probe" \
 	exit 77
 fi
 
-echo "run.sh: building $out/fuzz_connect"
-"$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
-    -fno-sanitize-recover=undefined -Wall -Wextra \
-    -I "$top/include" -o "$out/fuzz_connect" \
-    "$top/src/core/mqtt.c" "$top/src/core/text.c" "$here/fuzz_connect.c"
+targets="fuzz_connect fuzz_frame fuzz_gate"
+ntargets=3
+# Each target gets its share, at least one second.
+share=$((secs / ntargets))
+[ "$share" -ge 1 ] || share=1
 
-rm -rf "$out/corpus"
-mkdir -p "$out/corpus" "$out/artifacts"
-cp "$seeds"/* "$out/corpus/"
+# What each target links besides its own file: the MQTT codec and the text
+# rules, or for the gate every pure source (src/core is self-contained),
+# with wolfSSL and inih. A file that moves between
+# these folders is updated here.
+srcs_codec="$top/src/core/mqtt.c $top/src/core/text.c"
+srcs_gate="$top/src/core/*.c"
+libs_gate=$(pkg-config --libs wolfssl inih 2>/dev/null ||
+    echo "-lwolfssl -linih")
+cflags_gate=$(pkg-config --cflags wolfssl inih 2>/dev/null || true)
+# The sources include the build's config.h; these need none of it.
+: >"$out/config.h"
 
-echo "run.sh: fuzzing for $secs s ($(ls "$out/corpus" | wc -l) seeds)"
-rc=0
-(
-	cd "$out" &&
-	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
-	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-	./fuzz_connect -max_total_time="$secs" -error_exitcode=1 \
-	    -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-	    -print_final_stats=1 -artifact_prefix="$out/artifacts/" \
-	    "$out/corpus"
-) >"$out/fuzz.log" 2>&1 || rc=$?
+# build TARGET: the fuzzer from tests/fuzz/TARGET.c and what it links.
+build() {
+	echo "run.sh: building $out/$1"
+	case $1 in
+	fuzz_gate) srcs=$srcs_gate libs=$libs_gate cflags=$cflags_gate ;;
+	*) srcs=$srcs_codec libs='' cflags='' ;;
+	esac
+	# shellcheck disable=SC2086 # srcs, cflags and libs are lists
+	"$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=undefined -Wall -Wextra \
+	    -I "$out" -I "$top/include" $cflags -o "$out/$1" \
+	    $srcs "$here/$1.c" $libs
+}
 
-grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|Done)' \
-    "$out/fuzz.log" || true
-if [ "$rc" -ne 0 ] || [ -n "$(ls "$out/artifacts")" ]; then
-	echo "run.sh: FINDING (exit $rc). Log: $out/fuzz.log;" \
-	    "inputs: $out/artifacts/" >&2
-	tail -n 60 "$out/fuzz.log" >&2
+# seed TARGET: copy its seed corpora into OUTDIR/corpus-TARGET.
+seed() {
+	rm -rf "$out/corpus-$1"
+	mkdir -p "$out/corpus-$1"
+	case $1 in
+	fuzz_connect) cp "$seeds"/* "$out/corpus-$1/" ;;
+	fuzz_frame) cp "$seeds"/* "$here/corpus/frame"/* "$out/corpus-$1/" ;;
+	fuzz_gate) cp "$here/corpus/gate"/* "$out/corpus-$1/" ;;
+	esac
+}
+
+asan_options=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+ubsan_options=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+summary='^(#[0-9]+.*DONE|stat::number_of_executed_units|'
+summary=$summary'stat::average_exec_per_sec|Done)'
+
+# fuzz TARGET: run it for its share; 0 clean, else a finding.
+fuzz() {
+	echo "run.sh: $1 for $share s ($(ls "$out/corpus-$1" | wc -l) seeds)"
+	rc=0
+	(
+		cd "$out" &&
+		ASAN_OPTIONS=$asan_options UBSAN_OPTIONS=$ubsan_options \
+		"./$1" -max_total_time="$share" -error_exitcode=1 \
+		    -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+		    -print_final_stats=1 -artifact_prefix="$out/artifacts/$1-" \
+		    "$out/corpus-$1"
+	) >"$out/$1.log" 2>&1 || rc=$?
+	grep -E "$summary" "$out/$1.log" || true
+	found_inputs=0
+	for a in "$out/artifacts/$1-"*; do
+		if [ -e "$a" ]; then found_inputs=1; fi
+	done
+	if [ "$rc" -ne 0 ] || [ "$found_inputs" = 1 ]; then
+		echo "run.sh: FINDING in $1 (exit $rc). Log: $out/$1.log;" \
+		    "inputs: $out/artifacts/" >&2
+		tail -n 60 "$out/$1.log" >&2
+		return 1
+	fi
+	return 0
+}
+
+rm -rf "$out/artifacts"
+mkdir -p "$out/artifacts"
+for t in $targets; do
+	build "$t"
+	seed "$t"
+done
+found=0
+for t in $targets; do
+	fuzz "$t" || found=1
+done
+if [ "$found" -ne 0 ]; then
 	exit 1
 fi
-echo "run.sh: $secs s, no findings"
+echo "run.sh: $secs s over $ntargets targets, no findings"
 [ "$keep" = 1 ] || rm -rf "$out"
 exit 0

@@ -4,7 +4,9 @@
  * an unauthenticated device sends. Accepted CONNECTs of every version must
  * come back byte for byte after a parse and an encode; each rule of the
  * parser has a refused twin in the table of bad packets; a packet cut
- * anywhere is only ever "incomplete". Every vector is copied into a buffer
+ * anywhere is only ever "incomplete". The framer is checked for every
+ * packet type and flag value, every remaining-length boundary and wrong
+ * form, its cap, and a stream of packets. Every vector is copied into a buffer
  * of exactly its size, so an AddressSanitizer build catches a read past the
  * bytes the parser was given.
  */
@@ -1129,4 +1131,196 @@ Test(mqtt, connect_need_reads_the_fixed_header)
 	    &why), MQTT_NOT_CONNECT);
 	cr_assert_eq(mqtt_connect_need(five, sizeof(five), &total, &why),
 	    MQTT_MALFORMED);
+}
+
+/* --- the framer ---------------------------------------------------------- */
+
+/* mqtt_frame() on a copy of b[0..n) in a buffer of exactly n bytes. */
+static enum mqtt_status
+frame(const uint8_t *b, size_t n, size_t max, struct mqtt_frame *f)
+{
+	uint8_t *buf = exact(b, n);
+	const char *why = NULL;
+	enum mqtt_status st;
+
+	st = mqtt_frame(buf, n, max, f, &why);
+	cr_assert(why != NULL && why[0] != '\0');
+	free(buf);
+	return (st);
+}
+
+/* Every type with the flags MQTT 3.1.1 and 5 fix for it frames. */
+Test(mqtt, frame_every_type)
+{
+	static const uint8_t fixed[16] = { 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 2,
+	    0, 0, 0, 0, 0 };
+	struct mqtt_frame f;
+	uint8_t pkt[4], t, fl;
+
+	for (t = 1; t <= 15; t++) {
+		for (fl = 0; fl < 16; fl++) {
+			enum mqtt_status want;
+
+			pkt[0] = (uint8_t)(t << 4 | fl);
+			pkt[1] = 2;
+			pkt[2] = pkt[3] = 0;
+			if (t == MQTT_PKT_PUBLISH)
+				want = (fl & MQTT_PUB_QOS) == MQTT_PUB_QOS ?
+				    MQTT_MALFORMED : MQTT_OK;
+			else
+				want = fl == fixed[t] ? MQTT_OK :
+				    MQTT_MALFORMED;
+			cr_assert_eq(frame(pkt, 4, 4, &f), want,
+			    "type %u flags %u", t, fl);
+			if (want != MQTT_OK)
+				continue;
+			cr_assert_eq(f.type, t);
+			cr_assert_eq(f.flags, fl);
+			cr_assert_eq(f.hdr_len, 2);
+			cr_assert_eq(f.rem_len, 2);
+			cr_assert_eq(f.total, 4);
+		}
+	}
+	/* Type 0 is reserved, whatever follows. */
+	cr_assert_eq(frame((const uint8_t[]){ 0x00, 0x00 }, 2, 2, &f),
+	    MQTT_MALFORMED);
+	cr_assert_eq(frame((const uint8_t[]){ 0x00 }, 1, 2, &f),
+	    MQTT_MALFORMED);
+	cr_assert_str_eq(mqtt_type_name(MQTT_PKT_SUBSCRIBE), "SUBSCRIBE");
+	cr_assert_str_eq(mqtt_type_name(MQTT_PKT_AUTH), "AUTH");
+	cr_assert_str_eq(mqtt_type_name(0), "?");
+	cr_assert_str_eq(mqtt_type_name(16), "?");
+}
+
+/* Remaining lengths at every varint boundary, and the wrong forms. */
+Test(mqtt, frame_remaining_length)
+{
+	static const struct {
+		uint8_t b[6];
+		size_t n;
+		enum mqtt_status want;
+		size_t hdr, rem;
+	} cases[] = {
+		{ { 0xc0, 0x00 }, 2, MQTT_OK, 2, 0 },
+		{ { 0x30, 0x7f }, 2, MQTT_INCOMPLETE, 2, 127 },
+		{ { 0x30, 0x80, 0x01 }, 3, MQTT_INCOMPLETE, 3, 128 },
+		{ { 0x30, 0xff, 0x7f }, 3, MQTT_INCOMPLETE, 3, 16383 },
+		{ { 0x30, 0x80, 0x80, 0x01 }, 4, MQTT_INCOMPLETE, 4, 16384 },
+		{ { 0x30, 0xff, 0xff, 0x7f }, 4, MQTT_INCOMPLETE, 4, 2097151 },
+		{ { 0x30, 0x80, 0x80, 0x80, 0x01 }, 5, MQTT_INCOMPLETE, 5,
+		    2097152 },
+		{ { 0x30, 0xff, 0xff, 0xff, 0x7f }, 5, MQTT_INCOMPLETE, 5,
+		    MQTT_REMAINING_MAX },
+		/* Header not all in yet. */
+		{ { 0x30 }, 1, MQTT_INCOMPLETE, 0, 0 },
+		{ { 0x30, 0x80 }, 2, MQTT_INCOMPLETE, 0, 0 },
+		{ { 0x30, 0xff, 0xff, 0xff }, 4, MQTT_INCOMPLETE, 0, 0 },
+		/* A fifth varint byte, and longer forms than needed. */
+		{ { 0x30, 0xff, 0xff, 0xff, 0xff, 0x01 }, 6, MQTT_MALFORMED,
+		    0, 0 },
+		{ { 0x30, 0x80, 0x80, 0x80, 0x80 }, 5, MQTT_MALFORMED, 0, 0 },
+		{ { 0x30, 0x80, 0x00 }, 3, MQTT_MALFORMED, 0, 0 },
+		{ { 0x30, 0xff, 0x80, 0x00 }, 4, MQTT_MALFORMED, 0, 0 },
+		{ { 0x30, 0x80, 0x80, 0x80, 0x00 }, 5, MQTT_MALFORMED, 0, 0 },
+		/* Bad flags are refused before the length is in. */
+		{ { 0x82 }, 1, MQTT_INCOMPLETE, 0, 0 },
+		{ { 0x80 }, 1, MQTT_MALFORMED, 0, 0 },
+		{ { 0x36, 0x80 }, 2, MQTT_MALFORMED, 0, 0 },
+	};
+	struct mqtt_frame f;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(frame(cases[i].b, cases[i].n, SIZE_MAX, &f),
+		    cases[i].want, "case %zu: %s", i,
+		    mqtt_status_str(frame(cases[i].b, cases[i].n, SIZE_MAX,
+		    &f)));
+		cr_assert_eq(f.hdr_len, cases[i].hdr, "case %zu", i);
+		cr_assert_eq(f.rem_len, cases[i].rem, "case %zu", i);
+		cr_assert_eq(f.total, cases[i].hdr + cases[i].rem, "case %zu",
+		    i);
+	}
+}
+
+/* The cap counts the whole packet and is checked from the header on. */
+Test(mqtt, frame_cap)
+{
+	uint8_t pkt[2 + 100];
+	struct mqtt_frame f;
+
+	memset(pkt, 'x', sizeof(pkt));
+	pkt[0] = 0x30;
+	pkt[1] = 100;
+	cr_assert_eq(frame(pkt, sizeof(pkt), 102, &f), MQTT_OK);
+	cr_assert_eq(f.total, 102);
+	cr_assert_eq(frame(pkt, sizeof(pkt), 101, &f), MQTT_TOO_LARGE);
+	cr_assert_eq(f.total, 102);
+	cr_assert_eq(f.type, MQTT_PKT_PUBLISH);
+	/* Too large as soon as the header says so. */
+	cr_assert_eq(frame(pkt, 2, 101, &f), MQTT_TOO_LARGE);
+	cr_assert_eq(frame(pkt, 2, 102, &f), MQTT_INCOMPLETE);
+	cr_assert_eq(f.total, 102);
+	/* A bad header is malformed, not too large. */
+	cr_assert_eq(frame((const uint8_t[]){ 0x30, 0x80, 0x00 }, 3, 1, &f),
+	    MQTT_MALFORMED);
+	cr_assert_eq(frame((const uint8_t[]){ 0xc0, 0x00 }, 2, 1, &f),
+	    MQTT_TOO_LARGE);
+}
+
+/*
+ * A stream of packets frames one after the other, each only once all of
+ * it is in, and the framer never reads past what it is given.
+ */
+Test(mqtt, frame_a_stream)
+{
+	static const uint8_t stream[] = {
+		0x10, 0x0d, MQTT4, 0x04, 0x02, KA, CID,   /* CONNECT */
+		0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 't', 0x00, /* SUBSCRIBE */
+		0x3b, 0x05, 0x00, 0x01, 't', 0x00, 0x07, /* PUBLISH QoS 1 */
+		0x62, 0x02, 0x00, 0x07,                  /* PUBREL */
+		0xc0, 0x00,                              /* PINGREQ */
+		0xe0, 0x00,                              /* DISCONNECT */
+	};
+	static const uint8_t types[] = { MQTT_PKT_CONNECT, MQTT_PKT_SUBSCRIBE,
+	    MQTT_PKT_PUBLISH, MQTT_PKT_PUBREL, MQTT_PKT_PINGREQ,
+	    MQTT_PKT_DISCONNECT };
+	struct mqtt_frame f;
+	size_t off = 0, k = 0, n;
+
+	while (off < sizeof(stream)) {
+		cr_assert_eq(frame(stream + off, sizeof(stream) - off, 1024,
+		    &f), MQTT_OK, "packet %zu", k);
+		cr_assert_eq(f.type, types[k], "packet %zu", k);
+		for (n = 0; n < f.total; n++)
+			cr_assert_eq(frame(stream + off, n, 1024, &f),
+			    MQTT_INCOMPLETE, "packet %zu cut at %zu", k, n);
+		cr_assert_eq(frame(stream + off, sizeof(stream) - off, 1024,
+		    &f), MQTT_OK);
+		off += f.total;
+		k++;
+	}
+	cr_assert_eq(k, sizeof(types));
+	cr_assert_eq(off, sizeof(stream));
+}
+
+/* The CONNECT parser reads its fixed header through the framer. */
+Test(mqtt, connect_fixed_header_through_the_framer)
+{
+	static const uint8_t pub_bad_qos[] = { 0x36, 0x00 };
+	static const uint8_t connect_flags[] = { 0x11 };
+	static const uint8_t type0[] = { 0x00, 0x00 };
+	struct mqtt_connect c;
+	const char *why;
+	size_t used, total;
+
+	/* Not a CONNECT wins over whatever else is wrong with it. */
+	cr_assert_eq(mqtt_connect_parse(pub_bad_qos, 2, MAX, &c, &used, &why),
+	    MQTT_NOT_CONNECT);
+	cr_assert_eq(mqtt_connect_parse(type0, 2, MAX, &c, &used, &why),
+	    MQTT_NOT_CONNECT);
+	cr_assert_eq(mqtt_connect_need(connect_flags, 1, &total, &why),
+	    MQTT_MALFORMED);
+	cr_assert_str_eq(why, "CONNECT fixed header flags are not 0");
+	cr_assert_eq(mqtt_connect_need(NULL, 0, &total, &why),
+	    MQTT_INCOMPLETE);
 }
