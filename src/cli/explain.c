@@ -201,7 +201,9 @@ explain_run(const struct explain_args *a)
 		fprintf(stderr, "moat explain: %s\n", why);
 		goto out;
 	}
-	put_line("certificate", a->cert);
+	printf("certificate ");
+	put_text(a->cert);
+	putchar('\n');
 	if (cv == CERT_REFUSED) {
 		printf("verification: FAILS: ");
 		put_text(why);

@@ -668,9 +668,10 @@ check_key(WOLFSSL_X509 *x, const struct config *cfg, char *why,
 		snprintf(why, whylen, "the certificate's ECC key has %d bits, "
 		    "below [tls] min_ecc_bits = %u", bits, ecc);
 		rc = -1;
-	} else if (type != EVP_PKEY_RSA && type != EVP_PKEY_EC) {
-		snprintf(why, whylen, "the certificate's key is neither RSA "
-		    "nor ECC");
+	} else if (type == EVP_PKEY_DSA) {
+		/* DSA keys are 1024 bits in practice and signed with SHA-1. */
+		snprintf(why, whylen, "the certificate has a DSA key; moat "
+		    "accepts RSA and ECC keys");
 		rc = -1;
 	}
 	wolfSSL_EVP_PKEY_free(k);
