@@ -623,10 +623,14 @@ floors(const struct config *cfg, unsigned *rsa, unsigned *ecc, int *sha1)
 }
 
 static int
-check_signature(const struct cert_parts *cp, int sha1_ok, char *why,
-    size_t whylen)
+check_signature(const struct cert_parts *cp, const struct config *cfg,
+    char *why, size_t whylen)
 {
+	unsigned rsa, ecc;
+	int sha1_ok;
 	size_t i;
+
+	floors(cfg, &rsa, &ecc, &sha1_ok);
 
 	for (i = 0; i < sizeof(weak_sigs) / sizeof(weak_sigs[0]); i++) {
 		if (!oid_is(&cp->sig_oid, weak_sigs[i].oid, weak_sigs[i].len))
@@ -756,19 +760,16 @@ cert_accept(WOLFSSL_X509 *x, const struct config *cfg,
 	const unsigned char *der;
 	struct cert_parts cp;
 	enum cert_verdict v;
-	unsigned rsa, ecc;
-	int dersz = 0, bad = 0, sha1;
+	int dersz = 0, bad = 0;
 
 	memset(id, 0, sizeof(*id));
-	snprintf(why, whylen, "out of memory");
-	floors(cfg, &rsa, &ecc, &sha1);
 	if ((der = wolfSSL_X509_get_der(x, &dersz)) == NULL || dersz <= 0 ||
 	    cert_split(der, (size_t)dersz, &cp) != 0) {
 		snprintf(why, whylen, "the certificate cannot be parsed");
 		return (CERT_REFUSED);
 	}
 	if (check_usage(x, why, whylen) != 0 ||
-	    check_signature(&cp, sha1, why, whylen) != 0 ||
+	    check_signature(&cp, cfg, why, whylen) != 0 ||
 	    check_key(x, cfg, why, whylen) != 0)
 		return (CERT_REFUSED);
 	if ((v = read_names(x, der, (size_t)dersz, id, &bad, why,
