@@ -66,6 +66,9 @@ struct config {
 	char *tls_crl;                       /* [tls] crl: PEM CRL or NULL */
 	char *tls_ciphers;                   /* [tls] ciphers or NULL: default */
 	int tls_min_version;                 /* 12 or 13 */
+	uint64_t tls_min_rsa_bits;           /* [tls] floors for device */
+	uint64_t tls_min_ecc_bits;           /* certificates (cert.h) */
+	int tls_sha1_signatures;              /* 1: accept SHA-1 signatures */
 
 	char *backend;                       /* [backend] address */
 

@@ -13,7 +13,6 @@
 
 #include <stddef.h>
 
-struct cert_identity;
 struct config;
 struct tls_ctx;
 struct tls_session;
@@ -95,30 +94,11 @@ void tls_close_notify(struct tls_session *s);
 const char *tls_session_error(struct tls_session *s, char *buf, size_t len);
 
 /*
- * After the handshake: read the identity fields of the peer certificate
- * (CN, SANs, RFC 4514 DN, serial, SHA-256 fingerprint, issuer CN) into id
- * and free the certificate. Returns 0, -1 (out of memory) or -2 when the
- * certificate must be refused (a name holds a NUL byte, which could pass
- * for a shorter name; a keyUsage without digitalSignature); *why says
- * which. id is cleared on failure.
+ * The device's certificate after the handshake, for the certificate room
+ * (cert.h); the caller frees it with wolfSSL_X509_free(). NULL when there
+ * is none.
  */
-int tls_peer_identity(struct tls_session *s, struct cert_identity *id,
-    const char **why);
-
-/*
- * The same for the first certificate of a PEM file (moat explain).
- * Returns 0, or -1 with a message in err.
- */
-int tls_cert_file_identity(const char *path, struct cert_identity *id,
-    char *err, size_t errlen);
-
-/*
- * Would a device presenting the certificate in path pass verification
- * against cfg's CA (and CRL)? Returns 0, or -1 with the reason in why.
- * Checks dates against the current time. For moat explain.
- */
-int tls_verify_file(const struct config *cfg, const char *path, char *why,
-    size_t whylen);
+struct WOLFSSL_X509 *tls_session_peer_cert(struct tls_session *s);
 
 /* Negotiated protocol ("TLSv1.3") and cipher suite names, for logs. */
 const char *tls_session_version(struct tls_session *s);

@@ -126,6 +126,12 @@ static const struct opt_value tls_versions[] = {
 	{ NULL, 0 },
 };
 
+static const struct opt_value refuse_accept[] = {
+	{ "refuse", 0 },
+	{ "accept", 1 },
+	{ NULL, 0 },
+};
+
 static const struct opt_value log_levels[] = {
 	{ "error", LOG_LVL_ERROR },
 	{ "warn", LOG_LVL_WARN },
@@ -230,6 +236,34 @@ static const struct opt opts[] = {
 		    "suites are accepted: " ALLOWED_CIPHERS "; NULL, "
 		    "integrity-only, anonymous, CBC, SHA-1, export, RC4, DES, "
 		    "3DES, MD5 and PSK suites are refused.",
+	}, {
+		.section = "tls", .key = "min_rsa_bits", .type = OPT_COUNT,
+		.offset = OFF(tls_min_rsa_bits), .min = 1024, .max = 16384,
+		.def = "2048", .arg = "BITS", .what = "a key size such as 2048",
+		.help = "Smallest RSA key a device certificate may have, in "
+		    "bits (1024 to 16384). Smaller keys are refused in the "
+		    "handshake and by moat explain, with a reason naming "
+		    "this option. Lower it only for old devices that cannot "
+		    "be reissued; wolfSSL itself never accepts fewer than "
+		    "1024 bits.",
+	}, {
+		.section = "tls", .key = "min_ecc_bits", .type = OPT_COUNT,
+		.offset = OFF(tls_min_ecc_bits), .min = 160, .max = 521,
+		.def = "256", .arg = "BITS", .what = "a key size such as 256",
+		.help = "Smallest ECC key (curve size) a device certificate "
+		    "may have, in bits (160 to 521); P-256 has 256. Smaller "
+		    "curves are refused in the handshake and by moat "
+		    "explain. wolfSSL may refuse small curves on its own.",
+	}, {
+		.section = "tls", .key = "sha1_signatures", .type = OPT_ENUM,
+		.offset = OFF(tls_sha1_signatures), .def = "refuse",
+		.values = refuse_accept, .arg = "refuse | accept",
+		.what = "refuse or accept",
+		.help = "Whether a device certificate signed with SHA-1 "
+		    "(sha1WithRSAEncryption, ecdsa-with-SHA1) is accepted. "
+		    "refuse (the default) refuses it in the handshake and in "
+		    "moat explain. MD5 and older signatures are always "
+		    "refused.",
 	}, {
 		.section = "backend", .key = "address", .type = OPT_STRING,
 		.offset = OFF(backend), .def = "127.0.0.1:1883",

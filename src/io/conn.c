@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "moat/backend.h"
+#include "moat/cert.h"
 #include "moat/config.h"
 #include "moat/conn.h"
 #include "moat/identity.h"
@@ -631,14 +632,16 @@ handshake_uncount(struct conn *c)
 static void
 handshake_done(struct conn *c)
 {
-	const char *why;
+	char why[256];
 
 	handshake_uncount(c);
 	c->tls_up = 1;
-	switch (tls_peer_identity(c->tls, &c->cert, &why)) {
-	case 0:
+	switch (cert_peer_identity(c->tls, c->snap->cfg, &c->cert, why,
+	    sizeof(why))) {
+	case CERT_OK:
 		break;
-	case -2:
+	case CERT_REFUSED:
+	case CERT_UNTRUSTED:
 		conn_close(c, CONN_CLOSE_IDENTITY_REFUSED, why);
 		return;
 	default:

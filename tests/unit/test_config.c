@@ -444,7 +444,8 @@ Test(config, unknown_key_lists_section_keys)
 	load(TLS "certificate = /x\n");
 	cr_assert_null(cfg);
 	assert_err_is(":5: unknown key \"certificate\" in [tls]; known keys: "
-	    "cert, key, ca, crl, min_version, ciphers");
+	    "cert, key, ca, crl, min_version, ciphers, min_rsa_bits, "
+	    "min_ecc_bits, sha1_signatures");
 }
 
 Test(config, key_in_wrong_section)
@@ -1162,4 +1163,38 @@ Test(config, free_null)
 {
 	config_free(NULL);
 	cr_assert(1);
+}
+
+Test(config, certificate_floors_default_and_set)
+{
+	load_ok(TLS);
+	cr_assert_eq(cfg->tls_min_rsa_bits, 2048);
+	cr_assert_eq(cfg->tls_min_ecc_bits, 256);
+	cr_assert_eq(cfg->tls_sha1_signatures, 0);
+	config_free(cfg);
+	cfg = NULL;
+	unlink(path);
+	load_ok(TLS "min_rsa_bits = 3072\nmin_ecc_bits = 384\n"
+	    "sha1_signatures = accept\n");
+	cr_assert_eq(cfg->tls_min_rsa_bits, 3072);
+	cr_assert_eq(cfg->tls_min_ecc_bits, 384);
+	cr_assert_eq(cfg->tls_sha1_signatures, 1);
+}
+
+Test(config, certificate_floors_bounds)
+{
+	load(TLS "min_rsa_bits = 512\n");
+	cr_assert_null(cfg);
+	assert_err_is(":5: min_rsa_bits = 512: must be a whole number from "
+	    "1024 to 16384");
+	unlink(path);
+	load(TLS "min_ecc_bits = 128\n");
+	cr_assert_null(cfg);
+	assert_err_is(":5: min_ecc_bits = 128: must be a whole number from "
+	    "160 to 521");
+	unlink(path);
+	load(TLS "sha1_signatures = yes\n");
+	cr_assert_null(cfg);
+	cr_assert(strstr(err, "refuse") != NULL && strstr(err, "accept") !=
+	    NULL, "%s", err);
 }

@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * moat explain: what moat would do with a device certificate. It prints the
+ * certificate's identity fields, verifies it exactly as the handshake does
+ * (one function in the certificate room, cert.h, serves both: moat's own
+ * rules on the leaf, then the chain from the file against [tls] ca and
+ * crl), and shows the identity map's answer with the username and client
+ * id moat would send (never the password).
+ *
+ * Every string that comes from the certificate is printed escaped: a name
+ * holding a newline or a terminal escape sequence must not be able to
+ * print lines of its own, such as a fake "result: accepted".
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wchar.h>
+#include <wctype.h>
+
+#include "moat/cert.h"
+#include "moat/cli.h"
+#include "moat/config.h"
+#include "moat/identity.h"
+#include "moat/tls.h"
+
+/* Options of one explain run. */
+struct explain_args {
+	const char *config;
+	const char *client_id;
+	const char *cert;
+	int level;
+};
+
+/* Characters that are printable but change how the text around them is
+ * shown (Unicode format and bidi controls). */
+static int
+is_format(wint_t c)
+{
+	return ((c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) ||
+	    (c >= 0x2066 && c <= 0x2069) || c == 0xfeff || c == 0x061c ||
+	    c == 0x2028 || c == 0x2029);
+}
+
+/*
+ * Print s with every control character (C0, DEL, C1), format or bidi
+ * character and invalid UTF-8 byte as \xNN, one per byte. Other text,
+ * backslashes included, is printed as it is, so RFC 4514 DNs keep their
+ * own escapes.
+ */
+static void
+put_text(const char *s)
+{
+	size_t len = strlen(s), i = 0, n, k;
+	mbstate_t st;
+	wchar_t wc;
+
+	while (i < len) {
+		memset(&st, 0, sizeof(st));
+		n = mbrtowc(&wc, s + i, len - i, &st);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			printf("\\x%02x", (unsigned char)s[i++]);
+			continue;
+		}
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
+		    iswcntrl((wint_t)wc) || is_format((wint_t)wc) ||
+		    (wc >= 0x80 && wc <= 0x9f)) {
+			for (k = 0; k < n; k++)
+				printf("\\x%02x", (unsigned char)s[i + k]);
+		} else {
+			fwrite(s + i, 1, n, stdout);
+		}
+		i += n;
+	}
+}
+
+/* "  label        value" with the value escaped. */
+static void
+put_field(const char *label, const char *value)
+{
+	printf("  %-12s ", label);
+	put_text(value != NULL ? value : "(none)");
+	putchar('\n');
+}
+
+/* "label: value" with the value escaped. */
+static void
+put_line(const char *label, const char *value)
+{
+	printf("%s: ", label);
+	put_text(value);
+	putchar('\n');
+}
+
+static void
+put_list(const char *label, char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		put_field(label, v[i]);
+}
+
+const char *
+explain_verdict(enum identity_verdict v)
+{
+	switch (v) {
+	case ID_OK:
+		return ("accepted");
+	case ID_UNKNOWN:
+		return ("refused: unknown identity");
+	case ID_DENIED:
+		return ("refused: denied by the map");
+	case ID_BAD_NAME:
+		return ("refused: forbidden name");
+	case ID_CLIENT_ID_REFUSED:
+		return ("refused: client id");
+	}
+	return ("?");
+}
+
+int
+explain_load_rules(const char *path, struct config **cfg,
+    struct identity_rules **r)
+{
+	char err[1024];
+
+	if ((*cfg = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return (-1);
+	}
+	if ((*r = identity_rules_new(*cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		config_free(*cfg);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+put_identity(const struct cert_identity *id)
+{
+	put_field("subject", id->dn);
+	put_field("cn", id->cn);
+	put_list("san-dns", id->san_dns, id->n_san_dns);
+	put_list("san-uri", id->san_uri, id->n_san_uri);
+	put_list("san-email", id->san_email, id->n_san_email);
+	put_list("san-ip", id->san_ip, id->n_san_ip);
+	put_field("serial", id->serial);
+	put_field("fingerprint", id->fingerprint);
+	put_field("issuer cn", id->issuer_cn);
+}
+
+/* The identity map's answer. Returns the exit status. */
+static int
+put_mapping(const struct identity_rules *rules, const struct cert_identity
+    *id, const struct explain_args *a, int verified)
+{
+	struct identity_creds cr;
+	enum identity_verdict v;
+	int rc = 1;
+
+	memset(&cr, 0, sizeof(cr));
+	v = identity_map(rules, id, (const uint8_t *)a->client_id,
+	    strlen(a->client_id), a->level, &cr);
+	put_line("identity", cr.identity[0] != '\0' ? cr.identity : "(none)");
+	put_line("rule", cr.rule[0] != '\0' ? cr.rule : "(none)");
+	printf("result: %s\n", explain_verdict(v));
+	if (v == ID_OK) {
+		put_field("username", cr.username);
+		printf("  %-12s %s\n", "password",
+		    cr.has_password ? "(set, not shown)" : "(none)");
+		put_field("client id", cr.client_id);
+		/* Exit 0 only when this device would get in. */
+		rc = verified ? 0 : 1;
+	} else {
+		put_field("why", cr.why);
+	}
+	explicit_bzero(&cr, sizeof(cr));
+	return (rc);
+}
+
+static int
+explain_run(const struct explain_args *a)
+{
+	struct config *cfg;
+	struct identity_rules *rules;
+	struct cert_identity id;
+	enum cert_verdict cv;
+	char why[1024];
+	int rc = 1;
+
+	if (tls_global_init() != 0 || explain_load_rules(a->config, &cfg,
+	    &rules) != 0)
+		return (1);
+	cv = cert_verify_file(cfg, a->cert, &id, why, sizeof(why));
+	if (cv == CERT_ERROR) {
+		fprintf(stderr, "moat explain: %s\n", why);
+		goto out;
+	}
+	printf("certificate ");
+	put_text(a->cert);
+	putchar('\n');
+	if (cv == CERT_REFUSED) {
+		printf("verification: FAILS: ");
+		put_text(why);
+		printf(" (moat refuses this certificate in the TLS handshake, "
+		    "before any mapping)\nresult: refused: certificate\n");
+		goto out;
+	}
+	put_identity(&id);
+	if (cv == CERT_OK) {
+		printf("verification: passes [tls] ca%s\n",
+		    cfg->tls_crl != NULL ? " and crl" : "");
+	} else {
+		printf("verification: FAILS: ");
+		put_text(why);
+		printf(" (the TLS handshake would refuse it before any "
+		    "mapping)\n");
+	}
+	rc = put_mapping(rules, &id, a, cv == CERT_OK);
+	cert_identity_clear(&id);
+out:
+	identity_rules_free(rules);
+	config_free(cfg);
+	tls_global_cleanup();
+	return (rc);
+}
+
+int
+explain_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "client-id", required_argument, NULL, 'i' },
+		{ "mqtt", required_argument, NULL, 'm' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct explain_args a = { CLI_DEFAULT_CONFIG, "", NULL, 4 };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:i:m:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			a.config = optarg;
+			break;
+		case 'i':
+			a.client_id = optarg;
+			break;
+		case 'm':
+			a.level = atoi(optarg);
+			if (a.level < 3 || a.level > 5) {
+				fprintf(stderr, "moat explain: --mqtt takes 3 "
+				    "(MQTT 3.1), 4 (3.1.1) or 5\n");
+				return (2);
+			}
+			break;
+		default:
+			main_usage(stderr);
+			return (2);
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "moat explain: give one certificate file\n");
+		main_usage(stderr);
+		return (2);
+	}
+	a.cert = argv[optind];
+	/* UTF-8 decoding for put_text, whatever the caller's locale. */
+	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
+		(void)setlocale(LC_CTYPE, "C");
+	return (explain_run(&a));
+}
