@@ -135,6 +135,8 @@ static void
 pb_put(struct pb *p, const void *d, size_t n)
 {
 	cr_assert_leq(p->len + n, sizeof(p->b));
+	if (n == 0)
+		return;         /* d may be NULL for an empty field */
 	memcpy(p->b + p->len, d, n);
 	p->len += n;
 }
