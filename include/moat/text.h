@@ -30,7 +30,9 @@ int text_is_control(uint32_t cp);
 
 /*
  * 1 for the invisible format and bidi characters that make one name look
- * like another: U+200B-U+200F, U+202A-U+202E, U+2066-U+2069, U+FEFF.
+ * like another: U+200B-U+200F, U+202A-U+202E, U+2066-U+2069, U+FEFF, and
+ * the Arabic letter mark and line and paragraph separators (U+061C,
+ * U+2028, U+2029), which break or reorder a line where they are shown.
  */
 int text_is_format(uint32_t cp);
 

@@ -14,17 +14,15 @@
 #include "config.h"
 
 #include <getopt.h>
-#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <wchar.h>
-#include <wctype.h>
 
 #include "moat/cert.h"
 #include "moat/cli.h"
 #include "moat/config.h"
 #include "moat/identity.h"
+#include "moat/text.h"
 #include "moat/tls.h"
 
 /* Options of one explain run. */
@@ -35,46 +33,24 @@ struct explain_args {
 	int level;
 };
 
-/* Characters that are printable but change how the text around them is
- * shown (Unicode format and bidi controls). */
-static int
-is_format(wint_t c)
-{
-	return ((c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) ||
-	    (c >= 0x2066 && c <= 0x2069) || c == 0xfeff || c == 0x061c ||
-	    c == 0x2028 || c == 0x2029);
-}
-
 /*
  * Print s with every control character (C0, DEL, C1), format or bidi
- * character and invalid UTF-8 byte as \xNN, one per byte. Other text,
- * backslashes included, is printed as it is, so RFC 4514 DNs keep their
- * own escapes.
+ * character and invalid UTF-8 byte as \xNN, one per byte (text.h). Other
+ * text, backslashes included, is printed as it is, so RFC 4514 DNs keep
+ * their own escapes.
  */
 static void
 put_text(const char *s)
 {
-	size_t len = strlen(s), i = 0, n, k;
-	mbstate_t st;
-	wchar_t wc;
+	size_t len = strlen(s), buflen = len * 4 + 16;
+	char *buf;
 
-	while (i < len) {
-		memset(&st, 0, sizeof(st));
-		n = mbrtowc(&wc, s + i, len - i, &st);
-		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
-			printf("\\x%02x", (unsigned char)s[i++]);
-			continue;
-		}
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
-		    iswcntrl((wint_t)wc) || is_format((wint_t)wc) ||
-		    (wc >= 0x80 && wc <= 0x9f)) {
-			for (k = 0; k < n; k++)
-				printf("\\x%02x", (unsigned char)s[i + k]);
-		} else {
-			fwrite(s + i, 1, n, stdout);
-		}
-		i += n;
+	if ((buf = malloc(buflen)) == NULL) {
+		fputs("(out of memory)", stdout);
+		return;
 	}
+	fputs(text_quote(s, len, len, 0, buf, buflen), stdout);
+	free(buf);
 }
 
 /* "  label        value" with the value escaped. */
@@ -269,8 +245,5 @@ explain_main(int argc, char **argv)
 		return (2);
 	}
 	a.cert = argv[optind];
-	/* UTF-8 decoding for put_text, whatever the caller's locale. */
-	if (setlocale(LC_CTYPE, "C.UTF-8") == NULL)
-		(void)setlocale(LC_CTYPE, "C");
 	return (explain_run(&a));
 }

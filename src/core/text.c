@@ -72,7 +72,8 @@ text_is_format(uint32_t cp)
 {
 	return ((cp >= 0x200b && cp <= 0x200f) ||
 	    (cp >= 0x202a && cp <= 0x202e) ||
-	    (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff);
+	    (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff ||
+	    cp == 0x061c || cp == 0x2028 || cp == 0x2029);
 }
 
 /* Length of the character at p[0] that may be written as it is, or 0. */

@@ -1256,12 +1256,16 @@ Test(identity, name_ok_refuses_dollar_and_format)
 	cr_assert_not(identity_name_ok("a\xe2\x80\xac", 4));
 	cr_assert_not(identity_name_ok("a\xe2\x81\xa7", 4));
 	cr_assert_not(identity_name_ok("\xef\xbb\xbf", 3));
+	/* Line and paragraph separators, the Arabic letter mark. */
+	cr_assert_not(identity_name_ok("a\xe2\x80\xa8", 4));
+	cr_assert_not(identity_name_ok("a\xe2\x80\xa9", 4));
+	cr_assert_not(identity_name_ok("a\xd8\x9c", 3));
 	/* Neighbours of the ranges, and '$' further in, are fine. */
 	cr_assert(identity_name_ok("a$b", 3));
 	cr_assert(identity_name_ok("a$", 2));
 	cr_assert(identity_name_ok("a\xe2\x80\x8a", 4));            /* U+200A */
 	cr_assert(identity_name_ok("a\xe2\x80\x90", 4));            /* U+2010 */
-	cr_assert(identity_name_ok("a\xe2\x80\xa9", 4));            /* U+2029 */
+	cr_assert(identity_name_ok("a\xe2\x80\xa7", 4));            /* U+2027 */
 	cr_assert(identity_name_ok("a\xe2\x80\xaf", 4));            /* U+202F */
 	cr_assert(identity_name_ok("a\xe2\x81\xa5", 4));            /* U+2065 */
 	cr_assert(identity_name_ok("a\xe2\x81\xaa", 4));            /* U+206A */
