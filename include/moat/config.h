@@ -43,6 +43,9 @@ struct config {
 
 	uint64_t max_connect_size;           /* [limits] bytes */
 
+	uint64_t workers;                    /* [process] threads; 0: auto,
+	                                      * one per CPU */
+
 	/* [identity]: certificate -> broker credentials (identity.h) */
 	int id_source;                       /* enum identity_source */
 	char *id_pattern;                    /* POSIX ERE or NULL */

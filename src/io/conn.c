@@ -622,7 +622,7 @@ static void
 handshake_uncount(struct conn *c)
 {
 	if (c->hs_counted) {
-		peercount_del(c->w->handshakes,
+		worker_handshake_del(c->w,
 		    (const struct sockaddr *)&c->peer_sa);
 		c->hs_counted = 0;
 	}
@@ -839,9 +839,10 @@ static void
 conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
-	char up[24], down[24], dur[24], id[24];
+	char up[24], down[24], dur[24], id[24], wid[12];
 
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+	snprintf(wid, sizeof(wid), "%u", w->index);
 	snprintf(up, sizeof(up), "%llu", (unsigned long long)c->bytes_up);
 	snprintf(down, sizeof(down), "%llu",
 	    (unsigned long long)c->bytes_down);
@@ -852,7 +853,8 @@ conn_free(struct conn *c)
 	 * Turned-away floods log at debug level (a warning says it happens).
 	 */
 	log_kv(c->reason == CONN_CLOSE_TOO_MANY_HANDSHAKES ? LOG_LVL_DEBUG :
-	    LOG_LVL_INFO, "conn_closed", "id", id, "peer", c->peer,
+	    LOG_LVL_INFO, "conn_closed", "id", id, "worker", wid,
+	    "peer", c->peer,
 	    "subject", c->cert.dn, "username", c->username,
 	    "client_id", c->client_id, "up", up, "down", down,
 	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
@@ -866,6 +868,7 @@ conn_free(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	w->nconns--;
+	worker_conn_put(w);
 
 	tls_session_free(c->tls);
 	cert_identity_clear(&c->cert);
@@ -1004,11 +1007,12 @@ refused_warning(struct worker *w, const char *why)
 {
 	uint64_t now = uv_now(w->loop);
 
-	w->refused++;
+	WORKER_COUNT(w, refused, 1);
 	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
 		w->refused_logged_at = now;
-		log_warn("connection refused: %s; %llu refused so far", why,
-		    (unsigned long long)w->refused);
+		log_warn("connection refused: %s; %llu refused so far by "
+		    "worker %u", why, (unsigned long long)atomic_load_explicit(
+		    &w->count.refused, memory_order_relaxed), w->index);
 	}
 }
 
@@ -1042,32 +1046,40 @@ conn_accept(struct worker *w, uv_stream_t *server)
 {
 	const struct config *cfg = w->snap->cfg;
 	struct conn *c;
-	int len = sizeof(c->peer_sa);
+	int len = sizeof(c->peer_sa), r = 0;
 	unsigned n;
 
-	if (w->nconns >= cfg->max_connections) {
+	/* max_connections holds across every worker. */
+	if (!worker_conn_take(w, cfg->max_connections)) {
 		turn_away(w, server);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		worker_conn_put(w);
 		turn_away(w, server);
 		return;
 	}
 	if (uv_tcp_init(w->loop, &c->dev) != 0) {
 		free(c);
+		worker_conn_put(w);
 		turn_away(w, server);
 		return;
 	}
 	c->dev.data = c;
 	c->w = w;
-	if (uv_accept(server, (uv_stream_t *)&c->dev) != 0) {
+	if (uv_accept(server, (uv_stream_t *)&c->dev) != 0 ||
+	    (r = uv_timer_init(w->loop, &c->timer)) != 0) {
+		if (r != 0)
+			log_warn("connection refused: timer: %s",
+			    uv_strerror(r));
 		uv_close((uv_handle_t *)&c->dev, on_unaccepted_closed);
+		worker_conn_put(w);
 		return;
 	}
-	uv_timer_init(w->loop, &c->timer);
+	WORKER_COUNT(w, accepted, 1);
 	c->timer.data = c;
 	c->snap = snapshot_ref(w->snap);
-	c->id = ++w->next_id;
+	c->id = worker_conn_id(w);
 	c->t_start = c->last_active = uv_now(w->loop);
 	if (uv_tcp_getpeername(&c->dev, (struct sockaddr *)&c->peer_sa,
 	    &len) == 0)
@@ -1088,7 +1100,7 @@ conn_accept(struct worker *w, uv_stream_t *server)
 		return;
 	}
 	/* One address may hold only so many unauthenticated connections. */
-	n = peercount_add(w->handshakes, (struct sockaddr *)&c->peer_sa);
+	n = worker_handshake_add(w, (struct sockaddr *)&c->peer_sa);
 	c->hs_counted = n > 0;
 	if (n == 0 || n > cfg->max_handshakes_per_address) {
 		char detail[96];

@@ -799,6 +799,9 @@ class Test:
         if ident:
             sec("identity", list(ident.items()))
         sec("log", list(lg.items()))
+        # MOAT_TEST_WORKERS=N runs every moat of a test with N workers
+        if os.environ.get("MOAT_TEST_WORKERS"):
+            sec("process", [("workers", os.environ["MOAT_TEST_WORKERS"])])
         text = "\n".join(out) + "\n" + extra
         return text, where
 
