@@ -10,11 +10,13 @@ One thing differs: with two workers there are two accept queues, so "the
 fourth connection" is the fourth one moat accepts, which need not be the
 fourth one the test opened while the first three still wait in the other
 queue. So here every plain TCP connection the test opens waits until moat
-has accepted it (the listening sockets' accept queues, read from
-/proc/net/tcp, are empty) before the test goes on."""
+has accepted it (the listening sockets' accept queues, as ss or
+/proc/net/tcp show them, are empty) before the test goes on."""
 
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import types
 
@@ -28,7 +30,14 @@ TCP_LISTEN = "0A"
 
 def accept_backlog(port):
     """Connections waiting in the accept queues of the IPv4 listening
-    sockets on port (for a listening socket, rx_queue is that count)."""
+    sockets on port: for a listening socket, Recv-Q is that count. ss asks
+    the kernel for the listening sockets of that port only; without ss,
+    /proc/net/tcp lists every socket (slow on a busy machine)."""
+    if shutil.which("ss"):
+        r = subprocess.run(["ss", "-Hltn4", "sport = :%d" % port],
+                           stdout=subprocess.PIPE, text=True, timeout=10)
+        return sum(int(ln.split()[1]) for ln in r.stdout.splitlines()
+                   if ln.strip())
     n = 0
     with open("/proc/net/tcp") as f:
         next(f)

@@ -13,6 +13,8 @@ and its own listening socket, and one worker binding without SO_REUSEPORT.
   reload         SIGHUP with a new username template reaches both workers:
                  24 more devices, on both workers, all carry the new
                  username; moat exits 0 on SIGTERM with every loop closed.
+  auto           without [process], moat starts one worker per CPU it may
+                 run on, and says how many.
   workers = 1    the socket is bound without SO_REUSEPORT: a second moat on
                  the same port fails to start (exit 1, naming bind and the
                  address in use), with workers = 1 and with workers = 2,
@@ -30,10 +32,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moattest as mt  # noqa: E402
 
 DEVICES = 24
-
-
-def workers_ini(n):
-    return "[process]\nworkers = %d\n" % n
 
 
 def reuseport_bind(port):
@@ -75,7 +73,7 @@ def workers_of(t, lines):
 def two_workers(t, broker, ctx):
     t.step("moat with [process] workers = 2")
     moat = t.start_moat("127.0.0.1:%d" % broker.port, name="moat-w2",
-                        extra=workers_ini(2))
+                        workers="2")
     t.check(mt.wait_for(lambda: "; 2 workers" in moat.text(), 5),
             "moat says it runs 2 workers", mt.tail(moat.log, 5))
     seen = workers_of(t, devices(t, moat, ctx, "w2"))
@@ -91,7 +89,7 @@ def two_workers(t, broker, ctx):
     t.write_ini("moat-w2.ini", "127.0.0.1:%d" % broker.port,
                 identity={"unknown": "template", "client_id": "keep",
                           "username": "w-{identity}"},
-                extra=workers_ini(2))
+                workers="2")
     mark = moat.mark()
     moat.p.send_signal(signal.SIGHUP)
     t.check(mt.wait_for(lambda: "reloaded " in moat.text()[mark:], 10),
@@ -110,7 +108,7 @@ def two_workers(t, broker, ctx):
 def second_moat(t, broker, port, n):
     """Start a moat with n workers on port; must fail. Returns its log."""
     ini = t.write_ini("second-%d.ini" % n, "127.0.0.1:%d" % broker.port,
-                      listen=("127.0.0.1:%d" % port,), extra=workers_ini(n))
+                      listen=("127.0.0.1:%d" % port,), workers=str(n))
     log = t.path("second-%d.log" % n)
     p = mt.Proc(t, "moat-second", [t.moat, "-c", ini], log,
                 env=t.moat_env())
@@ -129,7 +127,7 @@ def second_moat(t, broker, port, n):
 def one_worker(t, broker, ctx):
     t.step("moat with [process] workers = 1")
     moat = t.start_moat("127.0.0.1:%d" % broker.port, name="moat-w1",
-                        extra=workers_ini(1))
+                        workers="1")
     t.check(mt.wait_for(lambda: "; 1 worker" in moat.text(), 5),
             "moat says it runs 1 worker", mt.tail(moat.log, 5))
     for n in (1, 2):
@@ -149,6 +147,19 @@ def one_worker(t, broker, ctx):
     moat.stop_and_check()
 
 
+def auto_workers(t, broker, ctx):
+    cpus = len(os.sched_getaffinity(0))
+    t.step("moat without [process]: workers = auto (%d CPUs here)" % cpus)
+    moat = t.start_moat("127.0.0.1:%d" % broker.port, name="moat-auto",
+                        workers="")
+    want = "; %d worker%s" % (cpus, "" if cpus == 1 else "s")
+    t.check(mt.wait_for(lambda: want in moat.text(), 5),
+            "moat says it runs %d worker(s)" % cpus, mt.tail(moat.log, 5))
+    ok, how = mt.try_tls_mqtt(moat.port, ctx, "auto")
+    t.check(ok, "a device connects (%s)" % how)
+    moat.stop_and_check()
+
+
 def main(t):
     mt.need_tool("mosquitto", "mosquitto_pub", "mosquitto_sub")
     cert, key = t.pki.device("sensor-a")
@@ -156,6 +167,8 @@ def main(t):
     ctx = mt.client_context(ca=t.pki.ca, cert=cert, key=key)
     with t.subcase("two_workers"):
         two_workers(t, broker, ctx)
+    with t.subcase("auto_workers"):
+        auto_workers(t, broker, ctx)
     with t.subcase("one_worker"):
         one_worker(t, broker, ctx)
 
