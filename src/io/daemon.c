@@ -106,6 +106,7 @@ reload_work(uv_work_t *req)
 	if ((cfg = config_load(job->d->config_path, job->err,
 	    sizeof(job->err))) != NULL)
 		job->snap = snapshot_new(cfg, job->err, sizeof(job->err));
+	tls_thread_cleanup();
 }
 
 /* Hand snap (taking the reference) to every worker and keep it. */

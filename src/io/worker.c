@@ -23,6 +23,7 @@
 #include "moat/log.h"
 #include "moat/peercount.h"
 #include "moat/snapshot.h"
+#include "moat/tls.h"
 
 #define BACKLOG     511
 #define SCRATCH_LEN 16384
@@ -253,6 +254,7 @@ run(void *arg)
 	struct worker *w = arg;
 
 	(void)uv_run(w->loop, UV_RUN_DEFAULT);
+	tls_thread_cleanup();
 }
 
 int
