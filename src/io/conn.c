@@ -25,8 +25,8 @@
  * device ("down"), each with its delivery hook. The up hook is the CONNECT
  * rewrite until the CONNECT is done, then pass-through; the down hook
  * hands the broker's bytes to TLS. This file keeps the device side: the
- * state machine, the TLS memory-I/O glue, the hooks, the deadlines and the
- * one teardown; upstream.c keeps the broker connection.
+ * state machine, the TLS memory-I/O glue, the hooks and the one teardown;
+ * upstream.c keeps the broker connection, deadline.c the timer.
  */
 #include "config.h"
 
@@ -62,7 +62,6 @@ conn_state_name(enum conn_state st)
 
 static void close_handles(struct conn *c);
 static void drain_check(struct conn *c);
-static void on_timer(uv_timer_t *t);
 
 static void set_dev_reading(struct conn *c, int on);
 
@@ -631,14 +630,7 @@ conn_pump_up(struct conn *c)
 	}
 }
 
-/* --- broker up, deadlines ------------------------------------------------ */
-
-void
-conn_arm_timer(struct conn *c, uint64_t ms)
-{
-	/* Cannot fail on a timer that is not closing. */
-	(void)uv_timer_start(&c->timer, on_timer, ms, 0);
-}
+/* --- broker up ----------------------------------------------------------- */
 
 /*
  * The broker accepted: proxy. Send what the device sent meanwhile (the
@@ -669,54 +661,22 @@ conn_broker_up(struct conn *c)
 	conn_pump_up(c);
 }
 
-static void
-on_timer(uv_timer_t *t)
+/*
+ * The linger of a closing connection ran out: say so if the device did not
+ * get everything, and close (deadline.c calls this).
+ */
+void
+conn_linger_over(struct conn *c)
 {
-	struct conn *c = t->data;
-	const struct config *cfg = c->snap->cfg;
-	char detail[256];
-	uint64_t now, idle;
+	size_t n;
 
-	switch (c->st) {
-	case CONN_ST_HANDSHAKE:
-		conn_close(c, CONN_CLOSE_HANDSHAKE_TIMEOUT, NULL);
-		break;
-	case CONN_ST_AWAIT_CONNECT:
-		snprintf(detail, sizeof(detail),
-		    "no whole MQTT CONNECT within %llu ms",
-		    (unsigned long long)cfg->connect_timeout_ms);
-		conn_close(c, CONN_CLOSE_CONNECT_TIMEOUT, detail);
-		break;
-	case CONN_ST_CONNECTING:
-		snprintf(detail, sizeof(detail),
-		    "broker %s did not accept within %llu ms",
-		    c->snap->backend.text,
-		    (unsigned long long)cfg->connect_timeout_ms);
-		refuse(c, 0x03, 0x88, CONN_CLOSE_CONNECT_TIMEOUT, detail);
-		break;
-	case CONN_ST_PROXYING:
-		now = uv_now(c->w->loop);
-		idle = now - c->last_active;
-		if (idle >= cfg->idle_timeout_ms)
-			conn_close(c, CONN_CLOSE_IDLE_TIMEOUT, NULL);
-		else
-			uv_timer_start(&c->timer, on_timer,
-			    cfg->idle_timeout_ms - idle, 0);
-		break;
-	case CONN_ST_DRAINING:
-		/* Linger over: say so if the device did not get everything. */
-		if (pipe_queued(&c->down) > 0) {
-			size_t n = strlen(c->detail);
-
-			snprintf(c->detail + n, sizeof(c->detail) - n,
-			    "%s%zu bytes to the device unsent", n > 0 ?
-			    "; " : "", pipe_queued(&c->down));
-		}
-		close_handles(c);
-		break;
-	case CONN_ST_CLOSED:
-		break;
+	if (pipe_queued(&c->down) > 0) {
+		n = strlen(c->detail);
+		snprintf(c->detail + n, sizeof(c->detail) - n,
+		    "%s%zu bytes to the device unsent", n > 0 ? "; " : "",
+		    pipe_queued(&c->down));
 	}
+	close_handles(c);
 }
 
 /* --- teardown ------------------------------------------------------------ */

@@ -2,8 +2,8 @@
 /*
  * Inside one device connection: the struct and the functions that the
  * files of a connection (conn.c, the device side, states and teardown;
- * upstream.c, the broker connection) call in each other. Not for use
- * outside src/io/conn.c and src/io/upstream.c.
+ * upstream.c, the broker connection; deadline.c, the timer) call in each
+ * other. Not for use outside those three.
  */
 #ifndef MOAT_CONN_INT_H
 #define MOAT_CONN_INT_H
@@ -77,8 +77,12 @@ struct conn {
 /* Drive TLS with what the device sent (conn.c). */
 void conn_pump_up(struct conn *c);
 
-/* (Re)start the connection's one timer for ms (conn.c). */
+/* (Re)start the connection's one timer for ms (deadline.c). */
 void conn_arm_timer(struct conn *c, uint64_t ms);
+
+/* DRAINING's linger ran out: note what the device did not get and close
+ * every handle (conn.c). */
+void conn_linger_over(struct conn *c);
 
 /* The broker accepted: proxy from now on (conn.c). */
 void conn_broker_up(struct conn *c);

@@ -1085,3 +1085,47 @@ Test(config, free_null)
 	config_free(NULL);
 	cr_assert(1);
 }
+
+/* --- [process] -------------------------------------------------------- */
+
+Test(config, workers_default_is_auto)
+{
+	load_ok(TLS);
+	cr_assert_eq(cfg->workers, 0, "auto is stored as 0");
+}
+
+Test(config, workers_auto)
+{
+	load_ok(TLS "[process]\nworkers = auto\n");
+	cr_assert_eq(cfg->workers, 0);
+}
+
+Test(config, workers_number)
+{
+	load_ok(TLS "[process]\nworkers = 256\n");
+	cr_assert_eq(cfg->workers, 256);
+}
+
+Test(config, workers_zero)
+{
+	load_fails(TLS "[process]\nworkers = 0\n", 6,
+	    "workers = 0: must be auto or a whole number from 1 to 256");
+}
+
+Test(config, workers_too_many)
+{
+	load_fails(TLS "[process]\nworkers = 257\n", 6,
+	    "must be auto or a whole number from 1 to 256");
+}
+
+Test(config, workers_not_a_number)
+{
+	load_fails(TLS "[process]\nworkers = Auto\n", 6,
+	    "must be auto or a whole number");
+}
+
+Test(config, auto_only_where_allowed)
+{
+	load_fails(TLS "[limits]\nmax_connections = auto\n", 6,
+	    "max_connections = auto: must be a whole number from 1 to");
+}
