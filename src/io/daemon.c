@@ -48,6 +48,7 @@ struct daemon {
 	unsigned nsig;
 	struct reload_job job;
 	int reloading, reload_again, stopping;
+	struct daemon_stats final;      /* summed once the workers ended */
 };
 
 void
@@ -236,6 +237,7 @@ reap_workers(struct daemon *d)
 		worker_post_stop(&d->workers[i]);
 	for (i = 0; i < d->nspawned; i++)
 		(void)uv_thread_join(&d->workers[i].thread);
+	daemon_stats(d, &d->final);
 	for (i = 0; i < d->nstarted; i++)
 		if (worker_free(&d->workers[i]) != 0)
 			rc = -1;
@@ -318,7 +320,7 @@ init_shared(struct daemon *d)
 
 /* Free d after its loop has run out. Returns 0 or -1 (handles open). */
 static int
-destroy(struct daemon *d)
+destroy(struct daemon *d, struct daemon_stats *st)
 {
 	unsigned i;
 	int rc;
@@ -335,6 +337,8 @@ destroy(struct daemon *d)
 		peercount_free(d->shared.handshakes);
 	}
 	snapshot_unref(d->snap);
+	if (st != NULL)
+		*st = d->final;
 	free(d->workers);
 	free(d);
 	return (rc);
@@ -343,6 +347,7 @@ destroy(struct daemon *d)
 int
 daemon_run(const char *config_path, struct snapshot *snap)
 {
+	struct daemon_stats st;
 	struct daemon *d;
 	int rc;
 
@@ -357,12 +362,12 @@ daemon_run(const char *config_path, struct snapshot *snap)
 	d->nworkers = count_workers(snap->cfg);
 	if ((d->workers = calloc(d->nworkers, sizeof(*d->workers))) == NULL) {
 		log_error("out of memory");
-		(void)destroy(d);
+		(void)destroy(d, NULL);
 		return (1);
 	}
 	if (init_shared(d) != 0 || start_workers(d) != 0 ||
 	    start_signals(d) != 0) {
-		(void)destroy(d);
+		(void)destroy(d, NULL);
 		return (1);
 	}
 	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s; "
@@ -372,10 +377,11 @@ daemon_run(const char *config_path, struct snapshot *snap)
 	if (notify_send("READY=1") != 0)
 		log_warn("cannot notify the service manager at $NOTIFY_SOCKET");
 	(void)uv_run(d->loop, UV_RUN_DEFAULT);
-	if ((rc = destroy(d)) != 0) {
+	if ((rc = destroy(d, &st)) != 0) {
 		log_error("internal error: handles left open at exit");
 		return (1);
 	}
-	log_info("stopped");
+	log_info("stopped; %llu connections accepted, %llu turned away",
+	    (unsigned long long)st.accepted, (unsigned long long)st.refused);
 	return (0);
 }

@@ -12,7 +12,8 @@ and its own listening socket, and one worker binding without SO_REUSEPORT.
                  port (moat set it).
   reload         SIGHUP with a new username template reaches both workers:
                  24 more devices, on both workers, all carry the new
-                 username; moat exits 0 on SIGTERM with every loop closed.
+                 username; moat exits 0 on SIGTERM with every loop closed,
+                 and its last line counts the connections of both workers.
   auto           without [process], moat starts one worker per CPU it may
                  run on, and says how many.
   workers = 1    the socket is bound without SO_REUSEPORT: a second moat on
@@ -103,6 +104,11 @@ def two_workers(t, broker, ctx):
             "new username w-sensor-a", "\n".join(old))
     moat.stop_and_check()
     t.ok("moat exited 0 on SIGTERM")
+    m = re.search(r"stopped; (\d+) connections accepted", moat.text())
+    t.check(m and int(m.group(1)) >= 2 * DEVICES,
+            "its last line sums both workers' counters (%s accepted, at "
+            "least %d)" % (m.group(1) if m else "none", 2 * DEVICES),
+            mt.tail(moat.log, 3))
 
 
 def second_moat(t, broker, port, n):
