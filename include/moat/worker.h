@@ -24,9 +24,21 @@
 struct conn;
 struct peercount;
 struct snapshot;
+struct worker;
+
+/*
+ * What a worker does with its connections, given by the daemon (conn.h's
+ * conn_accept, and conn_close_all with reason "shutdown"), so that the
+ * worker and the connections do not include each other.
+ */
+struct worker_conn_ops {
+	void (*accept)(struct worker *w, uv_stream_t *server);
+	void (*shutdown)(struct worker *w);
+};
 
 /* Admission state shared by every worker of a daemon (owned by it). */
 struct worker_shared {
+	const struct worker_conn_ops *conn; /* the same for every worker */
 	atomic_uint_fast64_t nconns;  /* open connections, all workers */
 	atomic_uint_fast64_t next_id; /* last connection id given out */
 	uv_mutex_t hs_lock;           /* guards handshakes */

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "moat/config.h"
+#include "moat/conn.h"
 #include "moat/daemon.h"
 #include "moat/log.h"
 #include "moat/notify.h"
@@ -300,9 +301,22 @@ fail:
 	return (-1);
 }
 
+/* Close every connection of w: the worker is stopping. */
+static void
+shutdown_conns(struct worker *w)
+{
+	conn_close_all(w, CONN_CLOSE_SHUTDOWN);
+}
+
+static const struct worker_conn_ops conn_ops = {
+	.accept = conn_accept,
+	.shutdown = shutdown_conns,
+};
+
 static int
 init_shared(struct daemon *d)
 {
+	d->shared.conn = &conn_ops;
 	atomic_init(&d->shared.nconns, 0);
 	atomic_init(&d->shared.next_id, 0);
 	if ((d->shared.handshakes = peercount_new()) == NULL) {

@@ -18,7 +18,6 @@
 
 #include "moat/backend.h"
 #include "moat/config.h"
-#include "moat/conn.h"
 #include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/peercount.h"
@@ -39,7 +38,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	if (w->stopping)
 		return;
-	conn_accept(w, server);
+	w->shared->conn->accept(w, server);
 }
 
 static socklen_t
@@ -174,7 +173,7 @@ stop(struct worker *w)
 	w->nlisteners = 0;
 	if (w->wake_init)
 		uv_close((uv_handle_t *)&w->wake, on_closed_quietly);
-	conn_close_all(w, CONN_CLOSE_SHUTDOWN);
+	w->shared->conn->shutdown(w);
 }
 
 /* The loop, the wake-up handle and the scratch buffer. 0 or -1 + err. */
