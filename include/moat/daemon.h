@@ -22,6 +22,9 @@
  *                                 (per connection, from its snapshot)
  *     counters (open, accepted, refused): written by their worker only,
  *                                 summed by daemon_stats() on demand
+ * A new global budget (such as one for all connections still in their
+ * handshake) belongs beside nconns in struct worker_shared (worker.h): an
+ * atomic count, taken at accept and given back when the phase ends.
  */
 #ifndef MOAT_DAEMON_H
 #define MOAT_DAEMON_H
