@@ -51,7 +51,7 @@ struct conn {
 	int dev_dead;                   /* device reset: write nothing more */
 	int tls_up;                     /* handshake completed */
 	int dev_shut, be_shut;          /* DRAINING: side finished */
-	int hs_counted;                 /* in w->handshakes */
+	int hs_counted;                 /* in the shared handshake table */
 	int open_handles;
 
 	struct tls_session *tls;
