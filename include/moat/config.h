@@ -81,6 +81,9 @@ struct config {
 
 	uint64_t max_connect_size;           /* [limits] bytes */
 
+	uint64_t workers;                    /* [process] threads; 0: auto,
+	                                      * one per CPU */
+
 	/* [identity]: certificate -> broker credentials (identity.h) */
 	enum identity_source id_source;
 	char *id_pattern;                    /* POSIX ERE or NULL */

@@ -40,6 +40,10 @@ struct tls_io {
 int tls_global_init(void);
 void tls_global_cleanup(void);
 
+/* Free what wolfSSL keeps per thread (the ECC fixed-point cache); call it
+ * at the end of every thread other than the main one that ran TLS. */
+void tls_thread_cleanup(void);
+
 /* Versions of the wolfSSL library in use ("5.5.4"). */
 const char *tls_library_version(void);
 

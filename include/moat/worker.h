@@ -1,62 +1,136 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A worker: one libuv loop with its listening sockets and the list of its
- * connections. All per-loop state lives here and is passed down, so that
- * several workers (one per thread) can run side by side sharing nothing
- * mutable but the reference-counted snapshot.
+ * A worker: one thread running its own libuv loop, with its own listening
+ * sockets and the list of its connections. All per-loop state lives here
+ * and is passed down; workers share nothing mutable but the
+ * reference-counted snapshot and the global admission counts of
+ * struct worker_shared (see daemon.h for which limits are global).
+ *
+ * The daemon talks to a worker only through worker_post_snapshot() and
+ * worker_post_stop(), which are safe from any thread; everything else runs
+ * on the worker's own loop.
  */
 #ifndef MOAT_WORKER_H
 #define MOAT_WORKER_H
 
+#include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <uv.h>
 
 #include "moat/config.h"
 
 struct conn;
+struct peercount;
 struct snapshot;
+struct worker;
+
+/*
+ * What a worker does with its connections, given by the daemon (conn.h's
+ * conn_accept, and conn_close_all with reason "shutdown"), so that the
+ * worker and the connections do not include each other.
+ */
+struct worker_conn_ops {
+	void (*accept)(struct worker *w, uv_stream_t *server);
+	void (*shutdown)(struct worker *w);
+};
+
+/* Admission state shared by every worker of a daemon (owned by it). */
+struct worker_shared {
+	const struct worker_conn_ops *conn; /* the same for every worker */
+	atomic_uint_fast64_t nconns;  /* open connections, all workers */
+	atomic_uint_fast64_t next_id; /* last connection id given out */
+	uv_mutex_t hs_lock;           /* guards handshakes */
+	struct peercount *handshakes; /* per address, still in handshake */
+};
+
+/* Counters of one worker: written by its loop only, read by anyone. */
+struct worker_counters {
+	atomic_uint_fast64_t open;
+	atomic_uint_fast64_t accepted;
+	atomic_uint_fast64_t refused;
+};
 
 struct worker {
+	unsigned index;               /* 0..N-1, "worker" in the logs */
+	uv_loop_t loop_storage;
 	uv_loop_t *loop;
+	uv_thread_t thread;
+	uv_async_t wake;              /* a snapshot or stop was posted */
+	_Atomic(struct snapshot *) posted; /* next snapshot, one reference */
+	atomic_int stop_posted;
+	struct worker_shared *shared;
 	struct snapshot *snap;        /* current snapshot (one reference) */
 	uv_tcp_t listeners[CONFIG_MAX_LISTEN];
 	unsigned nlisteners;
 	struct conn *conns;           /* every live connection */
-	uint64_t nconns;
-	uint64_t next_id;
-	struct peercount *handshakes; /* per address, still in handshake */
-	uint64_t refused;             /* over max_connections */
+	uint64_t nconns;              /* of this worker */
+	struct worker_counters count;
 	uint64_t refused_logged_at;   /* uv_now() of the last warning */
 	char *scratch;                /* one read's worth of bytes, reused
 	                               * by every connection of this loop */
 	size_t scratch_len;
 	int stopping;
+	int wake_init, loop_init;
 };
 
 /*
- * Initialise w on loop with snap and open one listening socket per
- * [listen] address (with SO_REUSEPORT once there are several workers, so
- * that each can bind the same addresses). Logs "listening on ADDR" for each. Returns 0, w then owning
- * the snapshot reference, or -1 with a message in err (everything opened so
- * far is closed; the caller keeps its reference).
+ * Initialise w (index of nworkers) with its own loop and snap, and open
+ * one listening socket per [listen] address. addrs[i] is the address to
+ * bind for cfg->listen[i]: worker 0 binds what the config says and writes
+ * back the address it got (so that port 0 becomes a real port); the other
+ * workers bind that same address. SO_REUSEPORT is set when nworkers > 1.
+ * Worker 0 logs "listening on ADDR" for each. Returns 0, w then owning the
+ * snapshot reference, or -1 with a message in err (everything opened so
+ * far is closed and the loop freed; the caller keeps its reference).
+ * Runs on the caller's thread, before worker_spawn().
  */
-int worker_start(struct worker *w, uv_loop_t *loop, struct snapshot *snap,
-    char *err, size_t errlen);
+int worker_start(struct worker *w, unsigned index, unsigned nworkers,
+    struct worker_shared *shared, struct snapshot *snap,
+    struct sockaddr_storage *addrs, char *err, size_t errlen);
+
+/* Start w's thread, which runs its loop until it stops. Returns 0 or a
+ * libuv error code. */
+int worker_spawn(struct worker *w);
 
 /*
- * Stop accepting, close every connection with reason "shutdown" and drop
- * the snapshot once the last connection is gone. The loop then runs out.
+ * From any thread: hand snap (taking the reference) to w for the
+ * connections it accepts from then on; live ones keep the one they hold.
+ * A snapshot posted before w took the previous one replaces it.
  */
-void worker_stop(struct worker *w);
+void worker_post_snapshot(struct worker *w, struct snapshot *snap);
+
+/* From any thread: ask w to stop accepting, close every connection with
+ * reason "shutdown" and let its loop run out. */
+void worker_post_stop(struct worker *w);
 
 /*
- * Put snap (taking the reference) in place of w's snapshot for the
- * connections accepted from now on; live ones keep the one they hold.
+ * After the thread has been joined (or was never spawned): free what w
+ * owns and close its loop. Returns 0, or -1 when the loop still had
+ * handles open.
  */
-void worker_swap(struct worker *w, struct snapshot *snap);
+int worker_free(struct worker *w);
 
-/* After the loop has run out: free what w owns. */
-void worker_free(struct worker *w);
+/*
+ * Admission across every worker, on w's loop. worker_conn_take() counts a
+ * new connection against max and returns 1, or returns 0 (nothing counted)
+ * when max are open already; worker_conn_put() gives it back.
+ */
+int worker_conn_take(struct worker *w, uint64_t max);
+void worker_conn_put(struct worker *w);
+
+/* A connection id unique across the workers: 1, 2, 3, ... */
+uint64_t worker_conn_id(struct worker *w);
+
+/* Per-address handshake counts across every worker (peercount.h). */
+unsigned worker_handshake_add(struct worker *w, const struct sockaddr *sa);
+void worker_handshake_del(struct worker *w, const struct sockaddr *sa);
+
+/* Bump one of w's counters (only from w's loop). */
+#define WORKER_COUNT(w, field, delta)                                   \
+	atomic_store_explicit(&(w)->count.field,                        \
+	    atomic_load_explicit(&(w)->count.field, memory_order_relaxed) \
+	    + (uint64_t)(delta), memory_order_relaxed)
 
 #endif

@@ -16,8 +16,8 @@
 
 #include "moat/cli.h"
 #include "moat/config.h"
+#include "moat/daemon.h"
 #include "moat/identity.h"
-#include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/notify.h"
 #include "moat/snapshot.h"
@@ -25,9 +25,6 @@
 
 #define DEFAULT_CONFIG CLI_DEFAULT_CONFIG
 
-static struct worker worker;
-static uv_signal_t sig_term, sig_int, sig_hup;
-static const char *config_path;
 
 void
 main_usage(FILE *out)
@@ -66,110 +63,6 @@ main_usage(FILE *out)
 "(a file with errors is refused and the running one kept). SIGTERM or\n"
 "SIGINT close every connection (close_notify to devices) and exit.\n",
 	    DEFAULT_CONFIG);
-}
-
-static void
-on_stop_closed(uv_handle_t *h)
-{
-	(void)h;
-}
-
-/* Two configs listen on the same addresses, in the same order. */
-static int
-same_listeners(const struct config *a, const struct config *b)
-{
-	unsigned i;
-
-	if (a->nlisten != b->nlisten)
-		return (0);
-	for (i = 0; i < a->nlisten; i++)
-		if (strcmp(a->listen[i], b->listen[i]) != 0)
-			return (0);
-	return (1);
-}
-
-/*
- * SIGHUP: load and check the file again and swap the new snapshot in for
- * new connections. Any error keeps the running configuration: nothing
- * falls back to defaults. Live connections finish on the snapshot they
- * started with.
- */
-static void
-reload(void)
-{
-	struct config *cfg;
-	struct snapshot *snap;
-	char err[1024];
-
-	(void)notify_send("RELOADING=1");
-	if ((cfg = config_load(config_path, err, sizeof(err))) == NULL ||
-	    (snap = snapshot_new(cfg, err, sizeof(err))) == NULL) {
-		log_error("reload failed, still running the previous "
-		    "configuration: %s", err);
-		(void)notify_send("READY=1");
-		return;
-	}
-	if (!same_listeners(worker.snap->cfg, snap->cfg))
-		log_warn("reload: [listen] changes take effect only after a "
-		    "restart; still listening where moat started");
-	log_setup(snap->cfg->log_level, snap->cfg->log_format);
-	worker_swap(&worker, snap);
-	log_info("reloaded %s; new connections use it, %llu open ones "
-	    "keep the configuration they started with", config_path,
-	    (unsigned long long)worker.nconns);
-	(void)notify_send("READY=1");
-}
-
-static void
-on_signal(uv_signal_t *s, int signum)
-{
-	if (signum == SIGHUP) {
-		reload();
-		return;
-	}
-	log_info("%s: closing connections and exiting",
-	    signum == SIGTERM ? "SIGTERM" : "SIGINT");
-	(void)notify_send("STOPPING=1");
-	uv_close((uv_handle_t *)&sig_term, on_stop_closed);
-	uv_close((uv_handle_t *)&sig_int, on_stop_closed);
-	uv_close((uv_handle_t *)&sig_hup, on_stop_closed);
-	worker_stop(&worker);
-	(void)s;
-}
-
-static int
-run(struct snapshot *snap)
-{
-	uv_loop_t *loop = uv_default_loop();
-	char err[1024];
-
-	if (worker_start(&worker, loop, snap, err, sizeof(err)) != 0) {
-		log_error("%s", err);
-		snapshot_unref(snap);
-		uv_run(loop, UV_RUN_DEFAULT);
-		(void)uv_loop_close(loop);
-		return (1);
-	}
-	uv_signal_init(loop, &sig_term);
-	uv_signal_init(loop, &sig_int);
-	uv_signal_init(loop, &sig_hup);
-	uv_signal_start(&sig_term, on_signal, SIGTERM);
-	uv_signal_start(&sig_int, on_signal, SIGINT);
-	uv_signal_start(&sig_hup, on_signal, SIGHUP);
-
-	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s",
-	    PACKAGE_VERSION, tls_library_version(), uv_version_string(),
-	    snap->backend.text);
-	if (notify_send("READY=1") != 0)
-		log_warn("cannot notify the service manager at $NOTIFY_SOCKET");
-	uv_run(loop, UV_RUN_DEFAULT);
-	worker_free(&worker);
-	if (uv_loop_close(loop) != 0) {
-		log_error("internal error: handles left open at exit");
-		return (1);
-	}
-	log_info("stopped");
-	return (0);
 }
 
 int
@@ -285,8 +178,7 @@ main(int argc, char **argv)
 		tls_global_cleanup();
 		return (0);
 	}
-	config_path = path;
-	rc = run(snap);
+	rc = daemon_run(path, snap);
 	tls_global_cleanup();
 	return (rc);
 }

@@ -70,6 +70,7 @@ enum opt_type {
 #define OPT_REQUIRED 0x1          /* no default: the file must set it */
 #define OPT_REPEAT   0x2          /* may appear up to max_repeat times */
 #define OPT_ZERO_OK  0x4          /* 0 allowed besides min..max ("off") */
+#define OPT_AUTO     0x8          /* OPT_COUNT: "auto" allowed, stored as 0 */
 
 struct opt_value {
 	const char *name;
@@ -435,6 +436,18 @@ static const struct opt opts[] = {
 		.help = "text writes one readable line per event; json writes "
 		    "one JSON object per line for log collectors. Logs go "
 		    "to standard error.",
+	}, {
+		.section = "process", .key = "workers", .type = OPT_COUNT,
+		.offset = OFF(workers), .min = 1, .max = 256, .def = "auto",
+		.flags = OPT_AUTO, .arg = "auto | NUMBER",
+		.what = "auto or a number such as 2",
+		.help = "Worker threads, each with its own event loop and its "
+		    "own listening sockets on every [listen] address (the "
+		    "kernel spreads new connections over them with "
+		    "SO_REUSEPORT). auto starts one per CPU; 1 to 256 sets "
+		    "the number. max_connections and the handshake limits "
+		    "hold for moat as a whole, not per worker. A reload "
+		    "keeps the running number; changing it takes a restart.",
 	},
 };
 
@@ -920,10 +933,15 @@ store(struct config *cfg, const struct opt *o, const char *value, int line,
 		return (0);
 
 	case OPT_COUNT:
+		if ((o->flags & OPT_AUTO) && strcmp(value, "auto") == 0) {
+			*AT(cfg, o->offset, uint64_t *) = 0;
+			return (0);
+		}
 		if (parse_count(value, &n) == -1 || n < o->min || n > o->max) {
-			snprintf(err, errlen, "%s = %s: must be a whole number "
+			snprintf(err, errlen, "%s = %s: must be %sa whole number "
 			    "from %llu to %llu", o->key,
 			    echo(value, e, sizeof(e)),
+			    (o->flags & OPT_AUTO) ? "auto or " : "",
 			    (unsigned long long)o->min,
 			    (unsigned long long)o->max);
 			return (-1);

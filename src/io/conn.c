@@ -16,13 +16,17 @@
  * A refusal after the handshake answers with the CONNACK the device's MQTT
  * version expects, then drains like any other close.
  *
- * Backpressure: a side stops being read while the other side's write queue is
- * above HIGH_WATER and resumes below LOW_WATER, so a peer that stops reading
- * costs moat a bounded amount of memory, never an unbounded queue.
+ * Backpressure: a side stops being read while the other side's write queue
+ * is above PIPE_HIGH_WATER and resumes below PIPE_LOW_WATER, so a peer that
+ * stops reading costs moat a bounded amount of memory, never an unbounded
+ * queue.
  *
- * Device-to-broker bytes pass through up_deliver(), a stage of its own, so
- * that MQTT framing (the CONNECT rewrite, topic policy) can later be put
- * there without touching the socket callbacks.
+ * Each direction is a pipe (pipe.h): device to broker ("up") and broker to
+ * device ("down"), each with its delivery hook. The up hook is the CONNECT
+ * rewrite until the CONNECT is done, then pass-through; the down hook
+ * hands the broker's bytes to TLS. This file keeps the device side: the
+ * state machine, the TLS memory-I/O glue, the hooks and the one teardown;
+ * upstream.c keeps the broker connection, deadline.c the timer.
  */
 #include "config.h"
 
@@ -34,6 +38,7 @@
 #include "moat/cert.h"
 #include "moat/config.h"
 #include "moat/conn.h"
+#include "moat/pipe.h"
 #include "moat/identity.h"
 #include "moat/worker.h"
 #include "moat/log.h"
@@ -42,66 +47,7 @@
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
-#define RX_CAP          16384           /* ciphertext read from the device */
-#define PEND_SLACK      16384           /* room past max_connect_size for
-                                         * what follows the CONNECT */
-#define PEND_MIN        4096            /* first allocation of pend */
-#define HIGH_WATER      (256 * 1024)    /* pause the other side above this */
-#define LOW_WATER       (64 * 1024)     /* and resume below this */
-#define LINGER_MS       2000            /* closing: deadline for progress */
-#define DRAIN_MAX_MS    30000           /* closing: deadline in all */
-
-struct conn {
-	struct worker *w;
-	struct snapshot *snap;
-	struct conn *prev, *next;       /* w->conns */
-	uint64_t id;
-	enum conn_state st;
-
-	uv_tcp_t dev;
-	union {
-		uv_handle_t h;
-		uv_stream_t s;
-		uv_tcp_t tcp;
-		uv_pipe_t pipe;
-	} be;
-	uv_connect_t be_req;
-	uv_timer_t timer;
-	uv_shutdown_t dev_sreq, be_sreq;
-	int be_init;                    /* be handle initialised */
-	int be_connected;
-	int dev_reading, be_reading;
-	int dev_paused;                 /* by backpressure from the broker */
-	int dev_eof;                    /* device sent FIN */
-	int dev_dead;                   /* device reset: write nothing more */
-	int tls_up;                     /* handshake completed */
-	int dev_shut, be_shut;          /* DRAINING: side finished */
-	int hs_counted;                 /* in w->handshakes */
-	int open_handles;
-
-	struct tls_session *tls;
-	char rx[RX_CAP];                /* ciphertext not yet taken by TLS */
-	size_t rx_off, rx_len;
-	char *pend;                     /* plaintext waiting for the broker */
-	size_t pend_len, pend_cap;
-	uint8_t mqtt_level;             /* from the CONNECT; 0 until read */
-
-	uint64_t bytes_up, bytes_down;
-	uint64_t t_start, last_active, t_drain;
-	char peer[64];
-	struct sockaddr_storage peer_sa;
-	struct cert_identity cert;      /* of the device certificate */
-	char *username;                 /* mapped, for the log */
-	char *client_id;
-	enum conn_reason reason;
-	char detail[600];
-};
-
-struct wreq {
-	uv_write_t req;
-	struct conn *c;
-	char data[];
-};
+#include "conn_int.h"
 
 static const char *state_names[] = {
 #define X(name, text) text,
@@ -115,115 +61,87 @@ conn_state_name(enum conn_state st)
 	    state_names[st] : "?");
 }
 
-static void pump_up(struct conn *c);
 static void close_handles(struct conn *c);
 static void drain_check(struct conn *c);
-static void on_timer(uv_timer_t *t);
 
 static void set_dev_reading(struct conn *c, int on);
-static void set_be_reading(struct conn *c);
 
 /* --- writes ------------------------------------------------------------ */
 
 /*
  * A queue that paused reading the device has drained: take what waits in
- * TLS and rx, and read again unless pump_up() found another reason to
+ * TLS and rx, and read again unless conn_pump_up() found another reason to
  * pause (it re-checks both queues).
  */
 static void
 resume_device(struct conn *c)
 {
-	if (!c->dev_paused || c->st == CONN_ST_HANDSHAKE ||
+	if (!c->up.paused || c->st == CONN_ST_HANDSHAKE ||
 	    c->st >= CONN_ST_DRAINING)
 		return;
-	c->dev_paused = 0;
-	pump_up(c);
-	if (c->st < CONN_ST_DRAINING && !c->dev_paused)
+	c->up.paused = 0;
+	conn_pump_up(c);
+	if (c->st < CONN_ST_DRAINING && !c->up.paused)
 		set_dev_reading(c, 1);
 }
 
+/* A write to the device failed: it is gone, write nothing more. */
 static void
-on_dev_written(uv_write_t *req, int status)
+down_failed(struct pipe *p, int status)
 {
-	struct wreq *wr = (struct wreq *)req;
-	struct conn *c = wr->c;
+	struct conn *c = p->owner;
 
-	free(wr);
-	if (status < 0) {
-		if (status != UV_ECANCELED && c->st < CONN_ST_DRAINING) {
-			c->dev_dead = 1;
-			conn_close(c, CONN_CLOSE_DEVICE_RESET, uv_strerror(status));
-		}
-		return;
+	if (c->st < CONN_ST_DRAINING) {
+		c->dev_dead = 1;
+		conn_close(c, CONN_CLOSE_DEVICE_RESET, uv_strerror(status));
 	}
-	/*
-	 * Closing, and a slow device still takes what moat holds for it:
-	 * the linger counts from the last progress, within DRAIN_MAX_MS.
-	 */
+}
+
+/*
+ * Closing, and a slow device still takes what moat holds for it: the
+ * linger counts from the last progress, within DRAIN_MAX_MS.
+ */
+static void
+down_progress(struct pipe *p)
+{
+	struct conn *c = p->owner;
+
 	if (c->st == CONN_ST_DRAINING &&
 	    uv_now(c->w->loop) - c->t_drain < DRAIN_MAX_MS)
-		uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
-	if (c->dev.write_queue_size > LOW_WATER)
-		return;
+		conn_arm_timer(c, LINGER_MS);
+}
+
+static void
+down_drained(struct pipe *p)
+{
+	struct conn *c = p->owner;
+
+	int r;
+
 	/* The device reads again: resume reading the broker... */
-	if (c->st == CONN_ST_PROXYING && !c->be_reading)
-		set_be_reading(c);
+	if (c->st == CONN_ST_PROXYING && !c->down.reading &&
+	    (r = pipe_read(&c->down, 1)) != 0) {
+		conn_close(c, CONN_CLOSE_BACKEND_ERROR, uv_strerror(r));
+		return;
+	}
 	/* ...and the device itself, if its own backlog paused it. */
 	resume_device(c);
 }
 
 static void
-on_be_written(uv_write_t *req, int status)
+up_failed(struct pipe *p, int status)
 {
-	struct wreq *wr = (struct wreq *)req;
-	struct conn *c = wr->c;
+	struct conn *c = p->owner;
 
-	free(wr);
-	if (status < 0) {
-		if (status != UV_ECANCELED && c->st < CONN_ST_DRAINING)
-			conn_close(c, CONN_CLOSE_BACKEND_ERROR,
-			    uv_strerror(status));
-		return;
-	}
-	/* The broker reads again: resume the device. */
-	if (c->be.s.write_queue_size <= LOW_WATER)
-		resume_device(c);
+	if (c->st < CONN_ST_DRAINING)
+		conn_close(c, CONN_CLOSE_BACKEND_ERROR, uv_strerror(status));
 }
 
-/*
- * Write len bytes to stream: as much as the kernel takes now, the rest
- * copied into a queued request. Returns 0 or -1.
- */
-static int
-queue_write(struct conn *c, uv_stream_t *stream, const char *data,
-    size_t len, uv_write_cb cb)
+/* The broker reads again: resume the device. */
+static void
+up_drained(struct pipe *p)
 {
-	struct wreq *wr;
-	uv_buf_t b;
-	int n;
-
-	if (stream->write_queue_size == 0) {
-		b = uv_buf_init((char *)data, (unsigned)len);
-		n = uv_try_write(stream, &b, 1);
-		if (n > 0) {
-			data += n;
-			len -= (size_t)n;
-		} else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-			return (-1);
-		}
-		if (len == 0)
-			return (0);
-	}
-	if ((wr = malloc(sizeof(*wr) + len)) == NULL)
-		return (-1);
-	wr->c = c;
-	memcpy(wr->data, data, len);
-	b = uv_buf_init(wr->data, (unsigned)len);
-	if (uv_write(&wr->req, stream, &b, 1, cb) != 0) {
-		free(wr);
-		return (-1);
-	}
-	return (0);
+	resume_device(p->owner);
 }
 
 /* --- TLS I/O over the device socket ------------------------------------ */
@@ -252,8 +170,7 @@ dev_send(void *arg, const char *buf, size_t len)
 
 	if (c->dev_dead || c->st == CONN_ST_CLOSED)
 		return (-1);
-	if (queue_write(c, (uv_stream_t *)&c->dev, buf, len,
-	    on_dev_written) != 0) {
+	if (pipe_write(&c->down, buf, len) != 0) {
 		c->dev_dead = 1;
 		return (-1);
 	}
@@ -313,70 +230,22 @@ on_dev_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	} else {
 		return;
 	}
-	pump_up(c);
+	conn_pump_up(c);
 }
 
 static void
 set_dev_reading(struct conn *c, int on)
 {
-	if (on && !c->dev_reading && !c->dev_eof && !c->dev_dead) {
+	int r;
+
+	if (on && !c->up.reading && !c->dev_eof && !c->dev_dead) {
 		if (c->rx_len == RX_CAP && c->rx_off == 0)
 			return;         /* full: pump_up will make room */
-		if (uv_read_start((uv_stream_t *)&c->dev, on_dev_alloc,
-		    on_dev_read) == 0)
-			c->dev_reading = 1;
-	} else if (!on && c->dev_reading) {
-		uv_read_stop((uv_stream_t *)&c->dev);
-		c->dev_reading = 0;
+		if ((r = pipe_read(&c->up, 1)) != 0)
+			conn_close(c, CONN_CLOSE_DEVICE_ERROR, uv_strerror(r));
+	} else if (!on) {
+		(void)pipe_read(&c->up, 0);
 	}
-}
-
-static void
-on_be_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct conn *c = h->data;
-
-	(void)suggested;
-	/* Consumed before on_be_read returns, so one buffer per loop. */
-	*buf = uv_buf_init(c->w->scratch, (unsigned)c->w->scratch_len);
-}
-
-static void
-on_be_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct conn *c = s->data;
-
-	if (c->st != CONN_ST_PROXYING)
-		return;
-	if (nread > 0) {
-		c->bytes_down += (uint64_t)nread;
-		c->last_active = uv_now(c->w->loop);
-		if (tls_write(c->tls, buf->base, (size_t)nread) != TLS_DONE) {
-			char e[128];
-
-			conn_close(c, c->dev_dead ? CONN_CLOSE_DEVICE_RESET :
-			    CONN_CLOSE_TLS_ERROR,
-			    tls_session_error(c->tls, e, sizeof(e)));
-			return;
-		}
-		if (c->dev.write_queue_size > HIGH_WATER && c->be_reading) {
-			uv_read_stop(&c->be.s);
-			c->be_reading = 0;
-		}
-	} else if (nread == UV_EOF) {
-		conn_close(c, CONN_CLOSE_BACKEND_CLOSED, NULL);
-	} else if (nread < 0) {
-		conn_close(c, CONN_CLOSE_BACKEND_ERROR,
-		    uv_strerror((int)nread));
-	}
-}
-
-static void
-set_be_reading(struct conn *c)
-{
-	if (!c->be_reading && uv_read_start(&c->be.s, on_be_alloc,
-	    on_be_read) == 0)
-		c->be_reading = 1;
 }
 
 /* --- device to broker --------------------------------------------------- */
@@ -429,6 +298,16 @@ pend_free(struct conn *c)
  * close with why. The CONNACK goes out before close_notify, and the drain
  * keeps the socket open while the device may still be sending.
  */
+static void refuse(struct conn *c, uint8_t code_v3, uint8_t code_v5,
+    enum conn_reason why, const char *detail);
+
+void
+conn_refuse_unavailable(struct conn *c, enum conn_reason why,
+    const char *detail)
+{
+	refuse(c, 0x03, 0x88, why, detail);
+}
+
 static void
 refuse(struct conn *c, uint8_t code_v3, uint8_t code_v5,
     enum conn_reason why, const char *detail)
@@ -448,7 +327,6 @@ refuse(struct conn *c, uint8_t code_v3, uint8_t code_v5,
 	conn_close(c, why, detail);
 }
 
-static void connect_backend(struct conn *c);
 
 /* Keep a printable copy of a mapped name for the close line. */
 static char *
@@ -569,19 +447,21 @@ take_connect(struct conn *c)
 		    c->pend_len;
 
 	c->st = CONN_ST_CONNECTING;
-	connect_backend(c);
+	upstream_connect(c);
 	return (c->st >= CONN_ST_DRAINING ? -1 : 0);
 }
 
 /*
- * Hand decrypted device bytes on towards the broker: the CONNECT stage
- * first, then held in pend until the broker connection is up, then written
- * straight through. Returns 0, or -1 when the connection was closed.
+ * The up pipe's hook: decrypted device bytes on their way to the broker.
+ * The CONNECT stage first, then held in pend until the broker connection
+ * is up, then written straight through. Returns 0, or -1 when the
+ * connection was closed.
  */
 static int
-up_deliver(struct conn *c, const char *data, size_t len)
+up_hook(struct pipe *p, const char *data, size_t len)
 {
-	c->bytes_up += len;
+	struct conn *c = p->owner;
+
 	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING) {
 		if (pend_append(c, data, len) != 0) {
 			conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
@@ -591,12 +471,51 @@ up_deliver(struct conn *c, const char *data, size_t len)
 			return (take_connect(c));
 		return (0);
 	}
-	if (queue_write(c, &c->be.s, data, len, on_be_written) != 0) {
+	if (pipe_write(&c->up, data, len) != 0) {
 		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
 		return (-1);
 	}
 	return (0);
 }
+
+/*
+ * The down pipe's hook: the broker's bytes, passed through to the device
+ * over TLS. Reading the broker pauses while the queue towards the device
+ * is above the high-water mark. Returns 0, or -1 when closed.
+ */
+static int
+down_hook(struct pipe *p, const char *data, size_t len)
+{
+	struct conn *c = p->owner;
+	char e[128];
+
+	if (tls_write(c->tls, data, len) != TLS_DONE) {
+		conn_close(c, c->dev_dead ? CONN_CLOSE_DEVICE_RESET :
+		    CONN_CLOSE_TLS_ERROR, tls_session_error(c->tls, e,
+		    sizeof(e)));
+		return (-1);
+	}
+	if (pipe_full(&c->down))
+		(void)pipe_read(&c->down, 0);
+	return (0);
+}
+
+static const struct pipe_ops up_ops = {
+	.deliver = up_hook,
+	.drained = up_drained,
+	.failed = up_failed,
+	.alloc = on_dev_alloc,
+	.read = on_dev_read,
+};
+
+static const struct pipe_ops down_ops = {
+	.deliver = down_hook,
+	.progress = down_progress,
+	.drained = down_drained,
+	.failed = down_failed,
+	.alloc = upstream_alloc,
+	.read = upstream_read,
+};
 
 /*
  * Room for plaintext before the next read must wait; 0 means pause. Reading
@@ -608,12 +527,12 @@ up_deliver(struct conn *c, const char *data, size_t len)
 static size_t
 up_room(struct conn *c)
 {
-	if (c->dev.write_queue_size > HIGH_WATER)
+	if (pipe_full(&c->down))
 		return (0);
 	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING)
 		return (c->pend_len >= pend_limit(c) ? 0 :
 		    pend_limit(c) - c->pend_len);
-	if (c->be.s.write_queue_size > HIGH_WATER)
+	if (pipe_full(&c->up))
 		return (0);
 	return (c->w->scratch_len);
 }
@@ -623,7 +542,7 @@ static void
 handshake_uncount(struct conn *c)
 {
 	if (c->hs_counted) {
-		peercount_del(c->w->handshakes,
+		worker_handshake_del(c->w,
 		    (const struct sockaddr *)&c->peer_sa);
 		c->hs_counted = 0;
 	}
@@ -655,16 +574,15 @@ handshake_done(struct conn *c)
 		    tls_session_cipher(c->tls), NULL);
 	/* One deadline for the CONNECT and the broker connection. */
 	c->st = CONN_ST_AWAIT_CONNECT;
-	uv_timer_start(&c->timer, on_timer, c->snap->cfg->connect_timeout_ms,
-	    0);
+	conn_arm_timer(c, c->snap->cfg->connect_timeout_ms);
 }
 
 /*
  * Drive TLS with what the device sent: the handshake, then application data
  * towards the broker for as long as there is room on the way.
  */
-static void
-pump_up(struct conn *c)
+void
+conn_pump_up(struct conn *c)
 {
 	char e[160];
 	enum tls_result r;
@@ -686,7 +604,7 @@ pump_up(struct conn *c)
 	}
 	for (;;) {
 		if ((room = up_room(c)) == 0) {
-			c->dev_paused = 1;
+			c->up.paused = 1;
 			set_dev_reading(c, 0);
 			return;
 		}
@@ -694,7 +612,7 @@ pump_up(struct conn *c)
 			room = c->w->scratch_len;
 		r = tls_read(c->tls, c->w->scratch, room, &n);
 		if (r == TLS_DONE) {
-			if (up_deliver(c, c->w->scratch, n) != 0)
+			if (pipe_deliver(&c->up, c->w->scratch, n) != 0)
 				return;
 			continue;
 		}
@@ -715,125 +633,53 @@ pump_up(struct conn *c)
 	}
 }
 
-/* --- broker connection --------------------------------------------------- */
+/* --- broker up ----------------------------------------------------------- */
 
-static void
-on_be_connect(uv_connect_t *req, int status)
+/*
+ * The broker accepted: proxy. Send what the device sent meanwhile (the
+ * rewritten CONNECT first), read the broker, and take what waits in TLS
+ * or in rx while the broker was away.
+ */
+void
+conn_broker_up(struct conn *c)
 {
-	struct conn *c = req->data;
 	const struct config *cfg = c->snap->cfg;
-	char detail[256];
+	int r;
 
-	if (status == UV_ECANCELED || c->st != CONN_ST_CONNECTING)
-		return;
-	if (status < 0) {
-		snprintf(detail, sizeof(detail), "broker %s: %s",
-		    c->snap->backend.text, uv_strerror(status));
-		refuse(c, 0x03, 0x88, CONN_CLOSE_BACKEND_REFUSED, detail);
-		return;
-	}
-	c->be_connected = 1;
 	c->st = CONN_ST_PROXYING;
 	uv_timer_stop(&c->timer);
 	if (cfg->idle_timeout_ms > 0)
-		uv_timer_start(&c->timer, on_timer, cfg->idle_timeout_ms, 0);
-	if (!c->snap->backend.is_unix)
-		uv_tcp_nodelay(&c->be.tcp, 1);
-	if (c->pend_len > 0 && queue_write(c, &c->be.s, c->pend,
-	    c->pend_len, on_be_written) != 0) {
+		conn_arm_timer(c, cfg->idle_timeout_ms);
+	if (c->pend_len > 0 && pipe_write(&c->up, c->pend,
+	    c->pend_len) != 0) {
 		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
 		return;
 	}
 	pend_free(c);
-	set_be_reading(c);
-	/* Bytes may be waiting in TLS or in rx while the broker was away. */
-	c->dev_paused = 0;
-	pump_up(c);
+	if ((r = pipe_read(&c->down, 1)) != 0) {
+		conn_close(c, CONN_CLOSE_BACKEND_ERROR, uv_strerror(r));
+		return;
+	}
+	c->up.paused = 0;
+	conn_pump_up(c);
 }
 
-static void
-connect_backend(struct conn *c)
+/*
+ * The linger of a closing connection ran out: say so if the device did not
+ * get everything, and close (deadline.c calls this).
+ */
+void
+conn_linger_over(struct conn *c)
 {
-	const struct backend_addr *b = &c->snap->backend;
-	uv_loop_t *loop = c->w->loop;
-	char detail[256];
-	int r;
+	size_t n;
 
-	c->be_req.data = c;
-	if (b->is_unix) {
-		r = uv_pipe_init(loop, &c->be.pipe, 0);
-		if (r == 0) {
-			c->be_init = 1;
-			c->be.h.data = c;
-			uv_pipe_connect(&c->be_req, &c->be.pipe, b->path,
-			    on_be_connect);
-		}
-	} else {
-		r = uv_tcp_init(loop, &c->be.tcp);
-		if (r == 0) {
-			c->be_init = 1;
-			c->be.h.data = c;
-			r = uv_tcp_connect(&c->be_req, &c->be.tcp,
-			    (const struct sockaddr *)&b->sa, on_be_connect);
-		}
+	if (pipe_queued(&c->down) > 0) {
+		n = strlen(c->detail);
+		snprintf(c->detail + n, sizeof(c->detail) - n,
+		    "%s%zu bytes to the device unsent", n > 0 ? "; " : "",
+		    pipe_queued(&c->down));
 	}
-	if (r != 0) {
-		snprintf(detail, sizeof(detail), "broker %s: %s", b->text,
-		    uv_strerror(r));
-		refuse(c, 0x03, 0x88, CONN_CLOSE_BACKEND_ERROR, detail);
-	}
-}
-
-/* --- deadlines ----------------------------------------------------------- */
-
-static void
-on_timer(uv_timer_t *t)
-{
-	struct conn *c = t->data;
-	const struct config *cfg = c->snap->cfg;
-	char detail[256];
-	uint64_t now, idle;
-
-	switch (c->st) {
-	case CONN_ST_HANDSHAKE:
-		conn_close(c, CONN_CLOSE_HANDSHAKE_TIMEOUT, NULL);
-		break;
-	case CONN_ST_AWAIT_CONNECT:
-		snprintf(detail, sizeof(detail),
-		    "no whole MQTT CONNECT within %llu ms",
-		    (unsigned long long)cfg->connect_timeout_ms);
-		conn_close(c, CONN_CLOSE_CONNECT_TIMEOUT, detail);
-		break;
-	case CONN_ST_CONNECTING:
-		snprintf(detail, sizeof(detail),
-		    "broker %s did not accept within %llu ms",
-		    c->snap->backend.text,
-		    (unsigned long long)cfg->connect_timeout_ms);
-		refuse(c, 0x03, 0x88, CONN_CLOSE_CONNECT_TIMEOUT, detail);
-		break;
-	case CONN_ST_PROXYING:
-		now = uv_now(c->w->loop);
-		idle = now - c->last_active;
-		if (idle >= cfg->idle_timeout_ms)
-			conn_close(c, CONN_CLOSE_IDLE_TIMEOUT, NULL);
-		else
-			uv_timer_start(&c->timer, on_timer,
-			    cfg->idle_timeout_ms - idle, 0);
-		break;
-	case CONN_ST_DRAINING:
-		/* Linger over: say so if the device did not get everything. */
-		if (c->dev.write_queue_size > 0) {
-			size_t n = strlen(c->detail);
-
-			snprintf(c->detail + n, sizeof(c->detail) - n,
-			    "%s%zu bytes to the device unsent", n > 0 ?
-			    "; " : "", c->dev.write_queue_size);
-		}
-		close_handles(c);
-		break;
-	case CONN_ST_CLOSED:
-		break;
-	}
+	close_handles(c);
 }
 
 /* --- teardown ------------------------------------------------------------ */
@@ -842,12 +688,13 @@ static void
 conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
-	char up[24], down[24], dur[24], id[24];
+	char up[24], down[24], dur[24], id[24], wid[12];
 
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
-	snprintf(up, sizeof(up), "%llu", (unsigned long long)c->bytes_up);
+	snprintf(wid, sizeof(wid), "%u", w->index);
+	snprintf(up, sizeof(up), "%llu", (unsigned long long)c->up.bytes);
 	snprintf(down, sizeof(down), "%llu",
-	    (unsigned long long)c->bytes_down);
+	    (unsigned long long)c->down.bytes);
 	snprintf(dur, sizeof(dur), "%llu",
 	    (unsigned long long)(uv_now(w->loop) - c->t_start));
 	/*
@@ -855,7 +702,8 @@ conn_free(struct conn *c)
 	 * Turned-away floods log at debug level (a warning says it happens).
 	 */
 	log_kv(c->reason == CONN_CLOSE_TOO_MANY_HANDSHAKES ? LOG_LVL_DEBUG :
-	    LOG_LVL_INFO, "conn_closed", "id", id, "peer", c->peer,
+	    LOG_LVL_INFO, "conn_closed", "id", id, "worker", wid,
+	    "peer", c->peer,
 	    "subject", c->cert.dn, "username", c->username,
 	    "client_id", c->client_id, "up", up, "down", down,
 	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
@@ -869,6 +717,7 @@ conn_free(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	w->nconns--;
+	worker_conn_put(w);
 
 	tls_session_free(c->tls);
 	cert_identity_clear(&c->cert);
@@ -943,10 +792,7 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 	if (detail != NULL)
 		snprintf(c->detail, sizeof(c->detail), "%s", detail);
 	uv_timer_stop(&c->timer);
-	if (c->be_reading) {
-		uv_read_stop(&c->be.s);
-		c->be_reading = 0;
-	}
+	(void)pipe_read(&c->down, 0);
 
 	/*
 	 * Tell the device (close_notify where TLS is up), after whatever is
@@ -965,11 +811,9 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 		else
 			c->dev_dead = 1;
 	}
-	c->dev_paused = 0;
-	if (!c->dev_dead && !c->dev_eof && !c->dev_reading &&
-	    uv_read_start((uv_stream_t *)&c->dev, on_dev_alloc,
-	    on_dev_read) == 0)
-		c->dev_reading = 1;
+	c->up.paused = 0;
+	if (!c->dev_dead && !c->dev_eof)
+		(void)pipe_read(&c->up, 1);
 
 	/* Let the broker have what the device sent, then FIN. */
 	c->be_shut = 1;
@@ -978,7 +822,7 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 		if (uv_shutdown(&c->be_sreq, &c->be.s, on_be_shutdown) == 0)
 			c->be_shut = 0;
 	}
-	uv_timer_start(&c->timer, on_timer, LINGER_MS, 0);
+	conn_arm_timer(c, LINGER_MS);
 	drain_check(c);
 }
 
@@ -1007,11 +851,12 @@ refused_warning(struct worker *w, const char *why)
 {
 	uint64_t now = uv_now(w->loop);
 
-	w->refused++;
+	WORKER_COUNT(w, refused, 1);
 	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
 		w->refused_logged_at = now;
-		log_warn("connection refused: %s; %llu refused so far", why,
-		    (unsigned long long)w->refused);
+		log_warn("connection refused: %s; %llu refused so far by "
+		    "worker %u", why, (unsigned long long)atomic_load_explicit(
+		    &w->count.refused, memory_order_relaxed), w->index);
 	}
 }
 
@@ -1045,32 +890,42 @@ conn_accept(struct worker *w, uv_stream_t *server)
 {
 	const struct config *cfg = w->snap->cfg;
 	struct conn *c;
-	int len = sizeof(c->peer_sa);
+	int len = sizeof(c->peer_sa), r = 0;
 	unsigned n;
 
-	if (w->nconns >= cfg->max_connections) {
+	/* max_connections holds across every worker. */
+	if (!worker_conn_take(w, cfg->max_connections)) {
 		turn_away(w, server);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		worker_conn_put(w);
 		turn_away(w, server);
 		return;
 	}
 	if (uv_tcp_init(w->loop, &c->dev) != 0) {
 		free(c);
+		worker_conn_put(w);
 		turn_away(w, server);
 		return;
 	}
 	c->dev.data = c;
 	c->w = w;
-	if (uv_accept(server, (uv_stream_t *)&c->dev) != 0) {
+	pipe_init(&c->up, &up_ops, c, (uv_stream_t *)&c->dev, &c->be.s);
+	pipe_init(&c->down, &down_ops, c, &c->be.s, (uv_stream_t *)&c->dev);
+	if (uv_accept(server, (uv_stream_t *)&c->dev) != 0 ||
+	    (r = uv_timer_init(w->loop, &c->timer)) != 0) {
+		if (r != 0)
+			log_warn("connection refused: timer: %s",
+			    uv_strerror(r));
 		uv_close((uv_handle_t *)&c->dev, on_unaccepted_closed);
+		worker_conn_put(w);
 		return;
 	}
-	uv_timer_init(w->loop, &c->timer);
+	WORKER_COUNT(w, accepted, 1);
 	c->timer.data = c;
 	c->snap = snapshot_ref(w->snap);
-	c->id = ++w->next_id;
+	c->id = worker_conn_id(w);
 	c->t_start = c->last_active = uv_now(w->loop);
 	if (uv_tcp_getpeername(&c->dev, (struct sockaddr *)&c->peer_sa,
 	    &len) == 0)
@@ -1091,7 +946,7 @@ conn_accept(struct worker *w, uv_stream_t *server)
 		return;
 	}
 	/* One address may hold only so many unauthenticated connections. */
-	n = peercount_add(w->handshakes, (struct sockaddr *)&c->peer_sa);
+	n = worker_handshake_add(w, (struct sockaddr *)&c->peer_sa);
 	c->hs_counted = n > 0;
 	if (n == 0 || n > cfg->max_handshakes_per_address) {
 		char detail[96];
@@ -1104,6 +959,6 @@ conn_accept(struct worker *w, uv_stream_t *server)
 		conn_close(c, CONN_CLOSE_TOO_MANY_HANDSHAKES, detail);
 		return;
 	}
-	uv_timer_start(&c->timer, on_timer, cfg->handshake_timeout_ms, 0);
+	conn_arm_timer(c, cfg->handshake_timeout_ms);
 	set_dev_reading(c, 1);
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Listening sockets and the worker they belong to. Each socket is created by
- * hand so that SO_REUSEPORT can be set before bind (libuv 1.44 has no flag
- * for it), then handed to libuv with uv_tcp_open.
+ * One worker: a thread with its own libuv loop, its listening sockets and
+ * its connections (worker.h). Each socket is created by hand so that
+ * SO_REUSEPORT can be set before bind (libuv 1.44 has no flag for it),
+ * then handed to libuv with uv_tcp_open. The daemon posts snapshots and
+ * the stop request through one uv_async per worker.
  */
 #include "config.h"
 
@@ -16,11 +18,11 @@
 
 #include "moat/backend.h"
 #include "moat/config.h"
-#include "moat/conn.h"
 #include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/peercount.h"
 #include "moat/snapshot.h"
+#include "moat/tls.h"
 
 #define BACKLOG     511
 #define SCRATCH_LEN 16384
@@ -36,7 +38,14 @@ on_connection(uv_stream_t *server, int status)
 	}
 	if (w->stopping)
 		return;
-	conn_accept(w, server);
+	w->shared->conn->accept(w, server);
+}
+
+static socklen_t
+sa_len(const struct sockaddr_storage *sa)
+{
+	return (sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in));
 }
 
 /* A bound, non-blocking socket for sa; -1 with err on failure. */
@@ -44,8 +53,6 @@ static int
 bind_socket(const struct sockaddr_storage *sa, char *err, size_t errlen,
     const char *spec, unsigned nworkers)
 {
-	socklen_t len = sa->ss_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd, one = 1;
 
 	fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -70,7 +77,7 @@ bind_socket(const struct sockaddr_storage *sa, char *err, size_t errlen,
 	if (sa->ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 		    sizeof(one));
-	if (bind(fd, (const struct sockaddr *)sa, len) != 0) {
+	if (bind(fd, (const struct sockaddr *)sa, sa_len(sa)) != 0) {
 		snprintf(err, errlen, "listen %s: bind: %s%s", spec,
 		    strerror(errno), errno == EACCES ?
 		    " (ports below 1024 need CAP_NET_BIND_SERVICE)" :
@@ -84,102 +91,77 @@ bind_socket(const struct sockaddr_storage *sa, char *err, size_t errlen,
 }
 
 static void
-on_listener_closed(uv_handle_t *h)
+on_closed_quietly(uv_handle_t *h)
 {
 	(void)h;
 }
 
-int
-worker_start(struct worker *w, uv_loop_t *loop, struct snapshot *snap,
-    char *err, size_t errlen)
+/* "FILE:LINE: " prefix for listen address i, into buf. */
+static const char *
+listen_where(const struct config *cfg, unsigned i, char *buf, size_t len)
 {
-	const struct config *cfg = snap->cfg;
-	struct sockaddr_storage sa, bound;
+	if (cfg->listen_line[i] > 0)
+		snprintf(buf, len, "%s:%d", cfg->path, cfg->listen_line[i]);
+	else
+		snprintf(buf, len, "%s", cfg->path);
+	return (buf);
+}
+
+/*
+ * Open listener i of w on addr (worker 0 parses it from the config first
+ * and writes back what it bound). Returns 0 or -1 with err.
+ */
+static int
+open_listener(struct worker *w, unsigned i, unsigned nworkers,
+    struct sockaddr_storage *addr, char *err, size_t errlen)
+{
+	const struct config *cfg = w->snap->cfg;
 	char where[512], msg[512], text[128];
-	unsigned i;
 	int fd, r, blen;
 
-	memset(w, 0, sizeof(*w));
-	w->loop = loop;
-	w->snap = snap;
-	w->scratch_len = SCRATCH_LEN;
-	if ((w->scratch = malloc(w->scratch_len)) == NULL ||
-	    (w->handshakes = peercount_new()) == NULL) {
-		free(w->scratch);
-		w->scratch = NULL;
-		snprintf(err, errlen, "out of memory");
+	if (w->index == 0 && backend_parse_listen(cfg->listen[i], addr, msg,
+	    sizeof(msg)) != 0) {
+		snprintf(err, errlen, "%s:%d: %s", cfg->path,
+		    cfg->listen_line[i], msg);
 		return (-1);
 	}
-	for (i = 0; i < cfg->nlisten; i++) {
-		if (backend_parse_listen(cfg->listen[i], &sa, msg,
-		    sizeof(msg)) != 0) {
-			snprintf(err, errlen, "%s:%d: %s", cfg->path,
-			    cfg->listen_line[i], msg);
-			goto fail;
-		}
-		if ((fd = bind_socket(&sa, msg, sizeof(msg),
-		    cfg->listen[i], 1)) < 0) {
-			snprintf(where, sizeof(where), "%s:%d", cfg->path,
-			    cfg->listen_line[i]);
-			snprintf(err, errlen, "%s: %s", cfg->listen_line[i] > 0 ?
-			    where : cfg->path, msg);
-			goto fail;
-		}
-		uv_tcp_init(loop, &w->listeners[i]);
-		w->listeners[i].data = w;
-		w->nlisteners++;
-		if ((r = uv_tcp_open(&w->listeners[i], fd)) != 0)
-			close(fd);      /* not taken over by the handle */
-		else
-			r = uv_listen((uv_stream_t *)&w->listeners[i],
-			    BACKLOG, on_connection);
-		if (r != 0) {
-			snprintf(err, errlen, "listen %s: %s", cfg->listen[i],
-			    uv_strerror(r));
-			goto fail;
-		}
-		blen = sizeof(bound);
-		if (uv_tcp_getsockname(&w->listeners[i],
-		    (struct sockaddr *)&bound, &blen) == 0)
-			log_info("listening on %s", backend_format(
-			    (struct sockaddr *)&bound, text, sizeof(text)));
+	if ((fd = bind_socket(addr, msg, sizeof(msg), cfg->listen[i],
+	    nworkers)) < 0) {
+		snprintf(err, errlen, "%s: %s", listen_where(cfg, i, where,
+		    sizeof(where)), msg);
+		return (-1);
 	}
+	if ((r = uv_tcp_init(w->loop, &w->listeners[i])) != 0) {
+		close(fd);
+		snprintf(err, errlen, "listen %s: %s", cfg->listen[i],
+		    uv_strerror(r));
+		return (-1);
+	}
+	w->listeners[i].data = w;
+	w->nlisteners++;
+	if ((r = uv_tcp_open(&w->listeners[i], fd)) != 0)
+		close(fd);      /* not taken over by the handle */
+	else
+		r = uv_listen((uv_stream_t *)&w->listeners[i], BACKLOG,
+		    on_connection);
+	if (r != 0) {
+		snprintf(err, errlen, "listen %s: %s", cfg->listen[i],
+		    uv_strerror(r));
+		return (-1);
+	}
+	blen = sizeof(*addr);
+	if (w->index == 0 && uv_tcp_getsockname(&w->listeners[i],
+	    (struct sockaddr *)addr, &blen) == 0)
+		log_info("listening on %s", backend_format(
+		    (const struct sockaddr *)addr, text, sizeof(text)));
 	return (0);
-
-fail:
-	for (i = 0; i < w->nlisteners; i++)
-		uv_close((uv_handle_t *)&w->listeners[i], on_listener_closed);
-	w->nlisteners = 0;
-	free(w->scratch);
-	w->scratch = NULL;
-	peercount_free(w->handshakes);
-	w->handshakes = NULL;
-	w->snap = NULL;
-	return (-1);
 }
 
-void
-worker_swap(struct worker *w, struct snapshot *snap)
-{
-	struct snapshot *old = w->snap;
+static void on_wake(uv_async_t *a);
 
-	w->snap = snap;
-	snapshot_unref(old);
-}
-
-void
-worker_free(struct worker *w)
-{
-	free(w->scratch);
-	w->scratch = NULL;
-	peercount_free(w->handshakes);
-	w->handshakes = NULL;
-	snapshot_unref(w->snap);
-	w->snap = NULL;
-}
-
-void
-worker_stop(struct worker *w)
+/* Stop accepting and close every connection; the loop then runs out. */
+static void
+stop(struct worker *w)
 {
 	unsigned i;
 
@@ -187,7 +169,176 @@ worker_stop(struct worker *w)
 		return;
 	w->stopping = 1;
 	for (i = 0; i < w->nlisteners; i++)
-		uv_close((uv_handle_t *)&w->listeners[i], on_listener_closed);
+		uv_close((uv_handle_t *)&w->listeners[i], on_closed_quietly);
 	w->nlisteners = 0;
-	conn_close_all(w, CONN_CLOSE_SHUTDOWN);
+	if (w->wake_init)
+		uv_close((uv_handle_t *)&w->wake, on_closed_quietly);
+	w->shared->conn->shutdown(w);
+}
+
+/* The loop, the wake-up handle and the scratch buffer. 0 or -1 + err. */
+static int
+init_loop(struct worker *w, char *err, size_t errlen)
+{
+	int r;
+
+	if ((w->scratch = malloc(w->scratch_len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	if ((r = uv_loop_init(&w->loop_storage)) != 0) {
+		snprintf(err, errlen, "worker %u: event loop: %s", w->index,
+		    uv_strerror(r));
+		return (-1);
+	}
+	w->loop = &w->loop_storage;
+	w->loop_init = 1;
+	if ((r = uv_async_init(w->loop, &w->wake, on_wake)) != 0) {
+		snprintf(err, errlen, "worker %u: async: %s", w->index,
+		    uv_strerror(r));
+		return (-1);
+	}
+	w->wake.data = w;
+	w->wake_init = 1;
+	return (0);
+}
+
+int
+worker_start(struct worker *w, unsigned index, unsigned nworkers,
+    struct worker_shared *shared, struct snapshot *snap,
+    struct sockaddr_storage *addrs, char *err, size_t errlen)
+{
+	unsigned i;
+
+	memset(w, 0, sizeof(*w));
+	w->index = index;
+	w->shared = shared;
+	w->snap = snap;
+	atomic_init(&w->posted, NULL);
+	atomic_init(&w->stop_posted, 0);
+	w->scratch_len = SCRATCH_LEN;
+	if (init_loop(w, err, errlen) != 0)
+		goto fail;
+	for (i = 0; i < snap->cfg->nlisten; i++)
+		if (open_listener(w, i, nworkers, &addrs[i], err,
+		    errlen) != 0)
+			goto fail;
+	return (0);
+
+fail:
+	w->snap = NULL;         /* the caller keeps its reference */
+	(void)worker_free(w);
+	return (-1);
+}
+
+static void
+on_wake(uv_async_t *a)
+{
+	struct worker *w = a->data;
+	struct snapshot *snap, *old;
+
+	snap = atomic_exchange(&w->posted, NULL);
+	if (snap != NULL) {
+		old = w->snap;
+		w->snap = snap;
+		snapshot_unref(old);
+	}
+	if (atomic_load(&w->stop_posted))
+		stop(w);
+}
+
+static void
+run(void *arg)
+{
+	struct worker *w = arg;
+
+	(void)uv_run(w->loop, UV_RUN_DEFAULT);
+	tls_thread_cleanup();
+}
+
+int
+worker_spawn(struct worker *w)
+{
+	return (uv_thread_create(&w->thread, run, w));
+}
+
+void
+worker_post_snapshot(struct worker *w, struct snapshot *snap)
+{
+	snapshot_unref(atomic_exchange(&w->posted, snap));
+	(void)uv_async_send(&w->wake);
+}
+
+void
+worker_post_stop(struct worker *w)
+{
+	atomic_store(&w->stop_posted, 1);
+	(void)uv_async_send(&w->wake);
+}
+
+int
+worker_free(struct worker *w)
+{
+	int rc = 0;
+
+	if (w->loop_init) {
+		/* Never spawned, or start-up failed: close what is open. */
+		stop(w);
+		(void)uv_run(w->loop, UV_RUN_DEFAULT);
+		if (uv_loop_close(w->loop) != 0)
+			rc = -1;
+		w->loop_init = 0;
+	}
+	free(w->scratch);
+	w->scratch = NULL;
+	snapshot_unref(atomic_exchange(&w->posted, NULL));
+	snapshot_unref(w->snap);
+	w->snap = NULL;
+	return (rc);
+}
+
+int
+worker_conn_take(struct worker *w, uint64_t max)
+{
+	atomic_uint_fast64_t *n = &w->shared->nconns;
+
+	if (atomic_fetch_add(n, 1) >= max) {
+		atomic_fetch_sub(n, 1);
+		return (0);
+	}
+	WORKER_COUNT(w, open, 1);
+	return (1);
+}
+
+void
+worker_conn_put(struct worker *w)
+{
+	atomic_fetch_sub(&w->shared->nconns, 1);
+	WORKER_COUNT(w, open, -1);
+}
+
+uint64_t
+worker_conn_id(struct worker *w)
+{
+	return (atomic_fetch_add_explicit(&w->shared->next_id, 1,
+	    memory_order_relaxed) + 1);
+}
+
+unsigned
+worker_handshake_add(struct worker *w, const struct sockaddr *sa)
+{
+	unsigned n;
+
+	uv_mutex_lock(&w->shared->hs_lock);
+	n = peercount_add(w->shared->handshakes, sa);
+	uv_mutex_unlock(&w->shared->hs_lock);
+	return (n);
+}
+
+void
+worker_handshake_del(struct worker *w, const struct sockaddr *sa)
+{
+	uv_mutex_lock(&w->shared->hs_lock);
+	peercount_del(w->shared->handshakes, sa);
+	uv_mutex_unlock(&w->shared->hs_lock);
 }

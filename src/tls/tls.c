@@ -17,6 +17,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/openssl/evp.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -56,6 +57,15 @@ void
 tls_global_cleanup(void)
 {
 	wolfSSL_Cleanup();
+}
+
+void
+tls_thread_cleanup(void)
+{
+#if defined(HAVE_ECC) && defined(FP_ECC)
+	/* The fixed-point ECC cache is per thread: free this thread's. */
+	wc_ecc_fp_free();
+#endif
 }
 
 const char *

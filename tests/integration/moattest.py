@@ -609,10 +609,10 @@ class Moat(Proc):
 
     def __init__(self, test, backend, name="moat", listen=("127.0.0.1:0",),
                  tls=None, limits=None, log=None, extra="", wrap=None,
-                 expect_start=True, identity=None):
+                 expect_start=True, identity=None, workers=None):
         self.ini = test.write_ini(name + ".ini", backend, listen=listen,
                                   tls=tls, limits=limits, log=log, extra=extra,
-                                  identity=identity)
+                                  identity=identity, workers=workers)
         self.addrs = []
         logpath = os.path.join(test.dir, name + ".log")
         argv = [test.moat, "-c", self.ini]
@@ -764,7 +764,8 @@ class Test:
         return dict(os.environ)
 
     def ini_text(self, backend, listen=("127.0.0.1:0",), tls=None,
-                 limits=None, log=None, identity=None, extra=""):
+                 limits=None, log=None, identity=None, extra="",
+                 workers=None):
         """moat.ini text; returns (text, {"section.key": line}).
 
         Unless a test says otherwise, [identity] lets any certificate of
@@ -799,6 +800,13 @@ class Test:
         if ident:
             sec("identity", list(ident.items()))
         sec("log", list(lg.items()))
+        # One worker unless the test or MOAT_TEST_WORKERS says otherwise
+        # (the default, auto, would follow the machine's CPU count); ""
+        # leaves [process] out
+        if workers is None:
+            workers = os.environ.get("MOAT_TEST_WORKERS", "1")
+        if workers != "":
+            sec("process", [("workers", workers)])
         text = "\n".join(out) + "\n" + extra
         return text, where
 

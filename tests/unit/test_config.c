@@ -412,7 +412,7 @@ Test(config, unknown_section_with_keys)
 	load(TLS "[tsl]\ncert = /x\n");
 	cr_assert_null(cfg);
 	assert_err_is(":5: unknown section [tsl]; known sections: [listen], "
-	    "[tls], [backend], [limits], [identity], [log]");
+	    "[tls], [backend], [limits], [identity], [log], [process]");
 }
 
 Test(config, unknown_empty_section)
@@ -1197,4 +1197,48 @@ Test(config, certificate_floors_bounds)
 	cr_assert_null(cfg);
 	cr_assert(strstr(err, "refuse") != NULL && strstr(err, "accept") !=
 	    NULL, "%s", err);
+}
+
+/* --- [process] -------------------------------------------------------- */
+
+Test(config, workers_default_is_auto)
+{
+	load_ok(TLS);
+	cr_assert_eq(cfg->workers, 0, "auto is stored as 0");
+}
+
+Test(config, workers_auto)
+{
+	load_ok(TLS "[process]\nworkers = auto\n");
+	cr_assert_eq(cfg->workers, 0);
+}
+
+Test(config, workers_number)
+{
+	load_ok(TLS "[process]\nworkers = 256\n");
+	cr_assert_eq(cfg->workers, 256);
+}
+
+Test(config, workers_zero)
+{
+	load_fails(TLS "[process]\nworkers = 0\n", 6,
+	    "workers = 0: must be auto or a whole number from 1 to 256");
+}
+
+Test(config, workers_too_many)
+{
+	load_fails(TLS "[process]\nworkers = 257\n", 6,
+	    "must be auto or a whole number from 1 to 256");
+}
+
+Test(config, workers_not_a_number)
+{
+	load_fails(TLS "[process]\nworkers = Auto\n", 6,
+	    "must be auto or a whole number");
+}
+
+Test(config, auto_only_where_allowed)
+{
+	load_fails(TLS "[limits]\nmax_connections = auto\n", 6,
+	    "max_connections = auto: must be a whole number from 1 to");
 }

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon: one control loop (the main thread) and N workers, each a
+ * thread with its own libuv loop and its own listening sockets (worker.h).
+ *
+ * The control loop handles the signals. SIGHUP builds a new snapshot in
+ * libuv's thread pool, never on a worker loop (reading a large identity
+ * map or building the TLS context must not stall devices), then hands it to
+ * every worker through its uv_async; each worker holds its own reference,
+ * and live connections keep the snapshot they started with. SIGTERM and
+ * SIGINT ask every worker to stop (uv_async), join the threads, and close
+ * every loop with no handle left open.
+ *
+ * Which limits hold where:
+ *   global (shared by all workers, checked at accept):
+ *     max_connections             an atomic count of open connections
+ *     max_handshakes_per_address  one per-address table under a mutex,
+ *                                 taken at accept and when a handshake
+ *                                 ends, never on the data path
+ *   per worker (each loop alone):
+ *     handshake_timeout, connect_timeout, idle_timeout, max_connect_size
+ *                                 (per connection, from its snapshot)
+ *     counters (open, accepted, refused): written by their worker only,
+ *                                 summed by daemon_stats() on demand
+ * A new global budget (such as one for all connections still in their
+ * handshake) belongs beside nconns in struct worker_shared (worker.h): an
+ * atomic count, taken at accept and given back when the phase ends.
+ */
+#ifndef MOAT_DAEMON_H
+#define MOAT_DAEMON_H
+
+#include <stdint.h>
+
+struct daemon;
+struct snapshot;
+
+/* Counters summed over every worker. */
+struct daemon_stats {
+	uint64_t open;          /* connections open now */
+	uint64_t accepted;      /* accepted since start */
+	uint64_t refused;       /* turned away at accept (over a limit) */
+};
+
+/*
+ * Run moat: bind every worker's sockets, start the workers, serve until
+ * SIGTERM or SIGINT, then stop, join and free everything. Takes snap's
+ * reference (also on failure). config_path is read again on SIGHUP.
+ * Returns the process exit code: 0 after a clean stop, 1 when start-up
+ * failed or a loop had handles left open at exit.
+ */
+int daemon_run(const char *config_path, struct snapshot *snap);
+
+/* Sum the workers' counters into out. Takes no lock; safe from any
+ * thread while d runs (each counter is read atomically). */
+void daemon_stats(const struct daemon *d, struct daemon_stats *out);
+
+#endif

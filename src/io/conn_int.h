@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside one device connection: the struct and the functions that the
+ * files of a connection (conn.c, the device side, states and teardown;
+ * upstream.c, the broker connection; deadline.c, the timer) call in each
+ * other. Not for use outside those three.
+ */
+#ifndef MOAT_CONN_INT_H
+#define MOAT_CONN_INT_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <uv.h>
+
+#include "moat/conn.h"
+#include "moat/identity.h"
+#include "moat/pipe.h"
+
+struct snapshot;
+struct tls_session;
+struct worker;
+
+#define RX_CAP          16384           /* ciphertext read from the device */
+#define PEND_SLACK      16384           /* room past max_connect_size for
+                                         * what follows the CONNECT */
+#define PEND_MIN        4096            /* first allocation of pend */
+#define LINGER_MS       2000            /* closing: deadline for progress */
+#define DRAIN_MAX_MS    30000           /* closing: deadline in all */
+
+struct conn {
+	struct worker *w;
+	struct snapshot *snap;
+	struct conn *prev, *next;       /* w->conns */
+	uint64_t id;
+	enum conn_state st;
+
+	uv_tcp_t dev;
+	union {
+		uv_handle_t h;
+		uv_stream_t s;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} be;
+	uv_connect_t be_req;
+	uv_timer_t timer;
+	uv_shutdown_t dev_sreq, be_sreq;
+	int be_init;                    /* be handle initialised */
+	int be_connected;
+	int dev_eof;                    /* device sent FIN */
+	int dev_dead;                   /* device reset: write nothing more */
+	int tls_up;                     /* handshake completed */
+	int dev_shut, be_shut;          /* DRAINING: side finished */
+	int hs_counted;                 /* in the shared handshake table */
+	int open_handles;
+
+	struct tls_session *tls;
+	char rx[RX_CAP];                /* ciphertext not yet taken by TLS */
+	size_t rx_off, rx_len;
+	char *pend;                     /* plaintext waiting for the broker */
+	size_t pend_len, pend_cap;
+	uint8_t mqtt_level;             /* from the CONNECT; 0 until read */
+
+	struct pipe up;                 /* device to broker; .paused: by
+	                                 * backpressure from either queue */
+	struct pipe down;               /* broker to device */
+	uint64_t t_start, last_active, t_drain;
+	char peer[64];
+	struct sockaddr_storage peer_sa;
+	struct cert_identity cert;      /* of the device certificate */
+	char *username;                 /* mapped, for the log */
+	char *client_id;
+	enum conn_reason reason;
+	char detail[600];
+};
+
+/* Drive TLS with what the device sent (conn.c). */
+void conn_pump_up(struct conn *c);
+
+/* (Re)start the connection's one timer for ms (deadline.c). */
+void conn_arm_timer(struct conn *c, uint64_t ms);
+
+/* DRAINING's linger ran out: note what the device did not get and close
+ * every handle (conn.c). */
+void conn_linger_over(struct conn *c);
+
+/* The broker accepted: proxy from now on (conn.c). */
+void conn_broker_up(struct conn *c);
+
+/* Answer "server unavailable" (the CONNACK for the device's MQTT version)
+ * and close with why and detail (conn.c). */
+void conn_refuse_unavailable(struct conn *c, enum conn_reason why,
+    const char *detail);
+
+/* Connect to the snapshot's broker; on failure the device is refused
+ * (upstream.c). */
+void upstream_connect(struct conn *c);
+
+/* Reading the broker: the down pipe's source callbacks (upstream.c). */
+void upstream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void upstream_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+#endif

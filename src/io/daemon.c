@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon: the control loop on the main thread, the workers it owns,
+ * signals, reload and shutdown (see daemon.h for what is global and what
+ * is per worker). The control loop never touches a connection: it talks to
+ * the workers only through worker_post_snapshot() and worker_post_stop().
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "moat/config.h"
+#include "moat/conn.h"
+#include "moat/daemon.h"
+#include "moat/log.h"
+#include "moat/notify.h"
+#include "moat/peercount.h"
+#include "moat/snapshot.h"
+#include "moat/tls.h"
+#include "moat/worker.h"
+
+#define NSIGNALS 3
+
+static const int signals[NSIGNALS] = { SIGTERM, SIGINT, SIGHUP };
+
+/* One reload, built in libuv's thread pool. */
+struct reload_job {
+	uv_work_t req;
+	struct daemon *d;
+	struct snapshot *snap;          /* the result, or NULL with err */
+	char err[1024];
+};
+
+struct daemon {
+	uv_loop_t *loop;                /* control loop: signals, reload */
+	const char *config_path;
+	struct snapshot *snap;          /* newest snapshot, one reference */
+	struct worker *workers;
+	unsigned nworkers;
+	unsigned nstarted, nspawned;
+	struct worker_shared shared;
+	int shared_init;
+	uv_signal_t sig[NSIGNALS];
+	unsigned nsig;
+	struct reload_job job;
+	int reloading, reload_again, stopping;
+	struct daemon_stats final;      /* summed once the workers ended */
+};
+
+void
+daemon_stats(const struct daemon *d, struct daemon_stats *out)
+{
+	const struct worker_counters *c;
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < d->nstarted; i++) {
+		c = &d->workers[i].count;
+		out->open += atomic_load_explicit(&c->open,
+		    memory_order_relaxed);
+		out->accepted += atomic_load_explicit(&c->accepted,
+		    memory_order_relaxed);
+		out->refused += atomic_load_explicit(&c->refused,
+		    memory_order_relaxed);
+	}
+}
+
+/* [process] workers: a number, or 0 for one per CPU. */
+static unsigned
+count_workers(const struct config *cfg)
+{
+	unsigned n = (unsigned)cfg->workers;
+
+	if (n == 0)
+		n = uv_available_parallelism();
+	return (n > 0 ? n : 1);
+}
+
+/* Two configs listen on the same addresses, in the same order. */
+static int
+same_listeners(const struct config *a, const struct config *b)
+{
+	unsigned i;
+
+	if (a->nlisten != b->nlisten)
+		return (0);
+	for (i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i], b->listen[i]) != 0)
+			return (0);
+	return (1);
+}
+
+/* --- reload --------------------------------------------------------------- */
+
+/* In the thread pool: read the files and build the TLS context. */
+static void
+reload_work(uv_work_t *req)
+{
+	struct reload_job *job = req->data;
+	struct config *cfg;
+
+	job->snap = NULL;
+	if ((cfg = config_load(job->d->config_path, job->err,
+	    sizeof(job->err))) != NULL)
+		job->snap = snapshot_new(cfg, job->err, sizeof(job->err));
+	tls_thread_cleanup();
+}
+
+/* Hand snap (taking the reference) to every worker and keep it. */
+static void
+install(struct daemon *d, struct snapshot *snap)
+{
+	struct daemon_stats st;
+	unsigned i;
+
+	if (!same_listeners(d->snap->cfg, snap->cfg))
+		log_warn("reload: [listen] changes take effect only after a "
+		    "restart; still listening where moat started");
+	if (count_workers(snap->cfg) != d->nworkers)
+		log_warn("reload: [process] workers changes take effect only "
+		    "after a restart; still running %u", d->nworkers);
+	log_setup(snap->cfg->log_level, snap->cfg->log_format);
+	for (i = 0; i < d->nspawned; i++)
+		worker_post_snapshot(&d->workers[i], snapshot_ref(snap));
+	snapshot_unref(d->snap);
+	d->snap = snap;
+	daemon_stats(d, &st);
+	log_info("reloaded %s; new connections use it, %llu open ones "
+	    "keep the configuration they started with", d->config_path,
+	    (unsigned long long)st.open);
+}
+
+static void start_reload(struct daemon *d);
+
+/* Back on the control loop. A failure keeps the running snapshot. */
+static void
+reload_done(uv_work_t *req, int status)
+{
+	struct reload_job *job = req->data;
+	struct daemon *d = job->d;
+
+	d->reloading = 0;
+	if (status != 0 || d->stopping) {
+		snapshot_unref(job->snap);
+		job->snap = NULL;
+		return;
+	}
+	if (job->snap == NULL)
+		log_error("reload failed, still running the previous "
+		    "configuration: %s", job->err);
+	else
+		install(d, job->snap);
+	job->snap = NULL;
+	(void)notify_send("READY=1");
+	if (d->reload_again) {
+		d->reload_again = 0;
+		start_reload(d);
+	}
+}
+
+/*
+ * SIGHUP: load and check the file again off every loop, then swap the new
+ * snapshot in for new connections. Any error keeps the running
+ * configuration: nothing falls back to defaults. A SIGHUP during a reload
+ * runs one more reload after it, so the last file written wins.
+ */
+static void
+start_reload(struct daemon *d)
+{
+	int r;
+
+	if (d->reloading) {
+		d->reload_again = 1;
+		return;
+	}
+	(void)notify_send("RELOADING=1");
+	d->job.d = d;
+	d->job.req.data = &d->job;
+	if ((r = uv_queue_work(d->loop, &d->job.req, reload_work,
+	    reload_done)) != 0) {
+		log_error("reload failed, still running the previous "
+		    "configuration: cannot start the reload: %s",
+		    uv_strerror(r));
+		(void)notify_send("READY=1");
+		return;
+	}
+	d->reloading = 1;
+}
+
+/* --- signals and shutdown --------------------------------------------------- */
+
+static void
+on_closed_quietly(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+	unsigned i;
+
+	if (d->stopping)
+		return;
+	if (signum == SIGHUP) {
+		start_reload(d);
+		return;
+	}
+	log_info("%s: closing connections and exiting",
+	    signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	(void)notify_send("STOPPING=1");
+	d->stopping = 1;
+	for (i = 0; i < d->nsig; i++)
+		uv_close((uv_handle_t *)&d->sig[i], on_closed_quietly);
+	if (d->reloading)
+		(void)uv_cancel((uv_req_t *)&d->job.req);
+	for (i = 0; i < d->nspawned; i++)
+		worker_post_stop(&d->workers[i]);
+}
+
+/* Stop and join the spawned workers, free every started one. Returns 0,
+ * or -1 when a loop had handles left open. */
+static int
+reap_workers(struct daemon *d)
+{
+	unsigned i;
+	int rc = 0;
+
+	/* After a signal every worker has its stop already: a worker may
+	 * have closed its async handle since, so post nothing more. */
+	for (i = 0; i < d->nspawned && !d->stopping; i++)
+		worker_post_stop(&d->workers[i]);
+	for (i = 0; i < d->nspawned; i++)
+		(void)uv_thread_join(&d->workers[i].thread);
+	daemon_stats(d, &d->final);
+	for (i = 0; i < d->nstarted; i++)
+		if (worker_free(&d->workers[i]) != 0)
+			rc = -1;
+	d->nspawned = d->nstarted = 0;
+	return (rc);
+}
+
+/* --- start-up ----------------------------------------------------------------- */
+
+/* Bind every worker's sockets and start their threads. 0 or -1 (logged). */
+static int
+start_workers(struct daemon *d)
+{
+	struct sockaddr_storage addrs[CONFIG_MAX_LISTEN];
+	char err[1024];
+	unsigned i;
+	int r;
+
+	memset(addrs, 0, sizeof(addrs));
+	for (i = 0; i < d->nworkers; i++) {
+		if (worker_start(&d->workers[i], i, d->nworkers, &d->shared,
+		    snapshot_ref(d->snap), addrs, err, sizeof(err)) != 0) {
+			snapshot_unref(d->snap);
+			log_error("%s", err);
+			return (-1);
+		}
+		d->nstarted++;
+	}
+	for (i = 0; i < d->nworkers; i++) {
+		if ((r = worker_spawn(&d->workers[i])) != 0) {
+			log_error("cannot start worker thread %u: %s", i,
+			    uv_strerror(r));
+			return (-1);
+		}
+		d->nspawned++;
+	}
+	return (0);
+}
+
+static int
+start_signals(struct daemon *d)
+{
+	int r;
+
+	for (d->nsig = 0; d->nsig < NSIGNALS; d->nsig++) {
+		if ((r = uv_signal_init(d->loop, &d->sig[d->nsig])) != 0)
+			goto fail;
+		d->sig[d->nsig].data = d;
+		if ((r = uv_signal_start(&d->sig[d->nsig], on_signal,
+		    signals[d->nsig])) != 0) {
+			d->nsig++;
+			goto fail;
+		}
+	}
+	return (0);
+
+fail:
+	log_error("cannot handle signal %d: %s", signals[d->nsig],
+	    uv_strerror(r));
+	return (-1);
+}
+
+/* Close every connection of w: the worker is stopping. */
+static void
+shutdown_conns(struct worker *w)
+{
+	conn_close_all(w, CONN_CLOSE_SHUTDOWN);
+}
+
+static const struct worker_conn_ops conn_ops = {
+	.accept = conn_accept,
+	.shutdown = shutdown_conns,
+};
+
+static int
+init_shared(struct daemon *d)
+{
+	d->shared.conn = &conn_ops;
+	atomic_init(&d->shared.nconns, 0);
+	atomic_init(&d->shared.next_id, 0);
+	if ((d->shared.handshakes = peercount_new()) == NULL) {
+		log_error("out of memory");
+		return (-1);
+	}
+	if (uv_mutex_init(&d->shared.hs_lock) != 0) {
+		peercount_free(d->shared.handshakes);
+		log_error("cannot create a mutex");
+		return (-1);
+	}
+	d->shared_init = 1;
+	return (0);
+}
+
+/* Free d after its loop has run out. Returns 0 or -1 (handles open). */
+static int
+destroy(struct daemon *d, struct daemon_stats *st)
+{
+	unsigned i;
+	int rc;
+
+	rc = reap_workers(d);
+	if (!d->stopping)
+		for (i = 0; i < d->nsig; i++)
+			uv_close((uv_handle_t *)&d->sig[i], on_closed_quietly);
+	(void)uv_run(d->loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(d->loop) != 0)
+		rc = -1;
+	if (d->shared_init) {
+		uv_mutex_destroy(&d->shared.hs_lock);
+		peercount_free(d->shared.handshakes);
+	}
+	snapshot_unref(d->snap);
+	if (st != NULL)
+		*st = d->final;
+	free(d->workers);
+	free(d);
+	return (rc);
+}
+
+int
+daemon_run(const char *config_path, struct snapshot *snap)
+{
+	struct daemon_stats st;
+	struct daemon *d;
+	int rc;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		log_error("out of memory");
+		snapshot_unref(snap);
+		return (1);
+	}
+	d->loop = uv_default_loop();
+	d->config_path = config_path;
+	d->snap = snap;
+	d->nworkers = count_workers(snap->cfg);
+	if ((d->workers = calloc(d->nworkers, sizeof(*d->workers))) == NULL) {
+		log_error("out of memory");
+		(void)destroy(d, NULL);
+		return (1);
+	}
+	if (init_shared(d) != 0 || start_workers(d) != 0 ||
+	    start_signals(d) != 0) {
+		(void)destroy(d, NULL);
+		return (1);
+	}
+	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s; "
+	    "%u worker%s", PACKAGE_VERSION, tls_library_version(),
+	    uv_version_string(), snap->backend.text, d->nworkers,
+	    d->nworkers == 1 ? "" : "s");
+	if (notify_send("READY=1") != 0)
+		log_warn("cannot notify the service manager at $NOTIFY_SOCKET");
+	(void)uv_run(d->loop, UV_RUN_DEFAULT);
+	if ((rc = destroy(d, &st)) != 0) {
+		log_error("internal error: handles left open at exit");
+		return (1);
+	}
+	log_info("stopped; %llu connections accepted, %llu turned away",
+	    (unsigned long long)st.accepted, (unsigned long long)st.refused);
+	return (0);
+}
