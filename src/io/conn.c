@@ -38,14 +38,16 @@
 #include "moat/cert.h"
 #include "moat/config.h"
 #include "moat/conn.h"
-#include "moat/pipe.h"
+#include "moat/gate.h"
 #include "moat/identity.h"
-#include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
 #include "moat/peercount.h"
+#include "moat/pipe.h"
 #include "moat/snapshot.h"
+#include "moat/text.h"
 #include "moat/tls.h"
+#include "moat/worker.h"
 
 #include "conn_int.h"
 
@@ -285,48 +287,34 @@ pend_append(struct conn *c, const char *data, size_t len)
 static void
 pend_free(struct conn *c)
 {
-	if (c->pend != NULL) {
-		explicit_bzero(c->pend, c->pend_cap);
-		free(c->pend);
-	}
+	text_wipe_free(c->pend, c->pend_cap);
 	c->pend = NULL;
 	c->pend_len = c->pend_cap = 0;
 }
 
-/*
- * Answer with a CONNACK carrying code (for the device's MQTT version), then
- * close with why. The CONNACK goes out before close_notify, and the drain
- * keeps the socket open while the device may still be sending.
- */
-static void refuse(struct conn *c, uint8_t code_v3, uint8_t code_v5,
-    enum conn_reason why, const char *detail);
+/* Send a CONNACK with code in level's form; close_notify follows it. */
+static void
+send_connack(struct conn *c, uint8_t level, uint8_t code)
+{
+	uint8_t ack[8];
+	size_t n;
+
+	n = mqtt_connack_encode(level, code, ack);
+	(void)tls_write(c->tls, ack, n);
+}
 
 void
 conn_refuse_unavailable(struct conn *c, enum conn_reason why,
     const char *detail)
 {
-	refuse(c, 0x03, 0x88, why, detail);
-}
-
-static void
-refuse(struct conn *c, uint8_t code_v3, uint8_t code_v5,
-    enum conn_reason why, const char *detail)
-{
-	uint8_t ack[8];
-	size_t n;
 	/* Levels moat does not speak are answered in the 3.1.1 form. */
-	uint8_t level = c->mqtt_level == 5 ? 5 : 4;
-
-	if (level == 4 && code_v3 == 0) {
-		/* No MQTT 3 code says this: close without a CONNACK. */
-		conn_close(c, why, detail);
-		return;
-	}
-	n = mqtt_connack_encode(level, level == 5 ? code_v5 : code_v3, ack);
-	(void)tls_write(c->tls, ack, n);
+	if (c->mqtt_level == MQTT_LEVEL_5)
+		send_connack(c, MQTT_LEVEL_5, MQTT_RC_SERVER_UNAVAILABLE);
+	else
+		send_connack(c, MQTT_LEVEL_311,
+		    MQTT_CONNACK_V3_SERVER_UNAVAILABLE);
 	conn_close(c, why, detail);
 }
-
 
 /* Keep a printable copy of a mapped name for the close line. */
 static char *
@@ -336,116 +324,65 @@ dup_name(const char *s)
 }
 
 /*
- * The first packet: once a whole CONNECT is in pend, map the certificate to
- * credentials and replace the CONNECT with one that carries them; the bytes
- * that followed it stay behind it. Returns 0, or -1 when closed.
+ * pend becomes what the gate forwards (the rewritten CONNECT and the bytes
+ * that followed it), with room for more while the broker connection comes
+ * up. Takes res->out (wiped and freed here). Returns 0 or -1.
+ */
+static int
+pend_take(struct conn *c, struct gate_result *res)
+{
+	size_t cap = res->out_len + PEND_MIN;
+	char *p;
+
+	if (cap > pend_limit(c))
+		cap = pend_limit(c) > res->out_len ? pend_limit(c) :
+		    res->out_len;
+	if ((p = malloc(cap)) == NULL) {
+		gate_result_release(res);
+		return (-1);
+	}
+	memcpy(p, res->out, res->out_len);
+	pend_free(c);
+	c->pend = p;
+	c->pend_len = res->out_len;
+	c->pend_cap = cap;
+	gate_result_release(res);
+	return (0);
+}
+
+/*
+ * The first packet: the gate (gate.h) decides on what the device sent so
+ * far. A refusal answers with the CONNACK the device's version expects
+ * (the drain keeps the socket open while the device may still be sending);
+ * a forward replaces pend with the CONNECT carrying the mapped credentials
+ * and connects to the broker. Returns 0, or -1 when closed.
  */
 static int
 take_connect(struct conn *c)
 {
-	const struct config *cfg = c->snap->cfg;
-	struct mqtt_connect pc;
-	struct identity_creds cr;
-	const char *why = "";
-	size_t used = 0, n, rest;
-	char *out;
-	enum mqtt_status ms;
-	enum identity_verdict v;
+	struct gate_result res;
 
-	/*
-	 * A CONNECT may arrive a byte per TLS record: parse it whole once,
-	 * not once per piece (which would cost quadratic time). The fixed
-	 * header alone says how much to wait for, and whether it is too big.
-	 */
-	if (mqtt_connect_need((const uint8_t *)c->pend, c->pend_len, &n,
-	    &why) == MQTT_OK && n <= cfg->max_connect_size &&
-	    c->pend_len < n && c->pend_len > 64)
+	switch (gate_connect((const uint8_t *)c->pend, c->pend_len,
+	    (size_t)c->snap->cfg->max_connect_size, c->snap->ident, &c->cert,
+	    &res)) {
+	case GATE_WAIT:
 		return (0);
-
-	memset(&pc, 0, sizeof(pc));
-	ms = mqtt_connect_parse((const uint8_t *)c->pend, c->pend_len,
-	    (size_t)cfg->max_connect_size, &pc, &used, &why);
-	if (pc.level != 0)
-		c->mqtt_level = pc.level;
-	switch (ms) {
-	case MQTT_INCOMPLETE:
-		return (0);
-	case MQTT_NOT_CONNECT:
-		conn_close(c, CONN_CLOSE_MQTT_NOT_CONNECT, why);
+	case GATE_REFUSE:
+		c->mqtt_level = res.level;
+		if (res.send_connack)
+			send_connack(c, res.connack_level, res.connack_code);
+		conn_close(c, res.reason, res.detail);
 		return (-1);
-	case MQTT_MALFORMED:
-		refuse(c, 0, 0x81, CONN_CLOSE_MQTT_MALFORMED, why);
-		return (-1);
-	case MQTT_TOO_LARGE:
-		/* MQTT 5 has a CONNACK for this: wait for the level. */
-		if (pc.level == 0 && c->pend_len < 16)
-			return (0);
-		refuse(c, 0, 0x95, CONN_CLOSE_CONNECT_TOO_LARGE, why);
-		return (-1);
-	case MQTT_BAD_PROTOCOL:
-		refuse(c, 0x01, 0x84, CONN_CLOSE_PROTOCOL_REFUSED, why);
-		return (-1);
-	case MQTT_OK:
+	case GATE_FORWARD:
 		break;
 	}
-	if (pc.has_auth) {
-		refuse(c, 0, 0x8C, CONN_CLOSE_AUTH_METHOD_REFUSED,
-		    "MQTT 5 authentication method in CONNECT: moat owns "
-		    "authentication");
+	c->mqtt_level = res.level;
+	c->username = dup_name(res.username);
+	c->client_id = dup_name(res.client_id);
+	if (pend_take(c, &res) != 0) {
+		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the CONNECT");
 		return (-1);
 	}
-
-	memset(&cr, 0, sizeof(cr));
-	v = identity_map(c->snap->ident, &c->cert, pc.client_id.p,
-	    pc.client_id.len, pc.level, &cr);
-	if (v != ID_OK) {
-		char detail[sizeof(cr.why) + sizeof(cr.rule) + 8];
-
-		/* Name the map entry that refused, if one did. */
-		snprintf(detail, sizeof(detail), "%s%s%s%s", cr.why,
-		    strncmp(cr.rule, "map entry", 9) == 0 ? " (" : "",
-		    strncmp(cr.rule, "map entry", 9) == 0 ? cr.rule : "",
-		    strncmp(cr.rule, "map entry", 9) == 0 ? ")" : "");
-		explicit_bzero(&cr, sizeof(cr));
-		if (v == ID_CLIENT_ID_REFUSED)
-			refuse(c, 0x02, 0x85, CONN_CLOSE_CLIENT_ID_REFUSED,
-			    detail);
-		else
-			refuse(c, 0x05, 0x87, CONN_CLOSE_IDENTITY_REFUSED,
-			    detail);
-		return (-1);
-	}
-
-	/* The device's own username and password are dropped here. */
-	pc.username.p = (const uint8_t *)cr.username;
-	pc.username.len = strlen(cr.username);
-	pc.password.p = cr.has_password ? (const uint8_t *)cr.password : NULL;
-	pc.password.len = cr.has_password ? strlen(cr.password) : 0;
-	pc.client_id.p = (const uint8_t *)cr.client_id;
-	pc.client_id.len = strlen(cr.client_id);
-	rest = c->pend_len - used;
-	if ((n = mqtt_connect_size(&pc)) == 0 ||
-	    (out = malloc(n + rest + PEND_MIN)) == NULL ||
-	    mqtt_connect_encode(&pc, (uint8_t *)out, n) != n) {
-		if (n != 0)
-			free(out);
-		explicit_bzero(&cr, sizeof(cr));
-		conn_close(c, n == 0 ? CONN_CLOSE_MQTT_MALFORMED :
-		    CONN_CLOSE_NO_MEMORY, "cannot encode the CONNECT");
-		return (-1);
-	}
-	memcpy(out + n, c->pend + used, rest);
-	c->username = dup_name(cr.username);
-	c->client_id = dup_name(cr.client_id);
-	explicit_bzero(&cr, sizeof(cr));
-	pend_free(c);
-	c->pend = out;
-	c->pend_len = n + rest;
-	c->pend_cap = n + rest + PEND_MIN;
-	if (c->pend_cap > pend_limit(c))
-		c->pend_cap = pend_limit(c) > c->pend_len ? pend_limit(c) :
-		    c->pend_len;
-
 	c->st = CONN_ST_CONNECTING;
 	upstream_connect(c);
 	return (c->st >= CONN_ST_DRAINING ? -1 : 0);
