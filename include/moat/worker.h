@@ -25,8 +25,8 @@ struct worker {
 	struct conn *conns;           /* every live connection */
 	uint64_t nconns;
 	uint64_t next_id;
-	struct peercount *handshakes; /* per address, still in handshake */
-	uint64_t refused;             /* over max_connections */
+	struct admit *admit;          /* handshake and connection budgets */
+	uint64_t refused;             /* closed by a limit */
 	uint64_t refused_logged_at;   /* uv_now() of the last warning */
 	char *scratch;                /* one read's worth of bytes, reused
 	                               * by every connection of this loop */

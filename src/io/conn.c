@@ -26,10 +26,12 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "moat/admit.h"
 #include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/conn.h"
@@ -37,7 +39,6 @@
 #include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
-#include "moat/peercount.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
@@ -75,7 +76,7 @@ struct conn {
 	int dev_dead;                   /* device reset: write nothing more */
 	int tls_up;                     /* handshake completed */
 	int dev_shut, be_shut;          /* DRAINING: side finished */
-	int hs_counted;                 /* in w->handshakes */
+	struct admit_entry adm;         /* in w->admit */
 	int open_handles;
 
 	struct tls_session *tls;
@@ -617,24 +618,30 @@ up_room(struct conn *c)
 	return (c->w->scratch_len);
 }
 
-/* The connection leaves the handshake phase: stop counting it. */
+/* The connection closes: give back its handshake or max_connections slot. */
 static void
 handshake_uncount(struct conn *c)
 {
-	if (c->hs_counted) {
-		peercount_del(c->w->handshakes,
-		    (const struct sockaddr *)&c->peer_sa);
-		c->hs_counted = 0;
-	}
+	admit_leave(c->w->admit, &c->adm);
 }
+
+static void refused_warning(struct worker *w, const char *why);
 
 static void
 handshake_done(struct conn *c)
 {
 	const char *why;
+	char detail[96];
 
-	handshake_uncount(c);
 	c->tls_up = 1;
+	if (admit_connected(c->w->admit, &c->adm,
+	    c->snap->cfg->max_connections) != 0) {
+		snprintf(detail, sizeof(detail), "max_connections (%llu) "
+		    "reached", (unsigned long long)c->snap->cfg->max_connections);
+		refused_warning(c->w, detail);
+		conn_close(c, CONN_CLOSE_TOO_MANY_CONNECTIONS, detail);
+		return;
+	}
 	switch (tls_peer_identity(c->tls, &c->cert, &why)) {
 	case 0:
 		break;
@@ -998,7 +1005,10 @@ on_refused_closed(uv_handle_t *h)
 	free(h);
 }
 
-/* Count a connection turned away; warn at most once a second. */
+/*
+ * Count a connection turned away by a limit (refused, or closed to make
+ * room); warn at most once a second.
+ */
 static void
 refused_warning(struct worker *w, const char *why)
 {
@@ -1007,16 +1017,15 @@ refused_warning(struct worker *w, const char *why)
 	w->refused++;
 	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
 		w->refused_logged_at = now;
-		log_warn("connection refused: %s; %llu refused so far", why,
+		log_warn("connection turned away: %s; %llu so far", why,
 		    (unsigned long long)w->refused);
 	}
 }
 
 static void
-turn_away(struct worker *w, uv_stream_t *server)
+turn_away(struct worker *w, uv_stream_t *server, const char *why)
 {
 	uv_tcp_t *t;
-	char detail[96];
 
 	if ((t = malloc(sizeof(*t))) == NULL)
 		return;
@@ -1026,9 +1035,39 @@ turn_away(struct worker *w, uv_stream_t *server)
 	}
 	(void)uv_accept(server, (uv_stream_t *)t);
 	uv_close((uv_handle_t *)t, on_refused_closed);
-	snprintf(detail, sizeof(detail), "max_connections (%llu) reached",
-	    (unsigned long long)w->snap->cfg->max_connections);
+	refused_warning(w, why);
+}
+
+/*
+ * A handshake budget is full: close the oldest handshake of the peer (or
+ * of all) at once, without linger, to make room for the newcomer.
+ */
+static void
+on_admit_close(struct admit_entry *e, enum admit_cause why, void *arg)
+{
+	struct conn *c = (struct conn *)(void *)((char *)e -
+	    offsetof(struct conn, adm));
+	struct worker *w = arg;
+	char detail[160];
+
+	if (why == ADMIT_PER_ADDRESS)
+		snprintf(detail, sizeof(detail), "max_handshakes_per_address "
+		    "(%llu) reached: closed the oldest handshake from %s",
+		    (unsigned long long)w->snap->cfg->max_handshakes_per_address,
+		    c->peer);
+	else
+		snprintf(detail, sizeof(detail), "max_handshakes (%llu) "
+		    "reached: closed the oldest handshake, from %s",
+		    (unsigned long long)w->snap->cfg->max_handshakes, c->peer);
 	refused_warning(w, detail);
+	c->dev_dead = 1;        /* close at once: no linger */
+	conn_close(c, CONN_CLOSE_TOO_MANY_HANDSHAKES, detail);
+}
+
+struct admit *
+conn_admit_new(struct worker *w)
+{
+	return (admit_new(on_admit_close, w));
 }
 
 static void
@@ -1041,21 +1080,17 @@ void
 conn_accept(struct worker *w, uv_stream_t *server)
 {
 	const struct config *cfg = w->snap->cfg;
+	struct admit_limits lim;
 	struct conn *c;
 	int len = sizeof(c->peer_sa);
-	unsigned n;
 
-	if (w->nconns >= cfg->max_connections) {
-		turn_away(w, server);
-		return;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		turn_away(w, server);
+		turn_away(w, server, "out of memory");
 		return;
 	}
 	if (uv_tcp_init(w->loop, &c->dev) != 0) {
 		free(c);
-		turn_away(w, server);
+		turn_away(w, server, "cannot make a socket handle");
 		return;
 	}
 	c->dev.data = c;
@@ -1087,18 +1122,17 @@ conn_accept(struct worker *w, uv_stream_t *server)
 		conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
 		return;
 	}
-	/* One address may hold only so many unauthenticated connections. */
-	n = peercount_add(w->handshakes, (struct sockaddr *)&c->peer_sa);
-	c->hs_counted = n > 0;
-	if (n == 0 || n > cfg->max_handshakes_per_address) {
-		char detail[96];
-
-		snprintf(detail, sizeof(detail), "max_handshakes_per_address "
-		    "(%llu) reached", (unsigned long long)
-		    cfg->max_handshakes_per_address);
-		refused_warning(w, detail);
+	/*
+	 * Unauthenticated connections have their own budget, and one address
+	 * only so much of it; a full one closes its oldest (on_admit_close).
+	 */
+	lim.max_handshakes = cfg->max_handshakes;
+	lim.max_handshakes_per_address = cfg->max_handshakes_per_address;
+	if (admit_handshake(w->admit, &c->adm,
+	    (struct sockaddr *)&c->peer_sa, &lim) != 0) {
+		refused_warning(w, "out of memory counting handshakes");
 		c->dev_dead = 1;        /* close at once: no linger */
-		conn_close(c, CONN_CLOSE_TOO_MANY_HANDSHAKES, detail);
+		conn_close(c, CONN_CLOSE_NO_MEMORY, "counting handshakes");
 		return;
 	}
 	uv_timer_start(&c->timer, on_timer, cfg->handshake_timeout_ms, 0);

@@ -14,12 +14,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "moat/admit.h"
 #include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/conn.h"
 #include "moat/worker.h"
 #include "moat/log.h"
-#include "moat/peercount.h"
 #include "moat/snapshot.h"
 
 #define BACKLOG     511
@@ -104,7 +104,7 @@ worker_start(struct worker *w, uv_loop_t *loop, struct snapshot *snap,
 	w->snap = snap;
 	w->scratch_len = SCRATCH_LEN;
 	if ((w->scratch = malloc(w->scratch_len)) == NULL ||
-	    (w->handshakes = peercount_new()) == NULL) {
+	    (w->admit = conn_admit_new(w)) == NULL) {
 		free(w->scratch);
 		w->scratch = NULL;
 		snprintf(err, errlen, "out of memory");
@@ -152,8 +152,8 @@ fail:
 	w->nlisteners = 0;
 	free(w->scratch);
 	w->scratch = NULL;
-	peercount_free(w->handshakes);
-	w->handshakes = NULL;
+	admit_free(w->admit);
+	w->admit = NULL;
 	w->snap = NULL;
 	return (-1);
 }
@@ -172,8 +172,8 @@ worker_free(struct worker *w)
 {
 	free(w->scratch);
 	w->scratch = NULL;
-	peercount_free(w->handshakes);
-	w->handshakes = NULL;
+	admit_free(w->admit);
+	w->admit = NULL;
 	snapshot_unref(w->snap);
 	w->snap = NULL;
 }
