@@ -17,6 +17,8 @@
 struct conn;
 struct snapshot;
 
+#define WORKER_NWARN  4       /* limits warned about apart */
+
 struct worker {
 	uv_loop_t *loop;
 	struct snapshot *snap;        /* current snapshot (one reference) */
@@ -27,7 +29,8 @@ struct worker {
 	uint64_t next_id;
 	struct admit *admit;          /* handshake and connection budgets */
 	uint64_t refused;             /* closed by a limit */
-	uint64_t refused_logged_at;   /* uv_now() of the last warning */
+	uint64_t refused_logged_at[WORKER_NWARN]; /* uv_now() of the last
+	                               * warning, per limit (conn.c) */
 	char *scratch;                /* one read's worth of bytes, reused
 	                               * by every connection of this loop */
 	size_t scratch_len;

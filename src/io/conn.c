@@ -625,7 +625,17 @@ handshake_uncount(struct conn *c)
 	admit_leave(c->w->admit, &c->adm);
 }
 
-static void refused_warning(struct worker *w, const char *why);
+/* The limits that turn connections away, each warned about on its own. */
+enum limit {
+	LIMIT_RESOURCES,                /* out of memory or handles */
+	LIMIT_PER_ADDRESS,              /* max_handshakes_per_address */
+	LIMIT_HANDSHAKES,               /* max_handshakes */
+	LIMIT_CONNECTIONS               /* max_connections */
+};
+_Static_assert(LIMIT_CONNECTIONS < WORKER_NWARN, "a warning slot per limit");
+
+static void refused_warning(struct worker *w, enum limit which,
+    const char *why);
 
 static void
 handshake_done(struct conn *c)
@@ -638,7 +648,7 @@ handshake_done(struct conn *c)
 	    c->snap->cfg->max_connections) != 0) {
 		snprintf(detail, sizeof(detail), "max_connections (%llu) "
 		    "reached", (unsigned long long)c->snap->cfg->max_connections);
-		refused_warning(c->w, detail);
+		refused_warning(c->w, LIMIT_CONNECTIONS, detail);
 		conn_close(c, CONN_CLOSE_TOO_MANY_CONNECTIONS, detail);
 		return;
 	}
@@ -1010,13 +1020,13 @@ on_refused_closed(uv_handle_t *h)
  * room); warn at most once a second.
  */
 static void
-refused_warning(struct worker *w, const char *why)
+refused_warning(struct worker *w, enum limit which, const char *why)
 {
-	uint64_t now = uv_now(w->loop);
+	uint64_t now = uv_now(w->loop), *at = &w->refused_logged_at[which];
 
 	w->refused++;
-	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
-		w->refused_logged_at = now;
+	if (*at == 0 || now - *at >= 1000) {
+		*at = now;
 		log_warn("connection turned away: %s; %llu so far", why,
 		    (unsigned long long)w->refused);
 	}
@@ -1035,7 +1045,7 @@ turn_away(struct worker *w, uv_stream_t *server, const char *why)
 	}
 	(void)uv_accept(server, (uv_stream_t *)t);
 	uv_close((uv_handle_t *)t, on_refused_closed);
-	refused_warning(w, why);
+	refused_warning(w, LIMIT_RESOURCES, why);
 }
 
 /*
@@ -1059,7 +1069,8 @@ on_admit_close(struct admit_entry *e, enum admit_cause why, void *arg)
 		snprintf(detail, sizeof(detail), "max_handshakes (%llu) "
 		    "reached: closed the oldest handshake, from %s",
 		    (unsigned long long)w->snap->cfg->max_handshakes, c->peer);
-	refused_warning(w, detail);
+	refused_warning(w, why == ADMIT_PER_ADDRESS ? LIMIT_PER_ADDRESS :
+	    LIMIT_HANDSHAKES, detail);
 	c->dev_dead = 1;        /* close at once: no linger */
 	conn_close(c, CONN_CLOSE_TOO_MANY_HANDSHAKES, detail);
 }
@@ -1130,7 +1141,8 @@ conn_accept(struct worker *w, uv_stream_t *server)
 	lim.max_handshakes_per_address = cfg->max_handshakes_per_address;
 	if (admit_handshake(w->admit, &c->adm,
 	    (struct sockaddr *)&c->peer_sa, &lim) != 0) {
-		refused_warning(w, "out of memory counting handshakes");
+		refused_warning(w, LIMIT_RESOURCES,
+		    "out of memory counting handshakes");
 		c->dev_dead = 1;        /* close at once: no linger */
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "counting handshakes");
 		return;
