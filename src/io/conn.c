@@ -644,14 +644,6 @@ handshake_done(struct conn *c)
 	char detail[96];
 
 	c->tls_up = 1;
-	if (admit_connected(c->w->admit, &c->adm,
-	    c->snap->cfg->max_connections) != 0) {
-		snprintf(detail, sizeof(detail), "max_connections (%llu) "
-		    "reached", (unsigned long long)c->snap->cfg->max_connections);
-		refused_warning(c->w, LIMIT_CONNECTIONS, detail);
-		conn_close(c, CONN_CLOSE_TOO_MANY_CONNECTIONS, detail);
-		return;
-	}
 	switch (tls_peer_identity(c->tls, &c->cert, &why)) {
 	case 0:
 		break;
@@ -660,6 +652,15 @@ handshake_done(struct conn *c)
 		return;
 	default:
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "reading the certificate");
+		return;
+	}
+	/* Authenticated: from now on it holds a max_connections slot. */
+	if (admit_connected(c->w->admit, &c->adm,
+	    c->snap->cfg->max_connections) != 0) {
+		snprintf(detail, sizeof(detail), "max_connections (%llu) "
+		    "reached", (unsigned long long)c->snap->cfg->max_connections);
+		refused_warning(c->w, LIMIT_CONNECTIONS, detail);
+		conn_close(c, CONN_CLOSE_TOO_MANY_CONNECTIONS, detail);
 		return;
 	}
 	if (log_enabled(LOG_LVL_DEBUG))
