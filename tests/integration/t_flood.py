@@ -299,8 +299,8 @@ def ipv4(t, broker, ctx_pub, ctx_sub):
                 % (NAT_PEERS, len(newest), len(n_open),
                    n_open[0] if n_open else "-"))
         socks = sockets_of(moat.pid)
-        mt.say("      moat holds %d sockets (%d before the subscriber)"
-               % (socks, base))
+        mt.say("      moat holds %d sockets (%d before the subscriber), "
+               "RSS %d KiB" % (socks, base, moat.rss_kib()))
         t.check(socks <= base + 2 + MAX_HANDSHAKES,
                 "moat holds no more than max_handshakes (%d) sockets for "
                 "the flood (%d)" % (MAX_HANDSHAKES, socks - base - 2))
