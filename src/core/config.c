@@ -286,11 +286,10 @@ static const struct opt opts[] = {
 		    "all addresses, apart from the max_connections slots of "
 		    "authenticated devices; when another arrives, the "
 		    "oldest handshake is closed. Each one costs memory and "
-		    "a file descriptor until handshake_timeout. 1024 is "
-		    "more than two cores can complete in half a second, so "
-		    "a reconnect storm is not slowed, while a flood must "
-		    "open 1024 connections within one device's handshake "
-		    "to push it out (1 to 1000000).",
+		    "a file descriptor until handshake_timeout. 1024 lets "
+		    "a thousand devices reconnect at once, while a flood "
+		    "must open 1024 connections within one device's "
+		    "handshake to push it out (1 to 1000000).",
 	}, {
 		.section = "limits", .key = "max_connect_size",
 		.type = OPT_COUNT, .offset = OFF(max_connect_size),
