@@ -75,9 +75,11 @@ struct config {
 	uint64_t handshake_timeout_ms;       /* [limits] */
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms;            /* 0: no idle timeout */
-	uint64_t max_connections;
+	uint64_t max_connections;            /* after the handshake */
 	uint64_t max_handshakes_per_address; /* peers still in the handshake,
 	                                      * per source address */
+	uint64_t max_handshakes;             /* still in the handshake, all
+	                                      * addresses */
 
 	uint64_t max_connect_size;           /* [limits] bytes */
 

@@ -32,10 +32,23 @@ enum conn_state { CONN_STATES(X) };
 const char *conn_state_name(enum conn_state st);
 
 /*
- * Accept one pending connection from server into a new connection on w.
- * Over the connection cap, the socket is accepted and closed at once.
+ * Accept one pending connection from server into a new connection on w,
+ * counted in w->admit as a handshake (a full budget closes the oldest).
+ * Out of memory, the socket is accepted and closed at once.
  */
 void conn_accept(struct worker *w, uv_stream_t *server);
+
+/*
+ * The admission state for w's connections (admit.h), whose full budgets
+ * close connections of w; NULL when out of memory. Free with admit_free().
+ */
+struct admit *conn_admit_new(struct worker *w);
+
+/*
+ * The admission state for w's connections (admit.h), whose full budgets
+ * close connections of w; NULL when out of memory. Free with admit_free().
+ */
+struct admit *conn_admit_new(struct worker *w);
 
 /*
  * The one teardown: stop reading the broker, flush what is queued

@@ -11,20 +11,24 @@
  * SIGINT ask every worker to stop (uv_async), join the threads, and close
  * every loop with no handle left open.
  *
- * Which limits hold where:
- *   global (shared by all workers, checked at accept):
- *     max_connections             an atomic count of open connections
- *     max_handshakes_per_address  one per-address table under a mutex,
- *                                 taken at accept and when a handshake
- *                                 ends, never on the data path
+ * Which limits hold where (admit.h does the counting):
+ *   global (atomic counts in struct worker_shared, no lock):
+ *     max_connections             authenticated devices, all workers,
+ *                                 checked when a handshake completes
+ *     max_handshakes              connections in their handshake, all
+ *                                 workers; when it is full a worker closes
+ *                                 its own oldest handshake, so the total
+ *                                 may pass it by one per worker
  *   per worker (each loop alone):
+ *     max_handshakes_per_address  per IPv4 address or IPv6 /64, per worker:
+ *                                 SO_REUSEPORT spreads one address's
+ *                                 connections over the workers, so with N
+ *                                 workers one address may hold up to N
+ *                                 times this many handshakes
  *     handshake_timeout, connect_timeout, idle_timeout, max_connect_size
  *                                 (per connection, from its snapshot)
  *     counters (open, accepted, refused): written by their worker only,
  *                                 summed by daemon_stats() on demand
- * A new global budget (such as one for all connections still in their
- * handshake) belongs beside nconns in struct worker_shared (worker.h): an
- * atomic count, taken at accept and given back when the phase ends.
  */
 #ifndef MOAT_DAEMON_H
 #define MOAT_DAEMON_H

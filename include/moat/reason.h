@@ -11,6 +11,7 @@
 	X(NONE, "none")                                         \
 	X(SHUTDOWN, "shutdown")                                 \
 	X(TOO_MANY_HANDSHAKES, "too_many_handshakes")           \
+	X(TOO_MANY_CONNECTIONS, "too_many_connections")         \
 	X(HANDSHAKE_TIMEOUT, "handshake_timeout")               \
 	X(TLS_HANDSHAKE_FAILED, "tls_handshake_failed")         \
 	X(TLS_ERROR, "tls_error")                               \

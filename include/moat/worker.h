@@ -21,10 +21,12 @@
 
 #include "moat/config.h"
 
+struct admit;
 struct conn;
-struct peercount;
 struct snapshot;
 struct worker;
+
+#define WORKER_NWARN  4       /* limits warned about apart (conn.c) */
 
 /*
  * What a worker does with its connections, given by the daemon (conn.h's
@@ -34,15 +36,15 @@ struct worker;
 struct worker_conn_ops {
 	void (*accept)(struct worker *w, uv_stream_t *server);
 	void (*shutdown)(struct worker *w);
+	struct admit *(*admit_new)(struct worker *w);
 };
 
 /* Admission state shared by every worker of a daemon (owned by it). */
 struct worker_shared {
 	const struct worker_conn_ops *conn; /* the same for every worker */
-	atomic_uint_fast64_t nconns;  /* open connections, all workers */
 	atomic_uint_fast64_t next_id; /* last connection id given out */
-	uv_mutex_t hs_lock;           /* guards handshakes */
-	struct peercount *handshakes; /* per address, still in handshake */
+	_Atomic uint64_t handshakes;  /* in their handshake, all workers */
+	_Atomic uint64_t connected;   /* authenticated, all workers */
 };
 
 /* Counters of one worker: written by its loop only, read by anyone. */
@@ -67,7 +69,10 @@ struct worker {
 	struct conn *conns;           /* every live connection */
 	uint64_t nconns;              /* of this worker */
 	struct worker_counters count;
-	uint64_t refused_logged_at;   /* uv_now() of the last warning */
+	struct admit *admit;          /* handshake and connection budgets,
+	                               * totals shared (admit.h) */
+	uint64_t refused_logged_at[WORKER_NWARN]; /* uv_now() of the last
+	                               * warning, per limit */
 	char *scratch;                /* one read's worth of bytes, reused
 	                               * by every connection of this loop */
 	size_t scratch_len;
@@ -112,20 +117,8 @@ void worker_post_stop(struct worker *w);
  */
 int worker_free(struct worker *w);
 
-/*
- * Admission across every worker, on w's loop. worker_conn_take() counts a
- * new connection against max and returns 1, or returns 0 (nothing counted)
- * when max are open already; worker_conn_put() gives it back.
- */
-int worker_conn_take(struct worker *w, uint64_t max);
-void worker_conn_put(struct worker *w);
-
 /* A connection id unique across the workers: 1, 2, 3, ... */
 uint64_t worker_conn_id(struct worker *w);
-
-/* Per-address handshake counts across every worker (peercount.h). */
-unsigned worker_handshake_add(struct worker *w, const struct sockaddr *sa);
-void worker_handshake_del(struct worker *w, const struct sockaddr *sa);
 
 /* Bump one of w's counters (only from w's loop). */
 #define WORKER_COUNT(w, field, delta)                                   \

@@ -310,24 +310,41 @@ static const struct opt opts[] = {
 		.type = OPT_COUNT, .offset = OFF(max_connections),
 		.min = 1, .max = 1000000, .def = "10000",
 		.arg = "NUMBER", .what = "a number such as 10000",
-		.help = "Most device connections open at once; more are "
-		    "closed right after accept. Each one holds buffers and "
-		    "a broker connection, so this bounds memory and shields "
-		    "the broker (1 to 1000000). moat needs two file "
-		    "descriptors per connection: raise the open-file limit "
-		    "to match.",
+		.help = "Most devices connected at once after a completed "
+		    "TLS handshake; a device that completes its handshake "
+		    "beyond this is closed then, and moat logs why. Each one "
+		    "holds buffers and a broker connection, so this bounds "
+		    "memory and shields the broker (1 to 1000000). "
+		    "Connections still in the handshake count against "
+		    "max_handshakes instead. moat needs two file descriptors "
+		    "per connection: raise the open-file limit to match.",
 	}, {
 		.section = "limits", .key = "max_handshakes_per_address",
 		.type = OPT_COUNT, .offset = OFF(max_handshakes_per_address),
 		.min = 1, .max = 1000000, .def = "64",
 		.arg = "NUMBER", .what = "a number such as 64",
-		.help = "Most connections one source address may have in the "
-		    "TLS handshake at once; more are closed right after "
-		    "accept. Without it, one host that opens connections "
-		    "and never finishes the handshake could fill "
-		    "max_connections and lock every device out. Devices "
-		    "behind one NAT that reconnect all at once share this "
-		    "budget: raise it for such fleets (1 to 1000000).",
+		.help = "Most connections one source address (an IPv6 /64 "
+		    "counts as one address) may have in the TLS handshake "
+		    "at once; when another arrives, the oldest of them is "
+		    "closed. So one host that opens connections and never "
+		    "finishes the handshake can take at most this much of "
+		    "max_handshakes, and a device behind the same NAT still "
+		    "gets its turn. Devices behind one NAT that reconnect "
+		    "all at once share this budget: raise it for such "
+		    "fleets (1 to 1000000).",
+	}, {
+		.section = "limits", .key = "max_handshakes",
+		.type = OPT_COUNT, .offset = OFF(max_handshakes),
+		.min = 1, .max = 1000000, .def = "1024",
+		.arg = "NUMBER", .what = "a number such as 1024",
+		.help = "Most connections in the TLS handshake at once, from "
+		    "all addresses, apart from the max_connections slots of "
+		    "authenticated devices; when another arrives, the "
+		    "oldest handshake is closed. Each one costs memory and "
+		    "a file descriptor until handshake_timeout. 1024 lets "
+		    "a thousand devices reconnect at once, while a flood "
+		    "must open 1024 connections within one device's "
+		    "handshake to push it out (1 to 1000000).",
 	}, {
 		.section = "limits", .key = "max_connect_size",
 		.type = OPT_COUNT, .offset = OFF(max_connect_size),

@@ -30,10 +30,12 @@
  */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "moat/admit.h"
 #include "moat/backend.h"
 #include "moat/cert.h"
 #include "moat/config.h"
@@ -42,7 +44,6 @@
 #include "moat/identity.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
-#include "moat/peercount.h"
 #include "moat/pipe.h"
 #include "moat/snapshot.h"
 #include "moat/text.h"
@@ -474,23 +475,31 @@ up_room(struct conn *c)
 	return (c->w->scratch_len);
 }
 
-/* The connection leaves the handshake phase: stop counting it. */
+/* The connection closes: give back its handshake or max_connections slot. */
 static void
 handshake_uncount(struct conn *c)
 {
-	if (c->hs_counted) {
-		worker_handshake_del(c->w,
-		    (const struct sockaddr *)&c->peer_sa);
-		c->hs_counted = 0;
-	}
+	admit_leave(c->w->admit, &c->adm);
 }
+
+/* The limits that turn connections away, each warned about on its own. */
+enum limit {
+	LIMIT_RESOURCES,                /* out of memory or handles */
+	LIMIT_PER_ADDRESS,              /* max_handshakes_per_address */
+	LIMIT_HANDSHAKES,               /* max_handshakes */
+	LIMIT_CONNECTIONS               /* max_connections */
+};
+_Static_assert(LIMIT_CONNECTIONS < WORKER_NWARN, "a warning slot per limit");
+
+static void refused_warning(struct worker *w, enum limit which,
+    const char *why);
 
 static void
 handshake_done(struct conn *c)
 {
+	const struct config *cfg = c->snap->cfg;
 	char why[256];
 
-	handshake_uncount(c);
 	c->tls_up = 1;
 	switch (cert_peer_identity(c->tls, c->snap->cfg, &c->cert, why,
 	    sizeof(why))) {
@@ -502,6 +511,14 @@ handshake_done(struct conn *c)
 		return;
 	default:
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "reading the certificate");
+		return;
+	}
+	/* Authenticated: from now on it holds a max_connections slot. */
+	if (admit_connected(c->w->admit, &c->adm, cfg->max_connections) != 0) {
+		snprintf(why, sizeof(why), "max_connections (%llu) reached",
+		    (unsigned long long)cfg->max_connections);
+		refused_warning(c->w, LIMIT_CONNECTIONS, why);
+		conn_close(c, CONN_CLOSE_TOO_MANY_CONNECTIONS, why);
 		return;
 	}
 	if (log_enabled(LOG_LVL_DEBUG))
@@ -654,7 +671,7 @@ conn_free(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	w->nconns--;
-	worker_conn_put(w);
+	WORKER_COUNT(w, open, -1);
 
 	tls_session_free(c->tls);
 	cert_identity_clear(&c->cert);
@@ -782,26 +799,28 @@ on_refused_closed(uv_handle_t *h)
 	free(h);
 }
 
-/* Count a connection turned away; warn at most once a second. */
+/*
+ * Count a connection turned away by a limit (refused, or closed to make
+ * room); warn at most once a second per limit.
+ */
 static void
-refused_warning(struct worker *w, const char *why)
+refused_warning(struct worker *w, enum limit which, const char *why)
 {
-	uint64_t now = uv_now(w->loop);
+	uint64_t now = uv_now(w->loop), *at = &w->refused_logged_at[which];
 
 	WORKER_COUNT(w, refused, 1);
-	if (w->refused_logged_at == 0 || now - w->refused_logged_at >= 1000) {
-		w->refused_logged_at = now;
-		log_warn("connection refused: %s; %llu refused so far by "
-		    "worker %u", why, (unsigned long long)atomic_load_explicit(
+	if (*at == 0 || now - *at >= 1000) {
+		*at = now;
+		log_warn("connection turned away: %s; %llu so far by worker "
+		    "%u", why, (unsigned long long)atomic_load_explicit(
 		    &w->count.refused, memory_order_relaxed), w->index);
 	}
 }
 
 static void
-turn_away(struct worker *w, uv_stream_t *server)
+turn_away(struct worker *w, uv_stream_t *server, const char *why)
 {
 	uv_tcp_t *t;
-	char detail[96];
 
 	if ((t = malloc(sizeof(*t))) == NULL)
 		return;
@@ -811,9 +830,41 @@ turn_away(struct worker *w, uv_stream_t *server)
 	}
 	(void)uv_accept(server, (uv_stream_t *)t);
 	uv_close((uv_handle_t *)t, on_refused_closed);
-	snprintf(detail, sizeof(detail), "max_connections (%llu) reached",
-	    (unsigned long long)w->snap->cfg->max_connections);
-	refused_warning(w, detail);
+	refused_warning(w, LIMIT_RESOURCES, why);
+}
+
+/*
+ * A handshake budget is full: close the oldest handshake of the peer (or
+ * of all) at once, without linger, to make room for the newcomer.
+ */
+static void
+on_admit_close(struct admit_entry *e, enum admit_cause why, void *arg)
+{
+	struct conn *c = (struct conn *)(void *)((char *)e -
+	    offsetof(struct conn, adm));
+	struct worker *w = arg;
+	const struct config *cfg = w->snap->cfg;
+	char detail[160];
+
+	if (why == ADMIT_PER_ADDRESS)
+		snprintf(detail, sizeof(detail), "max_handshakes_per_address "
+		    "(%llu) reached: closed the oldest handshake from %s",
+		    (unsigned long long)cfg->max_handshakes_per_address,
+		    c->peer);
+	else
+		snprintf(detail, sizeof(detail), "max_handshakes (%llu) "
+		    "reached: closed the oldest handshake, from %s",
+		    (unsigned long long)cfg->max_handshakes, c->peer);
+	refused_warning(w, why == ADMIT_PER_ADDRESS ? LIMIT_PER_ADDRESS :
+	    LIMIT_HANDSHAKES, detail);
+	c->dev_dead = 1;        /* close at once: no linger */
+	conn_close(c, CONN_CLOSE_TOO_MANY_HANDSHAKES, detail);
+}
+
+struct admit *
+conn_admit_new(struct worker *w)
+{
+	return (admit_new(on_admit_close, w));
 }
 
 static void
@@ -826,24 +877,17 @@ void
 conn_accept(struct worker *w, uv_stream_t *server)
 {
 	const struct config *cfg = w->snap->cfg;
+	struct admit_limits lim;
 	struct conn *c;
 	int len = sizeof(c->peer_sa), r = 0;
-	unsigned n;
 
-	/* max_connections holds across every worker. */
-	if (!worker_conn_take(w, cfg->max_connections)) {
-		turn_away(w, server);
-		return;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		worker_conn_put(w);
-		turn_away(w, server);
+		turn_away(w, server, "out of memory");
 		return;
 	}
 	if (uv_tcp_init(w->loop, &c->dev) != 0) {
 		free(c);
-		worker_conn_put(w);
-		turn_away(w, server);
+		turn_away(w, server, "cannot make a socket handle");
 		return;
 	}
 	c->dev.data = c;
@@ -856,7 +900,6 @@ conn_accept(struct worker *w, uv_stream_t *server)
 			log_warn("connection refused: timer: %s",
 			    uv_strerror(r));
 		uv_close((uv_handle_t *)&c->dev, on_unaccepted_closed);
-		worker_conn_put(w);
 		return;
 	}
 	WORKER_COUNT(w, accepted, 1);
@@ -877,23 +920,24 @@ conn_accept(struct worker *w, uv_stream_t *server)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
+	WORKER_COUNT(w, open, 1);
 
 	if ((c->tls = tls_session_new(c->snap->tls, &dev_io, c)) == NULL) {
 		conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);
 		return;
 	}
-	/* One address may hold only so many unauthenticated connections. */
-	n = worker_handshake_add(w, (struct sockaddr *)&c->peer_sa);
-	c->hs_counted = n > 0;
-	if (n == 0 || n > cfg->max_handshakes_per_address) {
-		char detail[96];
-
-		snprintf(detail, sizeof(detail), "max_handshakes_per_address "
-		    "(%llu) reached", (unsigned long long)
-		    cfg->max_handshakes_per_address);
-		refused_warning(w, detail);
+	/*
+	 * Unauthenticated connections have their own budget, and one address
+	 * only so much of it; a full one closes its oldest (on_admit_close).
+	 */
+	lim.max_handshakes = cfg->max_handshakes;
+	lim.max_handshakes_per_address = cfg->max_handshakes_per_address;
+	if (admit_handshake(w->admit, &c->adm,
+	    (struct sockaddr *)&c->peer_sa, &lim) != 0) {
+		refused_warning(w, LIMIT_RESOURCES,
+		    "out of memory counting handshakes");
 		c->dev_dead = 1;        /* close at once: no linger */
-		conn_close(c, CONN_CLOSE_TOO_MANY_HANDSHAKES, detail);
+		conn_close(c, CONN_CLOSE_NO_MEMORY, "counting handshakes");
 		return;
 	}
 	conn_arm_timer(c, cfg->handshake_timeout_ms);

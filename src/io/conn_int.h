@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "moat/admit.h"
 #include "moat/conn.h"
 #include "moat/identity.h"
 #include "moat/pipe.h"
@@ -51,7 +52,7 @@ struct conn {
 	int dev_dead;                   /* device reset: write nothing more */
 	int tls_up;                     /* handshake completed */
 	int dev_shut, be_shut;          /* DRAINING: side finished */
-	int hs_counted;                 /* in the shared handshake table */
+	struct admit_entry adm;         /* in w->admit: handshake or slot */
 	int open_handles;
 
 	struct tls_session *tls;

@@ -19,7 +19,6 @@
 #include "moat/daemon.h"
 #include "moat/log.h"
 #include "moat/notify.h"
-#include "moat/peercount.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 #include "moat/worker.h"
@@ -44,7 +43,6 @@ struct daemon {
 	unsigned nworkers;
 	unsigned nstarted, nspawned;
 	struct worker_shared shared;
-	int shared_init;
 	uv_signal_t sig[NSIGNALS];
 	unsigned nsig;
 	struct reload_job job;
@@ -311,24 +309,16 @@ shutdown_conns(struct worker *w)
 static const struct worker_conn_ops conn_ops = {
 	.accept = conn_accept,
 	.shutdown = shutdown_conns,
+	.admit_new = conn_admit_new,
 };
 
 static int
 init_shared(struct daemon *d)
 {
 	d->shared.conn = &conn_ops;
-	atomic_init(&d->shared.nconns, 0);
 	atomic_init(&d->shared.next_id, 0);
-	if ((d->shared.handshakes = peercount_new()) == NULL) {
-		log_error("out of memory");
-		return (-1);
-	}
-	if (uv_mutex_init(&d->shared.hs_lock) != 0) {
-		peercount_free(d->shared.handshakes);
-		log_error("cannot create a mutex");
-		return (-1);
-	}
-	d->shared_init = 1;
+	atomic_init(&d->shared.handshakes, 0);
+	atomic_init(&d->shared.connected, 0);
 	return (0);
 }
 
@@ -346,10 +336,6 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	(void)uv_run(d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d->loop) != 0)
 		rc = -1;
-	if (d->shared_init) {
-		uv_mutex_destroy(&d->shared.hs_lock);
-		peercount_free(d->shared.handshakes);
-	}
 	snapshot_unref(d->snap);
 	if (st != NULL)
 		*st = d->final;

@@ -16,11 +16,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+
+#include "moat/admit.h"
 #include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/worker.h"
 #include "moat/log.h"
-#include "moat/peercount.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
@@ -90,6 +92,56 @@ bind_socket(const struct sockaddr_storage *sa, char *err, size_t errlen,
 	return (fd);
 }
 
+/*
+ * With several workers, steer each connection by its source address (IPv4)
+ * or /64 (IPv6) instead of by the kernel's 4-tuple hash, so that all the
+ * connections of one peer land on one worker and the per-address handshake
+ * budget (admit.h, kept per worker) holds for the peer as a whole. The
+ * classic BPF program returns the index of the socket in the SO_REUSEPORT
+ * group, which is the worker's index (workers listen in order). Returns 0,
+ * or -1 when the kernel refuses it (connections are then spread by hash).
+ */
+static int
+steer_by_peer(int fd, int family, unsigned nworkers)
+{
+#ifdef SO_ATTACH_REUSEPORT_CBPF
+	/* Offsets of the source address in the IPv4 and IPv6 headers. */
+	struct sock_filter v4[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 2654435761u),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nworkers),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_filter v6[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 8),
+		BPF_STMT(BPF_MISC | BPF_TAX, 0),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 12),
+		BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+		BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 2654435761u),
+		BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, nworkers),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog;
+
+	if (family == AF_INET6) {
+		prog.len = sizeof(v6) / sizeof(v6[0]);
+		prog.filter = v6;
+	} else {
+		prog.len = sizeof(v4) / sizeof(v4[0]);
+		prog.filter = v4;
+	}
+	return (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+	    sizeof(prog)) == 0 ? 0 : -1);
+#else
+	(void)fd;
+	(void)family;
+	(void)nworkers;
+	return (-1);
+#endif
+}
+
 static void
 on_closed_quietly(uv_handle_t *h)
 {
@@ -149,6 +201,11 @@ open_listener(struct worker *w, unsigned i, unsigned nworkers,
 		    uv_strerror(r));
 		return (-1);
 	}
+	if (nworkers > 1 && w->index == 0 && steer_by_peer(fd,
+	    addr->ss_family, nworkers) != 0)
+		log_warn("listen %s: cannot steer connections by source "
+		    "address (%s): one address's handshakes are counted per "
+		    "worker", cfg->listen[i], strerror(errno));
 	blen = sizeof(*addr);
 	if (w->index == 0 && uv_tcp_getsockname(&w->listeners[i],
 	    (struct sockaddr *)addr, &blen) == 0)
@@ -182,10 +239,12 @@ init_loop(struct worker *w, char *err, size_t errlen)
 {
 	int r;
 
-	if ((w->scratch = malloc(w->scratch_len)) == NULL) {
+	if ((w->scratch = malloc(w->scratch_len)) == NULL ||
+	    (w->admit = w->shared->conn->admit_new(w)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
+	admit_share(w->admit, &w->shared->handshakes, &w->shared->connected);
 	if ((r = uv_loop_init(&w->loop_storage)) != 0) {
 		snprintf(err, errlen, "worker %u: event loop: %s", w->index,
 		    uv_strerror(r));
@@ -291,30 +350,12 @@ worker_free(struct worker *w)
 	}
 	free(w->scratch);
 	w->scratch = NULL;
+	admit_free(w->admit);
+	w->admit = NULL;
 	snapshot_unref(atomic_exchange(&w->posted, NULL));
 	snapshot_unref(w->snap);
 	w->snap = NULL;
 	return (rc);
-}
-
-int
-worker_conn_take(struct worker *w, uint64_t max)
-{
-	atomic_uint_fast64_t *n = &w->shared->nconns;
-
-	if (atomic_fetch_add(n, 1) >= max) {
-		atomic_fetch_sub(n, 1);
-		return (0);
-	}
-	WORKER_COUNT(w, open, 1);
-	return (1);
-}
-
-void
-worker_conn_put(struct worker *w)
-{
-	atomic_fetch_sub(&w->shared->nconns, 1);
-	WORKER_COUNT(w, open, -1);
 }
 
 uint64_t
@@ -322,23 +363,4 @@ worker_conn_id(struct worker *w)
 {
 	return (atomic_fetch_add_explicit(&w->shared->next_id, 1,
 	    memory_order_relaxed) + 1);
-}
-
-unsigned
-worker_handshake_add(struct worker *w, const struct sockaddr *sa)
-{
-	unsigned n;
-
-	uv_mutex_lock(&w->shared->hs_lock);
-	n = peercount_add(w->shared->handshakes, sa);
-	uv_mutex_unlock(&w->shared->hs_lock);
-	return (n);
-}
-
-void
-worker_handshake_del(struct worker *w, const struct sockaddr *sa)
-{
-	uv_mutex_lock(&w->shared->hs_lock);
-	peercount_del(w->shared->handshakes, sa);
-	uv_mutex_unlock(&w->shared->hs_lock);
 }

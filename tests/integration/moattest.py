@@ -1169,11 +1169,13 @@ class RawClient:
     packets by hand. Every read has a timeout."""
 
     def __init__(self, host, port, ctx=None, server_hostname="localhost",
-                 timeout=10, rcvbuf=None):
+                 timeout=10, rcvbuf=None, source=None):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         s = socket.socket(fam, socket.SOCK_STREAM)
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source:
+            s.bind((source, 0))
         s.settimeout(timeout)
         s.connect((host, port))
         if ctx is not None:
@@ -1298,13 +1300,14 @@ class RawClient:
 
 
 def try_tls_mqtt(port, ctx, client_id="probe", timeout=5,
-                 server_hostname="localhost"):
+                 server_hostname="localhost", source=None):
     """Handshake, CONNECT, read CONNACK. Returns (ok, what happened).
     With TLS 1.3 a refused client certificate shows up only when reading
     after the handshake, so a refusal is any error before a CONNACK 0."""
     c = None
     try:
-        c = RawClient("127.0.0.1", port, ctx, server_hostname, timeout)
+        c = RawClient("127.0.0.1", port, ctx, server_hostname, timeout,
+                      source=source)
         rc = c.connect(client_id, timeout=timeout)
         if rc == 0:
             return True, "CONNACK accepted (%s)" % c.sock.version()

@@ -2,17 +2,21 @@
 # SPDX-License-Identifier: MIT
 """Connection limits, idle timeout and JSON logs.
 
-  max_connections = 5   five silent TCP peers hold every slot; a sixth
-                        connection is closed at once (EOF or reset within
-                        2 s) and moat warns, naming max_connections; the
-                        refused ones leave no descriptor and no conn_closed
-                        behind; once the five are gone a real device
-                        connects and publishes.
+  max_connections = 5   five connected devices hold every slot; a silent
+                        TCP peer does not take one (it counts against
+                        max_handshakes) and stays open; a sixth device is
+                        closed right after its handshake (within 2 s), moat
+                        warns, naming max_connections, and logs
+                        reason=too_many_connections; once the five are gone
+                        a real device connects and publishes and moat's
+                        descriptors are back where they were.
   max_handshakes_per_address = 3
                         three silent peers from 127.0.0.1 hold its budget;
-                        a fourth from 127.0.0.1 is closed at once and moat
-                        warns, while a device from 127.0.0.2 still gets in;
-                        once the three are gone, 127.0.0.1 gets in again.
+                        a fourth from 127.0.0.1 makes moat close the oldest
+                        of the three at once (not the newcomer) and warn,
+                        and a device from 127.0.0.1 gets in meanwhile, as
+                        does one from 127.0.0.2; once the silent peers are
+                        gone, 127.0.0.1 gets in again.
   idle_timeout = 2s     a device that connected (MQTT keep-alive 0, so the
                         broker never times it out) and then says nothing is
                         closed after ~2 s (not before 1.5 s, by 6 s) with
@@ -63,6 +67,16 @@ def connect_keepalive0(c, cid):
                          % (first >> 4, body))
 
 
+def pings(c):
+    """True when the device's PINGREQ is answered with a PINGRESP."""
+    try:
+        c.send(PINGREQ)
+        first, _ = c.read_packet(2)
+        return first >> 4 == 13
+    except (OSError, EOFError, ValueError, ssl.SSLError):
+        return False
+
+
 def how_closed(c, timeout):
     """Read until the peer closes: ('close_notify' | 'EOF without
     close_notify' | 'reset' | 'timeout' | error, seconds)."""
@@ -88,46 +102,52 @@ def how_closed(c, timeout):
 
 # --- max_connections ----------------------------------------------------
 
-def max_connections(t, broker):
+def max_connections(t, broker, ctx):
     t.step("moat with max_connections = %d" % MAX)
     moat = t.start_moat("127.0.0.1:%d" % broker.port, name="moat-max",
                         limits={"max_connections": str(MAX)})
     base = nfds(moat.pid)
-    peers = []
+    devices = []
+    silent = None
     try:
-        for _ in range(MAX):
-            peers.append(socket.create_connection(("127.0.0.1", moat.port),
-                                                  5))
-        got = mt.wait_for(lambda: nfds(moat.pid) == base + MAX, 5)
-        t.check(got, "moat accepted %d silent peers (%d descriptors, "
-                "%d before)" % (MAX, nfds(moat.pid), base))
+        for n in range(MAX):
+            d = tls_device(moat.port, ctx)
+            devices.append(d)
+            connect_keepalive0(d, "max-%d" % n)
+        t.ok("%d devices connected (CONNACK 0)" % MAX)
+
+        silent = socket.create_connection(("127.0.0.1", moat.port), 5)
+        t.check(mt.wait_eof(silent, 1) is None, "a silent TCP peer is not "
+                "closed: it waits in the handshake, apart from the %d "
+                "slots" % MAX)
 
         mark = moat.mark()
-        for n in (1, 2, 3):
-            s = socket.create_connection(("127.0.0.1", moat.port), 5)
-            res = mt.wait_eof(s, 2)
-            s.close()
-            t.check(res is not None and not res[1].startswith("data"),
-                    "connection %d over the cap is closed at once (%s)"
-                    % (MAX + n, "%s after %.3f s" % (res[1], res[0])
-                       if res else "still open after 2 s"))
+        extra = tls_device(moat.port, ctx)
+        how, secs = how_closed(extra, 2)
+        extra.close()
+        t.check(how not in ("timeout",) and secs <= 2,
+                "device %d is closed right after its handshake (%s after "
+                "%.3f s)" % (MAX + 1, how, secs))
         warn = [ln for ln in moat.text()[mark:].splitlines()
-                if "max_connections" in ln]
-        t.check(warn and "WARN" in warn[0],
-                "moat warned about max_connections",
+                if "max_connections" in ln and "WARN" in ln]
+        t.check(warn, "moat warned about max_connections",
                 mt.tail(moat.log, 10))
         mt.say("      moat: %s" % warn[0].strip())
-        t.check(not moat.closed_lines(), "the refused ones are not "
-                "counted as connections (no conn_closed)")
-        t.check(all(mt.still_open(p) for p in peers),
-                "the %d silent peers are still connected" % MAX)
+        line = moat.wait_closed(mark, 1, timeout=5)[0]
+        t.check(mt.reason_of(line) == "too_many_connections",
+                "moat logged reason=too_many_connections for it", line)
+        t.check(all(pings(d) for d in devices),
+                "the %d devices are still connected (PINGREQ answered)"
+                % MAX)
     finally:
-        for p in peers:
-            p.close()
+        for d in devices:
+            d.close()
+        if silent is not None:
+            silent.close()
 
-    t.step("the %d silent peers close; a real device gets through" % MAX)
-    moat.wait_closed(0, MAX, timeout=10)
-    t.ok("moat logged %d conn_closed" % MAX)
+    t.step("the %d devices close; a real device gets through" % MAX)
+    moat.wait_closed(0, MAX + 2, timeout=10)
+    t.ok("moat logged %d conn_closed" % (MAX + 2))
     t.pub_sub_roundtrip(moat.port, broker, topic="moat/limits/max",
                         tag="max")
     fds = mt.wait_for(lambda: nfds(moat.pid) == base, 5)
@@ -171,23 +191,30 @@ def handshakes_per_address(t, broker, ctx):
         for _ in range(cap):
             peers.append(socket.create_connection(("127.0.0.1", moat.port),
                                                   5))
+        time.sleep(0.2)   # let moat accept them in this order
         mark = moat.mark()
-        s = socket.create_connection(("127.0.0.1", moat.port), 5)
-        res = mt.wait_eof(s, 2)
-        s.close()
+        peers.append(socket.create_connection(("127.0.0.1", moat.port), 5))
+        res = mt.wait_eof(peers[0], 2)
         t.check(res is not None and not res[1].startswith("data"),
-                "a fourth unauthenticated connection from 127.0.0.1 is "
-                "closed at once (%s)" % ("%s after %.3f s" % (res[1], res[0])
-                                         if res else "still open after 2 s"))
+                "a fourth unauthenticated connection from 127.0.0.1 closes "
+                "the oldest of the three at once (%s)"
+                % ("%s after %.3f s" % (res[1], res[0])
+                   if res else "still open after 2 s"))
+        t.check(all(mt.still_open(p) for p in peers[1:]),
+                "the two younger ones and the fourth are still connected")
         t.check(mt.wait_for(lambda: "max_handshakes_per_address" in
                             moat.text()[mark:], 5),
                 "moat warned, naming max_handshakes_per_address",
                 mt.tail(moat.log, 10))
+        code = device_from(t, moat.port, ctx, "127.0.0.1", "hs-same")
+        t.check(code == 0, "a device from 127.0.0.1 gets in meanwhile "
+                "(CONNACK %r)" % (code,))
         code = device_from(t, moat.port, ctx, "127.0.0.2", "hs-other")
         t.check(code == 0, "a device from 127.0.0.2 still gets in "
                 "(CONNACK %r)" % (code,))
-        t.check(all(mt.still_open(p) for p in peers),
-                "the %d silent peers are still connected" % cap)
+        t.check(not mt.still_open(peers[1]) and
+                all(mt.still_open(p) for p in peers[2:]),
+                "the device closed the next oldest silent peer, no other")
     finally:
         for p in peers:
             p.close()
@@ -336,7 +363,7 @@ def main(t):
     broker = t.mosquitto()
     ctx = mt.client_context(ca=t.pki.ca, cert=cert, key=key)
     with t.subcase("max_connections"):
-        max_connections(t, broker)
+        max_connections(t, broker, ctx)
     with t.subcase("max_handshakes_per_address"):
         handshakes_per_address(t, broker, ctx)
     with t.subcase("idle_timeout"):

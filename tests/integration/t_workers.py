@@ -3,13 +3,15 @@
 """[process] workers: several worker threads, each with its own event loop
 and its own listening socket, and one worker binding without SO_REUSEPORT.
 
-  workers = 2    moat says "2 workers" when ready; 24 devices connect one
-                 after another, each gets CONNACK 0, and the conn_closed
-                 lines name both worker=0 and worker=1 (the kernel spreads
-                 connections over the two SO_REUSEPORT sockets; all 24 on
-                 one worker would happen once in 8 million runs); a publish
-                 goes end to end; a socket with SO_REUSEPORT can join the
-                 port (moat set it).
+  workers = 2    moat says "2 workers" when ready; 24 devices from 24
+                 source addresses (127.0.0.10-33) connect one after
+                 another, each gets CONNACK 0, and the conn_closed lines
+                 name both worker=0 and worker=1 (moat steers connections
+                 by source address, and these 24 addresses hash to both);
+                 8 devices from one address all land on one worker (so a
+                 per-address budget holds for the address as a whole); a
+                 publish goes end to end; a socket with SO_REUSEPORT can
+                 join the port (moat set it).
   reload         SIGHUP with a new username template reaches both workers:
                  24 more devices, on both workers, all carry the new
                  username; moat exits 0 on SIGTERM with every loop closed,
@@ -48,15 +50,17 @@ def reuseport_bind(port):
         s.close()
 
 
-def devices(t, moat, ctx, tag):
-    """DEVICES devices connect and close; returns their conn_closed lines."""
+def devices(t, moat, ctx, tag, n=DEVICES, source=None):
+    """n devices connect and close, device i from 127.0.0.(10+i) or all from
+    source; returns their conn_closed lines."""
     mark = moat.mark()
-    for i in range(DEVICES):
-        ok, how = mt.try_tls_mqtt(moat.port, ctx, "%s-%d" % (tag, i))
+    for i in range(n):
+        ok, how = mt.try_tls_mqtt(moat.port, ctx, "%s-%d" % (tag, i),
+                                  source=source or "127.0.0.%d" % (10 + i))
         if not ok:
             t.fail("device %s-%d: %s" % (tag, i, how))
-    t.ok("%d devices got CONNACK 0" % DEVICES)
-    return moat.wait_closed(mark, DEVICES, timeout=10)
+    t.ok("%d devices got CONNACK 0" % n)
+    return moat.wait_closed(mark, n, timeout=10)
 
 
 def workers_of(t, lines):
@@ -80,6 +84,10 @@ def two_workers(t, broker, ctx):
     seen = workers_of(t, devices(t, moat, ctx, "w2"))
     t.check(sorted(seen) == [0, 1], "connections landed on both workers "
             "(%r)" % seen)
+    one = workers_of(t, devices(t, moat, ctx, "w2one", n=8,
+                                source="127.0.0.77"))
+    t.check(len(one) == 1, "8 connections from one address land on one "
+            "worker (%r)" % one)
     t.pub_sub_roundtrip(moat.port, broker, topic="moat/workers/two",
                         tag="w2")
     err = reuseport_bind(moat.port)
