@@ -65,6 +65,50 @@ main_usage(FILE *out)
 	    DEFAULT_CONFIG);
 }
 
+/*
+ * Say what is allowed but unsafe in snap: on stderr for --check, else in
+ * the log. Only --check probes for an exposed broker port (DESIGN
+ * invariant 1): listing the host's addresses takes a netlink socket, which
+ * the systemd unit's sandbox (rightly) does not allow moat.
+ */
+static void
+startup_warnings(const char *path, const struct snapshot *snap, int check)
+{
+	char where[512];
+
+	if (check && backend_exposed(&snap->backend, 300, where,
+	    sizeof(where))) {
+#define EXPOSED "the broker's plaintext port is also reachable at %s: " \
+	"anyone on the network can bypass moat there. Bind the broker to " \
+	"loopback only (Mosquitto: listener %s 127.0.0.1), or firewall it"
+		const char *port = strrchr(snap->backend.text, ':');
+
+		port = port != NULL ? port + 1 : "1883";
+		fprintf(stderr, "%s: warning: " EXPOSED "\n", path, where,
+		    port);
+#undef EXPOSED
+	}
+	if (snap->cfg->id_client_id == ID_CID_KEEP) {
+		/* Allowed, but it gives up invariant 3: say so every time. */
+		config_where(snap->cfg, "identity", "client_id", where,
+		    sizeof(where));
+		if (check)
+			fprintf(stderr, "%s: warning: client_id = keep lets a "
+			    "device take over another device's session by "
+			    "sending its client id; prefer identity\n", where);
+		else
+			log_warn("%s: client_id = keep lets a device take over "
+			    "another device's session by sending its client "
+			    "id; prefer identity", where);
+	}
+	if (tls_ctx_warning(snap->tls) != NULL) {
+		if (check)
+			fprintf(stderr, "%s\n", tls_ctx_warning(snap->tls));
+		else
+			log_warn("%s", tls_ctx_warning(snap->tls));
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -78,7 +122,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	struct config *cfg;
 	struct snapshot *snap;
-	char err[1024], where[512];
+	char err[1024];
 	int ch, check = 0, rc;
 
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
@@ -135,42 +179,7 @@ main(int argc, char **argv)
 		tls_global_cleanup();
 		return (1);
 	}
-	/*
-	 * DESIGN invariant 1: plaintext must not be reachable. Only --check
-	 * probes: listing the host's addresses takes a netlink socket,
-	 * which the systemd unit's sandbox (rightly) does not allow moat.
-	 */
-	if (check && backend_exposed(&snap->backend, 300, where,
-	    sizeof(where))) {
-#define EXPOSED "the broker's plaintext port is also reachable at %s: " \
-	"anyone on the network can bypass moat there. Bind the broker to " \
-	"loopback only (Mosquitto: listener %s 127.0.0.1), or firewall it"
-		const char *port = strrchr(snap->backend.text, ':');
-
-		port = port != NULL ? port + 1 : "1883";
-		fprintf(stderr, "%s: warning: " EXPOSED "\n", path, where,
-		    port);
-#undef EXPOSED
-	}
-	if (snap->cfg->id_client_id == ID_CID_KEEP) {
-		/* Allowed, but it gives up invariant 3: say so every time. */
-		config_where(snap->cfg, "identity", "client_id", where,
-		    sizeof(where));
-		if (check)
-			fprintf(stderr, "%s: warning: client_id = keep lets a "
-			    "device take over another device's session by "
-			    "sending its client id; prefer identity\n", where);
-		else
-			log_warn("%s: client_id = keep lets a device take over "
-			    "another device's session by sending its client "
-			    "id; prefer identity", where);
-	}
-	if (tls_ctx_warning(snap->tls) != NULL) {
-		if (check)
-			fprintf(stderr, "%s\n", tls_ctx_warning(snap->tls));
-		else
-			log_warn("%s", tls_ctx_warning(snap->tls));
-	}
+	startup_warnings(path, snap, check);
 	if (check) {
 		printf("%s: configuration OK (backend %s)\n", path,
 		    snap->backend.text);

@@ -123,6 +123,8 @@ install(struct daemon *d, struct snapshot *snap)
 		log_warn("reload: [process] workers changes take effect only "
 		    "after a restart; still running %u", d->nworkers);
 	log_setup(snap->cfg->log_level, snap->cfg->log_format);
+	if (tls_ctx_warning(snap->tls) != NULL)
+		log_warn("%s", tls_ctx_warning(snap->tls));
 	for (i = 0; i < d->nspawned; i++)
 		worker_post_snapshot(&d->workers[i], snapshot_ref(snap));
 	snapshot_unref(d->snap);
