@@ -22,6 +22,7 @@
 #include "moat/gate.h"
 #include "moat/identity.h"
 #include "moat/mqtt.h"
+#include "moat/text.h"
 
 /*
  * A CONNECT may arrive one byte per TLS record. Up to this many bytes it
@@ -227,8 +228,7 @@ gate_result_release(struct gate_result *res)
 {
 	if (res == NULL || res->out == NULL)
 		return;
-	explicit_bzero(res->out, res->out_len);
-	free(res->out);
+	text_wipe_free(res->out, res->out_len);
 	res->out = NULL;
 	res->out_len = 0;
 }
