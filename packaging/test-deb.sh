@@ -133,8 +133,12 @@ fi
 say "lintian: no errors, no warnings"
 
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/contents.txt"
+# debhelper puts units in /lib/systemd/system on Debian 12 and in
+# /usr/lib/systemd/system on Debian 13.
+unit=/lib/systemd/system/moat.service
+grep -qx /usr$unit "$tmp/contents.txt" && unit=/usr$unit
 for f in /usr/sbin/moat /etc/moat/moat.ini /etc/moat/identities.ini \
-	/lib/systemd/system/moat.service \
+	"$unit" \
 	/usr/share/man/man8/moat.8.gz /usr/share/man/man5/moat.ini.5.gz \
 	/usr/share/doc/moat/copyright \
 	/usr/share/doc/moat/examples/mosquitto-moat.conf \
@@ -168,7 +172,6 @@ case $shell in */nologin|*/false) ;; *) fail "moat has a login shell: $shell" ;;
 [ "$(wc -c </etc/moat/hmac.secret)" -ge 32 ] || fail "/etc/moat/hmac.secret is too short"
 say "user moat ($uid:$gid, $shell); identities.ini and hmac.secret root:moat 0640; conffiles: moat.ini, identities.ini"
 
-unit=/lib/systemd/system/moat.service
 systemd-analyze verify "$unit" >"$tmp/verify.log" 2>&1 || { cat "$tmp/verify.log"; fail "systemd-analyze verify $unit"; }
 [ -s "$tmp/verify.log" ] && cat "$tmp/verify.log"
 say "systemd-analyze verify accepts $unit"
