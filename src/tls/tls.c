@@ -243,6 +243,24 @@ not_a_ca(WOLFSSL_X509 *x)
 	return (NULL);
 }
 
+static int read_capped_file(const char *path, char **buf);
+
+/* How many PEM certificate blocks path holds (0 when unreadable). */
+static int
+pem_certificates(const char *path)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----";
+	char *buf, *p;
+	int n = 0;
+
+	if (read_capped_file(path, &buf) != 0)
+		return (0);
+	for (p = buf; (p = strstr(p, begin)) != NULL; p += sizeof(begin) - 1)
+		n++;
+	free(buf);
+	return (n);
+}
+
 /*
  * Every certificate in [tls] ca must be a CA. A file wolfSSL cannot read
  * is left to wolfSSL_CTX_load_verify_locations() to report.
@@ -266,6 +284,18 @@ check_ca_file(const struct config *cfg, char *err, size_t errlen)
 		wolfSSL_X509_free(x);
 	}
 	wolfSSL_BIO_free(bio);
+	if (why == NULL && n < pem_certificates(cfg->tls_ca)) {
+		/* A newer wolfSSL refuses to parse some non-CA anchors (a
+		 * keyCertSign without CA:TRUE): say so, do not skip it. */
+		snprintf(what, sizeof(what), "certificate %d in this file "
+		    "cannot be read (wolfSSL refuses its encoding or its "
+		    "extensions, as it does for keyCertSign without "
+		    "basicConstraints CA:TRUE), so moat cannot check that it "
+		    "is a CA; remove it or replace it with a proper CA "
+		    "certificate", n + 1);
+		ctx_error(cfg, "ca", cfg->tls_ca, err, errlen, what);
+		return (-1);
+	}
 	if (why == NULL)
 		return (0);
 	snprintf(what, sizeof(what), "certificate %d in this file (subject "
