@@ -459,12 +459,13 @@ static const struct opt opts[] = {
 		.flags = OPT_AUTO, .arg = "auto | NUMBER",
 		.what = "auto or a number such as 2",
 		.help = "Worker threads, each with its own event loop and its "
-		    "own listening sockets on every [listen] address (the "
-		    "kernel spreads new connections over them with "
-		    "SO_REUSEPORT). auto starts one per CPU; 1 to 256 sets "
-		    "the number. max_connections and the handshake limits "
-		    "hold for moat as a whole, not per worker. A reload "
-		    "keeps the running number; changing it takes a restart.",
+		    "own listening sockets on every [listen] address "
+		    "(SO_REUSEPORT; moat steers each source address, or "
+		    "IPv6 /64, to one worker). auto starts one per CPU; 1 "
+		    "to 256 sets the number. max_connections, "
+		    "max_handshakes and max_handshakes_per_address hold for "
+		    "moat as a whole, not per worker. A reload keeps the "
+		    "running number; changing it takes a restart.",
 	},
 };
 
