@@ -66,6 +66,9 @@
 #define MQTT_RC_SERVER_UNAVAILABLE         0x88
 #define MQTT_RC_BAD_AUTH_METHOD            0x8C
 #define MQTT_RC_PACKET_TOO_LARGE           0x95
+#define MQTT_RC_SERVER_SHUTTING_DOWN       0x8B
+#define MQTT_RC_SESSION_TAKEN_OVER         0x8E
+#define MQTT_RC_ADMINISTRATIVE_ACTION      0x98
 
 /* Connect flags. */
 #define MQTT_CF_USERNAME    0x80
@@ -189,6 +192,13 @@ size_t mqtt_connect_size(const struct mqtt_connect *c);
  */
 size_t mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
     size_t outlen);
+
+/*
+ * An MQTT 5 DISCONNECT from the server with reason and no properties:
+ * 3 bytes. Returns the length written to out. (MQTT 3.1.1 has no server
+ * DISCONNECT: the server just closes.)
+ */
+size_t mqtt_disconnect_encode(uint8_t reason, uint8_t out[4]);
 
 /*
  * A CONNACK refusing (or accepting, reason 0) for protocol level: 4 bytes

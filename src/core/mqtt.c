@@ -822,6 +822,15 @@ mqtt_connack_encode(uint8_t level, uint8_t reason, uint8_t out[8])
 	return (4);
 }
 
+size_t
+mqtt_disconnect_encode(uint8_t reason, uint8_t out[4])
+{
+	out[0] = MQTT_PKT_DISCONNECT << 4;
+	out[1] = 1;             /* remaining length: the reason code alone */
+	out[2] = reason;
+	return (3);
+}
+
 /* --- UTF-8 ------------------------------------------------------------ */
 
 int

@@ -1324,3 +1324,20 @@ Test(mqtt, connect_fixed_header_through_the_framer)
 	cr_assert_eq(mqtt_connect_need(NULL, 0, &total, &why),
 	    MQTT_INCOMPLETE);
 }
+
+/* The server's MQTT 5 DISCONNECT: type 14, reason code only. */
+Test(mqtt, disconnect_encode)
+{
+	uint8_t out[4];
+	struct mqtt_frame f;
+	const char *why = NULL;
+
+	cr_assert_eq(mqtt_disconnect_encode(MQTT_RC_ADMINISTRATIVE_ACTION,
+	    out), 3);
+	cr_assert_eq(out[0], 0xE0);
+	cr_assert_eq(out[1], 1);
+	cr_assert_eq(out[2], 0x98);
+	cr_assert_eq(mqtt_frame(out, 3, 16, &f, &why), MQTT_OK);
+	cr_assert_eq(f.type, MQTT_PKT_DISCONNECT);
+	cr_assert_eq(f.total, 3);
+}
