@@ -85,6 +85,10 @@ struct config {
 
 	uint64_t workers;                    /* [process] threads; 0: auto,
 	                                      * one per CPU */
+	char *user;                          /* [process] user to run as
+	                                      * after start-up, or NULL */
+	char *group;                         /* [process] group, or NULL:
+	                                      * the user's primary group */
 
 	/* [identity]: certificate -> broker credentials (identity.h) */
 	enum identity_source id_source;

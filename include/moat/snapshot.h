@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "moat/backend.h"
+#include "moat/privdrop.h"
 
 struct config;
 struct identity_rules;
@@ -24,11 +25,13 @@ struct snapshot {
 	struct tls_ctx *tls;
 	struct identity_rules *ident;
 	struct backend_addr backend;
+	struct privdrop_ids run_as;     /* [process] user and group */
 };
 
 /*
  * Build a snapshot from cfg (takes ownership of cfg, also on failure):
- * builds the TLS context and the identity rules and resolves the backend. Returns a snapshot with
+ * builds the TLS context and the identity rules and resolves the backend
+ * and the [process] user and group. Returns a snapshot with
  * one reference, or NULL with "FILE:LINE: message" in err.
  */
 struct snapshot *snapshot_new(struct config *cfg, char *err, size_t errlen);

@@ -20,6 +20,7 @@
 #include "moat/identity.h"
 #include "moat/log.h"
 #include "moat/notify.h"
+#include "moat/privdrop.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
@@ -65,6 +66,16 @@ main_usage(FILE *out)
 	    DEFAULT_CONFIG);
 }
 
+/* privdrop_check_files() warnings: to stderr (arg set) or the log. */
+static void
+warn_file(void *arg, const char *where, const char *msg)
+{
+	if (arg != NULL)
+		fprintf(stderr, "%s: warning: %s\n", where, msg);
+	else
+		log_warn("%s: %s", where, msg);
+}
+
 /*
  * Say what is allowed but unsafe in snap: on stderr for --check, else in
  * the log. Only --check probes for an exposed broker port (DESIGN
@@ -107,6 +118,9 @@ startup_warnings(const char *path, const struct snapshot *snap, int check)
 		else
 			log_warn("%s", tls_ctx_warning(snap->tls));
 	}
+	/* Reloads run as [process] user: can it read what they read? */
+	(void)privdrop_check_files(snap->cfg, &snap->run_as, warn_file,
+	    check ? stderr : NULL);
 }
 
 int
@@ -176,6 +190,16 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 		else
 			log_error("%s", err);
+		tls_global_cleanup();
+		return (1);
+	}
+	if (privdrop_allowed(snap->cfg, &snap->run_as, err,
+	    sizeof(err)) != 0) {
+		if (check)
+			fprintf(stderr, "%s\n", err);
+		else
+			log_error("%s", err);
+		snapshot_unref(snap);
 		tls_global_cleanup();
 		return (1);
 	}

@@ -100,6 +100,8 @@ struct opt {
 static int check_listen(const char *, char *, size_t);
 static int check_backend(const char *, char *, size_t);
 static int check_password(const char *, char *, size_t);
+static int check_user(const char *, char *, size_t);
+static int check_group(const char *, char *, size_t);
 
 static const struct opt_value id_sources[] = {
 #define X(name, text) { text, ID_SRC_##name },
@@ -466,6 +468,26 @@ static const struct opt opts[] = {
 		    "max_handshakes and max_handshakes_per_address hold for "
 		    "moat as a whole, not per worker. A reload keeps the "
 		    "running number; changing it takes a restart.",
+	}, {
+		.section = "process", .key = "user", .type = OPT_STRING,
+		.offset = OFF(user), .check = check_user, .arg = "NAME",
+		.what = "the name of an account, such as moat",
+		.help = "Account moat runs as once it has bound its listening "
+		    "sockets and read its certificate, key and files. "
+		    "Started as root, moat then drops to this user and its "
+		    "group for good (supplementary groups cleared, no way "
+		    "back) before it serves any device; reloads read files "
+		    "as this user, and --check warns about each file this "
+		    "user cannot read. Started as any other user, moat can "
+		    "only run as itself: a different user is an error. "
+		    "Unset (the default): moat stays the user it was started "
+		    "as. Changing it takes a restart.",
+	}, {
+		.section = "process", .key = "group", .type = OPT_STRING,
+		.offset = OFF(group), .check = check_group, .arg = "NAME",
+		.what = "the name of a group, such as moat",
+		.help = "Group moat runs as with user; unset (the default) "
+		    "means the user's primary group. Needs user.",
 	},
 };
 
@@ -726,6 +748,60 @@ check_password(const char *value, char *err, size_t errlen)
 	snprintf(err, errlen, "use none, hmac, or file: followed by the "
 	    "path of a file that holds the password");
 	return (-1);
+}
+
+/* Longest account name: what useradd and most NSS sources allow. */
+#define ACCOUNT_MAX 32
+
+/*
+ * [process] user and group: the spelling of an account name only (letters,
+ * digits, '.', '_', '-' not first, an optional final '$'). Whether the
+ * account exists is asked of the system later, outside this file.
+ */
+static int
+check_account(const char *key, const char *value, char *err, size_t errlen)
+{
+	char e[ECHO_MAX * 4 + 8];
+	size_t i, n = strlen(value);
+	int digits = 1;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (!isdigit(c))
+			digits = 0;
+		if (isalnum(c) || c == '.' || c == '_' ||
+		    (c == '-' && i > 0) || (c == '$' && i == n - 1 && i > 0))
+			continue;
+		snprintf(err, errlen, "%s = %s: not an account name; a name "
+		    "has letters, digits, '.', '_' and '-' (not first), such "
+		    "as moat", key, echo(value, e, sizeof(e)));
+		return (-1);
+	}
+	if (n > ACCOUNT_MAX) {
+		snprintf(err, errlen, "%s = %s: an account name has at most "
+		    "%d characters", key, echo(value, e, sizeof(e)),
+		    ACCOUNT_MAX);
+		return (-1);
+	}
+	if (digits) {
+		snprintf(err, errlen, "%s = %s: write the account's name, not "
+		    "its number", key, echo(value, e, sizeof(e)));
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+check_user(const char *value, char *err, size_t errlen)
+{
+	return (check_account("user", value, err, errlen));
+}
+
+static int
+check_group(const char *value, char *err, size_t errlen)
+{
+	return (check_account("group", value, err, errlen));
 }
 
 /*
@@ -1106,6 +1182,21 @@ finish(struct config *cfg, char *err, size_t errlen)
 	return (0);
 }
 
+/* [process] group alone would change nothing that matters: say so. */
+static int
+check_process(const struct config *cfg, char *err, size_t errlen)
+{
+	char where[512];
+
+	if (cfg->group == NULL || cfg->user != NULL)
+		return (0);
+	snprintf(err, errlen, "%s: [process] group is set but user is not; "
+	    "set user too (group is the group moat runs as with that user), "
+	    "or delete group", config_where(cfg, "process", "group", where,
+	    sizeof(where)));
+	return (-1);
+}
+
 struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
@@ -1144,7 +1235,8 @@ config_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: %s", path, line, msg);
 		goto fail;
 	}
-	if (finish(cfg, err, errlen) == -1)
+	if (finish(cfg, err, errlen) == -1 ||
+	    check_process(cfg, err, errlen) == -1)
 		goto fail;
 
 	free(buf);

@@ -19,6 +19,7 @@
 #include "moat/daemon.h"
 #include "moat/log.h"
 #include "moat/notify.h"
+#include "moat/privdrop.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 #include "moat/worker.h"
@@ -122,6 +123,11 @@ install(struct daemon *d, struct snapshot *snap)
 	if (count_workers(snap->cfg) != d->nworkers)
 		log_warn("reload: [process] workers changes take effect only "
 		    "after a restart; still running %u", d->nworkers);
+	if (snap->run_as.set != d->snap->run_as.set ||
+	    snap->run_as.uid != d->snap->run_as.uid ||
+	    snap->run_as.gid != d->snap->run_as.gid)
+		log_warn("reload: [process] user and group changes take "
+		    "effect only after a restart");
 	log_setup(snap->cfg->log_level, snap->cfg->log_format);
 	if (tls_ctx_warning(snap->tls) != NULL)
 		log_warn("%s", tls_ctx_warning(snap->tls));
@@ -248,6 +254,27 @@ reap_workers(struct daemon *d)
 
 /* --- start-up ----------------------------------------------------------------- */
 
+/*
+ * [process] user: become that user for good. Called between binding and
+ * the first thread: the sockets are bound and the first snapshot (keys,
+ * CA, map, secrets) was read as root, while no worker thread and no libuv
+ * thread pool exist yet (the pool starts with the first uv_queue_work(),
+ * a reload), so every thread moat will ever have is born unprivileged.
+ */
+static int
+drop_privileges(struct daemon *d)
+{
+	char err[1024], who[2 * PRIVDROP_NAME_MAX + 2];
+
+	if (privdrop_apply(d->snap->cfg, &d->snap->run_as, err,
+	    sizeof(err)) != 0) {
+		log_error("%s", err);
+		return (-1);
+	}
+	log_info("running as %s", privdrop_current(who, sizeof(who)));
+	return (0);
+}
+
 /* Bind every worker's sockets and start their threads. 0 or -1 (logged). */
 static int
 start_workers(struct daemon *d)
@@ -267,6 +294,8 @@ start_workers(struct daemon *d)
 		}
 		d->nstarted++;
 	}
+	if (drop_privileges(d) != 0)
+		return (-1);
 	for (i = 0; i < d->nworkers; i++) {
 		if ((r = worker_spawn(&d->workers[i])) != 0) {
 			log_error("cannot start worker thread %u: %s", i,

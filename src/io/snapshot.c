@@ -10,6 +10,7 @@
 #include "moat/backend.h"
 #include "moat/config.h"
 #include "moat/identity.h"
+#include "moat/privdrop.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
 
@@ -40,6 +41,8 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 		    sizeof(where)), msg);
 		goto fail1;
 	}
+	if (privdrop_resolve(cfg, &snap->run_as, err, errlen) != 0)
+		goto fail1;
 	if ((snap->tls = tls_ctx_new(cfg, err, errlen)) == NULL)
 		goto fail1;
 	if ((snap->ident = identity_rules_new(cfg, err, errlen)) == NULL)

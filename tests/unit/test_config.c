@@ -1242,3 +1242,69 @@ Test(config, auto_only_where_allowed)
 	load_fails(TLS "[limits]\nmax_connections = auto\n", 6,
 	    "max_connections = auto: must be a whole number from 1 to");
 }
+
+/* --- [process] user and group ----------------------------------------- */
+
+Test(config, process_user_group)
+{
+	char buf[128];
+
+	load_ok(TLS);
+	cr_assert_null(cfg->user);
+	cr_assert_null(cfg->group);
+	config_free(cfg);
+	cfg = NULL;
+	unlink(path);
+	load_ok(TLS "[process]\nuser = moat\ngroup = moat-ssl\n");
+	cr_assert_str_eq(cfg->user, "moat");
+	cr_assert_str_eq(cfg->group, "moat-ssl");
+	config_where(cfg, "process", "group", buf, sizeof(buf));
+	snprintf(err, sizeof(err), "%s:7", path);
+	cr_assert_str_eq(buf, err);
+	config_free(cfg);
+	cfg = NULL;
+	unlink(path);
+	/* Names the system may have; whether they exist is not asked here. */
+	load_ok(TLS "[process]\nuser = _svc.moat-2\ngroup = host$\n");
+	cr_assert_str_eq(cfg->user, "_svc.moat-2");
+}
+
+Test(config, process_user_spelling)
+{
+	static const struct {
+		const char *line, *want;
+	} bad[] = {
+		{ "user = -moat", "user = -moat: not an account name" },
+		{ "user = mo at", "user = mo at: not an account name" },
+		{ "user = moat/x", "not an account name" },
+		{ "user = $moat", "not an account name" },
+		{ "user = mo$at", "not an account name" },
+		{ "user = 65534", "user = 65534: write the account's name, "
+		    "not its number" },
+		{ "user = a23456789012345678901234567890123",
+		    "an account name has at most 32 characters" },
+		{ "group = -moat", "group = -moat: not an account name" },
+		{ "group = 0", "group = 0: write the account's name" },
+	};
+	char text[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* A group line comes after a good user line. */
+		snprintf(text, sizeof(text), TLS "[process]\n%s%s\n",
+		    strncmp(bad[i].line, "group", 5) == 0 ? "user = moat\n" :
+		    "", bad[i].line);
+		load(text);
+		cr_assert_null(cfg, "accepted: %s", bad[i].line);
+		cr_assert(strstr(err, bad[i].want) != NULL,
+		    "%s: want \"%s\" in \"%s\"", bad[i].line, bad[i].want,
+		    err);
+		unlink(path);
+	}
+}
+
+Test(config, process_group_needs_user)
+{
+	load_fails(TLS "[process]\nworkers = 1\ngroup = moat\n", 7,
+	    "[process] group is set but user is not; set user too");
+}
