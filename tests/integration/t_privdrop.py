@@ -117,9 +117,6 @@ def case_drop(t, nobody, group):
     moat = t.start_moat(backend, workers="2", extra="user = nobody\n")
     os.chmod(moat.ini, 0o644)       # a reload reads it as nobody
 
-    t.check(re.search(r"running as nobody:%s\b" % re.escape(group),
-                      moat.text()),
-            "moat logs 'running as nobody:%s'" % group, moat.text())
     t.pub_sub_roundtrip(moat.port, broker, tag="as-nobody")
 
     ids = proc_ids("/proc/%d/status" % moat.pid)
@@ -137,6 +134,9 @@ def case_drop(t, nobody, group):
     t.check(os.stat("/proc/%d/status" % moat.pid).st_uid == 0,
             "/proc/PID/status is owned by root: moat is not dumpable")
     before = check_threads(t, moat, uid, gid, 3)
+    t.check(re.search(r"running as nobody:%s\b" % re.escape(group),
+                      moat.text()),
+            "moat logs 'running as nobody:%s'" % group, moat.text())
 
     t.step("SIGHUP: the reload reads the files as nobody")
     mark = moat.mark()
