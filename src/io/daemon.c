@@ -275,7 +275,8 @@ drop_privileges(struct daemon *d)
 	return (0);
 }
 
-/* Bind every worker's sockets and start their threads. 0 or -1 (logged). */
+/* Bind every worker's sockets, drop to [process] user, then start the
+ * workers' threads. 0 or -1 (logged). */
 static int
 start_workers(struct daemon *d)
 {
