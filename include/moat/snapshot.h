@@ -24,6 +24,12 @@ struct snapshot {
 	struct tls_ctx *tls;
 	struct identity_rules *ident;
 	struct backend_addr backend;
+	/*
+	 * The exposure audit of backend when this snapshot was built (at
+	 * start-up and every reload): exposure.count is the number of
+	 * addresses off loopback where the broker's port listens.
+	 */
+	struct backend_exposure exposure;
 };
 
 /*
