@@ -40,14 +40,32 @@ int backend_parse_listen(const char *spec, struct sockaddr_storage *out,
 /* 1 when sa is 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104; else 0. */
 int backend_is_loopback(const struct sockaddr *sa);
 
+/* Room for the exposed addresses, ", "-separated, in one line. */
+#define BACKEND_EXPOSURE_TEXT 512
+
+enum backend_exposure_state {
+	BACKEND_EXPOSURE_CLEAR = 0,   /* nothing found (or a Unix socket) */
+	BACKEND_EXPOSURE_FOUND,       /* count and where are set */
+	BACKEND_EXPOSURE_UNKNOWN,     /* the audit could not run: why */
+};
+
+/* What the exposure audit found; a plain value, owned by its holder. */
+struct backend_exposure {
+	enum backend_exposure_state state;
+	unsigned long count;          /* distinct addresses on the port */
+	char where[BACKEND_EXPOSURE_TEXT];    /* "0.0.0.0:1883, [::]:1883" */
+	char why[BACKEND_EXPOSURE_TEXT];      /* UNKNOWN: what failed */
+};
+
 /*
  * The classic mistake of leaving the broker's plaintext port open next to
- * moat's: try a TCP connect to the backend's port on every non-loopback
- * address of this host (timeout_ms each). Returns 1 and the first address
- * that answered in where, or 0 (also for Unix sockets).
+ * moat's: look in /proc/self/net/tcp and tcp6 for a socket listening on
+ * the backend's TCP port on an address that is not loopback (0.0.0.0, ::
+ * or a specific one). Reads files only: no socket, no connect, so it works
+ * inside moat's systemd sandbox. Fills out; returns its state.
  */
-int backend_exposed(const struct backend_addr *b, int timeout_ms,
-    char *where, size_t len);
+enum backend_exposure_state backend_audit(const struct backend_addr *b,
+    struct backend_exposure *out);
 
 /* Format sa as "1.2.3.4:5" or "[::1]:5" into buf; returns buf. */
 char *backend_format(const struct sockaddr *sa, char *buf, size_t len);

@@ -26,6 +26,12 @@ struct snapshot {
 	struct identity_rules *ident;
 	struct backend_addr backend;
 	struct privdrop_ids run_as;     /* [process] user and group */
+	/*
+	 * The exposure audit of backend when this snapshot was built (at
+	 * start-up and every reload): exposure.count is the number of
+	 * addresses off loopback where the broker's port listens.
+	 */
+	struct backend_exposure exposure;
 };
 
 /*

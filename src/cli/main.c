@@ -25,6 +25,8 @@
 #include "moat/tls.h"
 
 #define DEFAULT_CONFIG CLI_DEFAULT_CONFIG
+/* --check's exit status when the broker's port listens off loopback. */
+#define CHECK_EXPOSED 2
 
 
 void
@@ -54,7 +56,9 @@ main_usage(FILE *out)
 "  -c, --config FILE  configuration file (default: %s)\n"
 "  -t, --check        load and validate the configuration, certificate,\n"
 "                     key (must match the certificate), CA and CRL, then\n"
-"                     exit: 0 when all is well, 1 with FILE:LINE: reason\n"
+"                     exit: 0 when all is well, 1 with FILE:LINE: reason,\n"
+"                     2 when the broker's port also listens on an address\n"
+"                     other than loopback (named, with the fix)\n"
 "  -V, --version      print the versions of moat, wolfSSL and libuv\n"
 "  -h, --help         print this help and the configuration reference\n"
 "\n"
@@ -77,28 +81,47 @@ warn_file(void *arg, const char *where, const char *msg)
 }
 
 /*
- * Say what is allowed but unsafe in snap: on stderr for --check, else in
- * the log. Only --check probes for an exposed broker port (DESIGN
- * invariant 1): listing the host's addresses takes a netlink socket, which
- * the systemd unit's sandbox (rightly) does not allow moat.
+ * The exposure audit's finding (made when snap was built): on stderr for
+ * --check, else in the log. Returns 1 when the broker's port listens off
+ * loopback, else 0.
  */
-static void
+static int
+exposure_warning(const char *path, const struct snapshot *snap, int check)
+{
+#define EXPOSED "the broker's plaintext port is also reachable at %s: " \
+	"anyone who can reach this host there can talk to the broker " \
+	"without a certificate, bypassing moat. Bind the broker to loopback " \
+	"only (Mosquitto: listener %s 127.0.0.1), or firewall the port"
+#define UNKNOWN "cannot tell whether the broker's port is reachable off " \
+	"loopback: %s"
+	const struct backend_exposure *x = &snap->exposure;
+	const char *port = strrchr(snap->backend.text, ':');
+
+	port = port != NULL ? port + 1 : "1883";
+	if (x->state == BACKEND_EXPOSURE_FOUND && check)
+		fprintf(stderr, "%s: warning: " EXPOSED "\n", path, x->where,
+		    port);
+	else if (x->state == BACKEND_EXPOSURE_FOUND)
+		log_warn("%s: " EXPOSED, path, x->where, port);
+	else if (x->state == BACKEND_EXPOSURE_UNKNOWN && check)
+		fprintf(stderr, "%s: warning: " UNKNOWN "\n", path, x->why);
+	else if (x->state == BACKEND_EXPOSURE_UNKNOWN)
+		log_warn("%s: " UNKNOWN, path, x->why);
+#undef EXPOSED
+#undef UNKNOWN
+	return (x->state == BACKEND_EXPOSURE_FOUND);
+}
+
+/*
+ * Say what is allowed but unsafe in snap: on stderr for --check, else in
+ * the log. Returns 1 when the broker's port is exposed, else 0.
+ */
+static int
 startup_warnings(const char *path, const struct snapshot *snap, int check)
 {
 	char where[512];
+	int exposed = exposure_warning(path, snap, check);
 
-	if (check && backend_exposed(&snap->backend, 300, where,
-	    sizeof(where))) {
-#define EXPOSED "the broker's plaintext port is also reachable at %s: " \
-	"anyone on the network can bypass moat there. Bind the broker to " \
-	"loopback only (Mosquitto: listener %s 127.0.0.1), or firewall it"
-		const char *port = strrchr(snap->backend.text, ':');
-
-		port = port != NULL ? port + 1 : "1883";
-		fprintf(stderr, "%s: warning: " EXPOSED "\n", path, where,
-		    port);
-#undef EXPOSED
-	}
 	if (snap->cfg->id_client_id == ID_CID_KEEP) {
 		/* Allowed, but it gives up invariant 3: say so every time. */
 		config_where(snap->cfg, "identity", "client_id", where,
@@ -121,6 +144,7 @@ startup_warnings(const char *path, const struct snapshot *snap, int check)
 	/* Reloads run as [process] user: can it read what they read? */
 	(void)privdrop_check_files(snap->cfg, &snap->run_as, warn_file,
 	    check ? stderr : NULL);
+	return (exposed);
 }
 
 int
@@ -137,7 +161,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct snapshot *snap;
 	char err[1024];
-	int ch, check = 0, rc;
+	int ch, check = 0, exposed, rc;
 
 	if (argc > 1 && strcmp(argv[1], "explain") == 0)
 		return (explain_main(argc - 1, argv + 1));
@@ -203,13 +227,14 @@ main(int argc, char **argv)
 		tls_global_cleanup();
 		return (1);
 	}
-	startup_warnings(path, snap, check);
+	exposed = startup_warnings(path, snap, check);
 	if (check) {
-		printf("%s: configuration OK (backend %s)\n", path,
-		    snap->backend.text);
+		printf("%s: configuration OK (backend %s)%s\n", path,
+		    snap->backend.text, exposed ? ", but the broker's port is "
+		    "exposed" : "");
 		snapshot_unref(snap);
 		tls_global_cleanup();
-		return (0);
+		return (exposed ? CHECK_EXPOSED : 0);
 	}
 	rc = daemon_run(path, snap);
 	tls_global_cleanup();

@@ -5,10 +5,11 @@
  * literals live in src/core/addr.c; here a parsed address becomes a
  * sockaddr, a backend host name is resolved (once, when a snapshot is
  * built) and every address it resolves to must pass the same loopback
- * rule, addresses are formatted for logs, and --check probes for a broker
- * port left open on the host's other addresses.
+ * rule, addresses are formatted for logs, and the exposure audit reads
+ * /proc for a broker port left listening off loopback (the decision is
+ * netstat.c's).
  *
- * Blocking: getaddrinfo(3) and the connect probe; no event loop.
+ * Blocking: getaddrinfo(3) and reading /proc; no event loop.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -18,16 +19,17 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
-#include <ifaddrs.h>
+#include <fcntl.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "moat/addr.h"
 #include "moat/backend.h"
+#include "moat/netstat.h"
 
 _Static_assert(sizeof(((struct backend_addr *)0)->path) ==
     sizeof(((struct sockaddr_un *)0)->sun_path),
@@ -229,69 +231,101 @@ backend_format(const struct sockaddr *sa, char *buf, size_t len)
 	return (buf);
 }
 
-/* Does a TCP connect to sa succeed within timeout_ms? */
-static int
-port_open(const struct sockaddr *sa, socklen_t salen, int timeout_ms)
-{
-	struct pollfd pfd;
-	socklen_t elen = sizeof(int);
-	int fd, e = 0, open_ = 0;
+/*
+ * /proc/self/net rather than /proc/net: the same files (/proc/net is a
+ * link to it), but still there under systemd's ProcSubset=pid, which
+ * hides /proc/net.
+ */
+#define PROC_TCP4 "/proc/self/net/tcp"
+#define PROC_TCP6 "/proc/self/net/tcp6"
+#define READ_CHUNK 4096
 
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd < 0)
-		return (0);
-	if (connect(fd, sa, salen) == 0) {
-		open_ = 1;
-	} else if (errno == EINPROGRESS) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, timeout_ms) == 1 &&
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == 0 &&
-		    e == 0)
-			open_ = 1;
+/*
+ * Feed one /proc file to the scan. Returns 0, or -1 with errno set when it
+ * cannot be opened or read.
+ */
+static int
+scan_file(struct netstat_scan *scan, const char *path,
+    enum netstat_family family)
+{
+	char buf[READ_CHUNK];
+	ssize_t n;
+	int fd, e;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return (-1);
+	netstat_begin(scan, family);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			close(fd);
+			errno = e;
+			return (-1);
+		}
+		netstat_feed(scan, buf, (size_t)n);
 	}
+	netstat_end(scan);
 	close(fd);
-	return (open_);
+	return (0);
 }
 
-int
-backend_exposed(const struct backend_addr *b, int timeout_ms, char *where,
-    size_t len)
+/* "a, b, c (and N more)" from the findings, bounded by out's size. */
+static void
+list_findings(const struct netstat_scan *scan, struct backend_exposure *out)
 {
-	struct ifaddrs *ifs, *i;
-	struct sockaddr_storage ss;
-	socklen_t salen;
-	in_port_t port;
-	int found = 0;
+	size_t i, n = 0;
 
+	out->where[0] = '\0';
+	for (i = 0; i < scan->nfound && n < sizeof(out->where); i++)
+		n += (size_t)snprintf(out->where + n, sizeof(out->where) - n,
+		    "%s%s", i > 0 ? ", " : "", scan->found[i].text);
+	if (scan->exposed > scan->nfound && n < sizeof(out->where))
+		snprintf(out->where + n, sizeof(out->where) - n,
+		    " (and %lu more)", scan->exposed - scan->nfound);
+}
+
+enum backend_exposure_state
+backend_audit(const struct backend_addr *b, struct backend_exposure *out)
+{
+	struct netstat_scan *scan;
+	const char *failed = NULL;
+	unsigned port;
+
+	memset(out, 0, sizeof(*out));
 	if (b->is_unix)
-		return (0);
-	port = b->sa.ss_family == AF_INET6 ?
+		return (out->state = BACKEND_EXPOSURE_CLEAR);
+	port = ntohs(b->sa.ss_family == AF_INET6 ?
 	    ((const struct sockaddr_in6 *)&b->sa)->sin6_port :
-	    ((const struct sockaddr_in *)&b->sa)->sin_port;
-	if (getifaddrs(&ifs) != 0)
-		return (0);
-	for (i = ifs; i != NULL && !found; i = i->ifa_next) {
-		if (i->ifa_addr == NULL || (i->ifa_addr->sa_family != AF_INET &&
-		    i->ifa_addr->sa_family != AF_INET6) ||
-		    backend_is_loopback(i->ifa_addr))
-			continue;
-		memset(&ss, 0, sizeof(ss));
-		if (i->ifa_addr->sa_family == AF_INET) {
-			salen = sizeof(struct sockaddr_in);
-			memcpy(&ss, i->ifa_addr, salen);
-			((struct sockaddr_in *)&ss)->sin_port = port;
-		} else {
-			salen = sizeof(struct sockaddr_in6);
-			memcpy(&ss, i->ifa_addr, salen);
-			((struct sockaddr_in6 *)&ss)->sin6_port = port;
-		}
-		if (port_open((struct sockaddr *)&ss, salen, timeout_ms)) {
-			backend_format((struct sockaddr *)&ss, where, len);
-			found = 1;
-		}
+	    ((const struct sockaddr_in *)&b->sa)->sin_port);
+	/* About 5 KiB: not on the stack of a worker's caller. */
+	if ((scan = malloc(sizeof(*scan))) == NULL) {
+		snprintf(out->why, sizeof(out->why), "out of memory");
+		return (out->state = BACKEND_EXPOSURE_UNKNOWN);
 	}
-	freeifaddrs(ifs);
-	return (found);
+	netstat_init(scan, port, netstat_host_order());
+	/* No tcp6 file means a kernel without IPv6: nothing listens there. */
+	if (scan_file(scan, PROC_TCP4, NETSTAT_TCP4) == -1)
+		failed = PROC_TCP4;
+	else if (scan_file(scan, PROC_TCP6, NETSTAT_TCP6) == -1 &&
+	    errno != ENOENT)
+		failed = PROC_TCP6;
+	if (failed != NULL) {
+		snprintf(out->why, sizeof(out->why), "cannot read %s: %s",
+		    failed, strerror(errno));
+		out->state = BACKEND_EXPOSURE_UNKNOWN;
+	} else if (scan->exposed > 0) {
+		out->count = scan->exposed;
+		list_findings(scan, out);
+		out->state = BACKEND_EXPOSURE_FOUND;
+	} else if (scan->malformed > 0) {
+		/* A format this reader does not know could hide a listener. */
+		snprintf(out->why, sizeof(out->why), "%lu line(s) of %s and "
+		    "%s are not in the expected format", scan->malformed,
+		    PROC_TCP4, PROC_TCP6);
+		out->state = BACKEND_EXPOSURE_UNKNOWN;
+	}
+	free(scan);
+	return (out->state);
 }

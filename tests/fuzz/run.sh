@@ -70,8 +70,8 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined -o "$out/probe" \
 	exit 77
 fi
 
-targets="fuzz_connect fuzz_frame fuzz_gate"
-ntargets=3
+targets="fuzz_connect fuzz_frame fuzz_gate fuzz_netstat"
+ntargets=4
 # Each target gets its share, at least one second.
 share=$((secs / ntargets))
 [ "$share" -ge 1 ] || share=1
@@ -93,6 +93,7 @@ build() {
 	echo "run.sh: building $out/$1"
 	case $1 in
 	fuzz_gate) srcs=$srcs_gate libs=$libs_gate cflags=$cflags_gate ;;
+	fuzz_netstat) srcs="$top/src/core/netstat.c $top/src/core/addr.c $top/src/core/text.c" libs='' cflags='' ;;
 	*) srcs=$srcs_codec libs='' cflags='' ;;
 	esac
 	# shellcheck disable=SC2086 # srcs, cflags and libs are lists
