@@ -85,6 +85,8 @@ struct config {
 
 	uint64_t workers;                    /* [process] threads; 0: auto,
 	                                      * one per CPU */
+	int watch_files;                     /* [process] 1: reload when the
+	                                      * files change (watch.h) */
 
 	/* [identity]: certificate -> broker credentials (identity.h) */
 	enum identity_source id_source;

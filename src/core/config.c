@@ -133,6 +133,12 @@ static const struct opt_value refuse_accept[] = {
 	{ NULL, 0 },
 };
 
+static const struct opt_value false_true[] = {
+	{ "false", 0 },
+	{ "true", 1 },
+	{ NULL, 0 },
+};
+
 static const struct opt_value log_levels[] = {
 	{ "error", LOG_LVL_ERROR },
 	{ "warn", LOG_LVL_WARN },
@@ -466,6 +472,21 @@ static const struct opt opts[] = {
 		    "max_handshakes and max_handshakes_per_address hold for "
 		    "moat as a whole, not per worker. A reload keeps the "
 		    "running number; changing it takes a restart.",
+	}, {
+		.section = "process", .key = "watch_files", .type = OPT_ENUM,
+		.offset = OFF(watch_files), .def = "true",
+		.values = false_true, .arg = "true | false",
+		.what = "true or false",
+		.help = "Reload by itself when moat.ini or a file it names "
+		    "([tls] cert, key, ca, crl; [identity] map, "
+		    "hmac_secret_file, password file) changes, as SIGHUP "
+		    "does: moat watches the directories that hold them, so "
+		    "a file edited in place, one renamed over the old one "
+		    "and a Kubernetes Secret or ConfigMap update are all "
+		    "seen. It waits until the files have been quiet for "
+		    "half a second and reloads only when their contents "
+		    "differ from what it last read. false: reload only on "
+		    "SIGHUP.",
 	},
 };
 
