@@ -219,13 +219,11 @@ on_event(uv_fs_event_t *ev, const char *name, int events, int status)
 	uint64_t now, due;
 
 	(void)events;
-	if (status < 0) {
-		log_debug("watching %s: %s", ((struct dirwatch *)ev)->path,
-		    uv_strerror(status));
+	/* No log line per event: moat's own log may live in a watched
+	 * directory, and each line would bring another event. */
+	(void)name;
+	if (status < 0)
 		return;
-	}
-	log_debug("%s/%s changed", ((struct dirwatch *)ev)->path,
-	    name != NULL ? name : "");
 	now = uv_now(w->loop);
 	if (!w->waiting) {
 		w->first = now;
@@ -246,14 +244,14 @@ on_dir_closed(uv_handle_t *h)
 	free(h);
 }
 
+/* Close the first n of dirs. */
 static void
-close_dirs(struct watch *w)
+close_dirs(struct dirwatch **dirs, unsigned n)
 {
 	unsigned i;
 
-	for (i = 0; i < w->ndirs; i++)
-		uv_close((uv_handle_t *)&w->dirs[i]->ev, on_dir_closed);
-	w->ndirs = 0;
+	for (i = 0; i < n; i++)
+		uv_close((uv_handle_t *)&dirs[i]->ev, on_dir_closed);
 }
 
 /* Add the directory part of path to list (without duplicates). */
@@ -296,9 +294,9 @@ collect_dirs(const char *config_path, const struct config *cfg,
 	return (ndirs);
 }
 
-/* Watch one directory; 0 or -1 (logged). */
+/* Watch one directory, into *out; 0 or -1 (logged). */
 static int
-watch_dir(struct watch *w, const char *path)
+watch_dir(struct watch *w, const char *path, struct dirwatch **out)
 {
 	struct dirwatch *dw;
 	size_t len = strlen(path) + 1;
@@ -319,8 +317,7 @@ watch_dir(struct watch *w, const char *path)
 		uv_close((uv_handle_t *)&dw->ev, on_dir_closed);
 		goto fail;
 	}
-	w->dirs[w->ndirs++] = dw;
-	log_debug("watching %s for changes", path);
+	*out = dw;
 	return (0);
 
 fail:
@@ -329,32 +326,43 @@ fail:
 	return (-1);
 }
 
+/*
+ * The new watches start before the old ones close: libuv shares one inotify
+ * watch per directory between handles, so a directory in both sets keeps
+ * its watch, and events queued while the reload ran are not lost.
+ */
 int
 watch_arm(struct watch *w, const struct config *cfg,
     const uint8_t digest[WATCH_DIGEST_LEN])
 {
-	char (*list)[PATH_MAX];
-	unsigned i, n;
+	struct dirwatch *fresh[WATCH_MAX_DIRS];
+	char (*list)[PATH_MAX] = NULL;
+	unsigned i, n = 0, nfresh = 0;
 	int rc = 0;
 
 	memcpy(w->seen, digest, WATCH_DIGEST_LEN);
-	close_dirs(w);
 	w->on = cfg->watch_files;
+	if (w->on && (list = calloc(WATCH_MAX_DIRS, sizeof(*list))) == NULL) {
+		log_warn("cannot watch the configuration's files: out of "
+		    "memory; reload with SIGHUP");
+		rc = -1;
+	}
+	if (list != NULL)
+		n = collect_dirs(w->config_path, cfg, list);
+	for (i = 0; i < n; i++) {
+		if (watch_dir(w, list[i], &fresh[nfresh]) == 0)
+			nfresh++;
+		else
+			rc = -1;
+	}
+	free(list);
+	close_dirs(w->dirs, w->ndirs);
+	memcpy(w->dirs, fresh, nfresh * sizeof(fresh[0]));
+	w->ndirs = nfresh;
 	if (!w->on) {
 		(void)uv_timer_stop(&w->quiet);
 		w->waiting = 0;
-		return (0);
 	}
-	if ((list = calloc(WATCH_MAX_DIRS, sizeof(*list))) == NULL) {
-		log_warn("cannot watch the configuration's files: out of "
-		    "memory; reload with SIGHUP");
-		return (-1);
-	}
-	n = collect_dirs(w->config_path, cfg, list);
-	for (i = 0; i < n; i++)
-		if (watch_dir(w, list[i]) != 0)
-			rc = -1;
-	free(list);
 	return (rc);
 }
 
@@ -403,7 +411,8 @@ watch_close(struct watch *w)
 	if (w == NULL || w->closed)
 		return;
 	w->closed = 1;
-	close_dirs(w);
+	close_dirs(w->dirs, w->ndirs);
+	w->ndirs = 0;
 	uv_close((uv_handle_t *)&w->quiet, NULL);
 	if (w->checking)
 		(void)uv_cancel((uv_req_t *)&w->job.req);

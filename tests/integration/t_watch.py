@@ -173,6 +173,12 @@ def case_unchanged(t, moat, s1):
     t.check(count(moat, r"files changed|reloaded ", mark) == 0,
             "nothing was reloaded", mt.tail(moat.log))
     t.check(served(t, moat.port) == s1, "the first certificate is served")
+    time.sleep(WATCH_QUIET_S)
+    size = os.path.getsize(moat.log)
+    time.sleep(WATCH_QUIET_S)
+    t.check(os.path.getsize(moat.log) == size, "idle, moat's log (debug "
+            "level, next to moat.ini) stays still: its own lines do not "
+            "feed the watch", mt.tail(moat.log))
 
 
 def case_secret(t, moat, vol, ca, s2):
@@ -298,7 +304,7 @@ def main(t):
         "tls.crt": s1[0], "tls.key": s1[1], "ca.crt": ca})
     moat = t.start_moat("127.0.0.1:%d" % broker.port, tls={
         "cert": vol.path("tls.crt"), "key": vol.path("tls.key"),
-        "ca": vol.path("ca.crt")})
+        "ca": vol.path("ca.crt")}, log={"level": "debug"})
     t.check(served(t, moat.port) == der(srv), "moat serves the first "
             "server certificate")
 
