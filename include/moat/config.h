@@ -89,6 +89,8 @@ struct config {
 	                                      * after start-up, or NULL */
 	char *group;                         /* [process] group, or NULL:
 	                                      * the user's primary group */
+	int watch_files;                     /* [process] 1: reload when the
+	                                      * files change (watch.h) */
 
 	/* [identity]: certificate -> broker credentials (identity.h) */
 	enum identity_source id_source;

@@ -135,6 +135,12 @@ static const struct opt_value refuse_accept[] = {
 	{ NULL, 0 },
 };
 
+static const struct opt_value false_true[] = {
+	{ "false", 0 },
+	{ "true", 1 },
+	{ NULL, 0 },
+};
+
 static const struct opt_value log_levels[] = {
 	{ "error", LOG_LVL_ERROR },
 	{ "warn", LOG_LVL_WARN },
@@ -488,6 +494,21 @@ static const struct opt opts[] = {
 		.what = "the name of a group, such as moat",
 		.help = "Group moat runs as with user; unset (the default) "
 		    "means the user's primary group. Needs user.",
+	}, {
+		.section = "process", .key = "watch_files", .type = OPT_ENUM,
+		.offset = OFF(watch_files), .def = "true",
+		.values = false_true, .arg = "true | false",
+		.what = "true or false",
+		.help = "Reload by itself when moat.ini or a file it names "
+		    "([tls] cert, key, ca, crl; [identity] map, "
+		    "hmac_secret_file, password file) changes, as SIGHUP "
+		    "does: moat watches the directories that hold them, so "
+		    "a file edited in place, one renamed over the old one "
+		    "and a Kubernetes Secret or ConfigMap update are all "
+		    "seen. It waits until the files have been quiet for "
+		    "half a second and reloads only when their contents "
+		    "differ from what it last read. false: reload only on "
+		    "SIGHUP.",
 	},
 };
 

@@ -22,6 +22,7 @@
 #include "moat/privdrop.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
+#include "moat/watch.h"
 #include "moat/worker.h"
 
 #define NSIGNALS 3
@@ -33,6 +34,7 @@ struct reload_job {
 	uv_work_t req;
 	struct daemon *d;
 	struct snapshot *snap;          /* the result, or NULL with err */
+	uint8_t digest[WATCH_DIGEST_LEN];       /* of the files it read */
 	char err[1024];
 };
 
@@ -47,6 +49,7 @@ struct daemon {
 	uv_signal_t sig[NSIGNALS];
 	unsigned nsig;
 	struct reload_job job;
+	struct watch *watch;            /* [process] watch_files */
 	int reloading, reload_again, stopping;
 	struct daemon_stats final;      /* summed once the workers ended */
 };
@@ -104,7 +107,7 @@ reload_work(uv_work_t *req)
 	struct config *cfg;
 
 	job->snap = NULL;
-	if ((cfg = config_load(job->d->config_path, job->err,
+	if ((cfg = watch_load(job->d->config_path, job->digest, job->err,
 	    sizeof(job->err))) != NULL)
 		job->snap = snapshot_new(cfg, job->err, sizeof(job->err));
 	tls_thread_cleanup();
@@ -156,11 +159,14 @@ reload_done(uv_work_t *req, int status)
 		job->snap = NULL;
 		return;
 	}
-	if (job->snap == NULL)
+	if (job->snap == NULL) {
 		log_error("reload failed, still running the previous "
 		    "configuration: %s", job->err);
-	else
+		watch_seen(d->watch, job->digest);
+	} else {
 		install(d, job->snap);
+		(void)watch_arm(d->watch, d->snap->cfg, job->digest);
+	}
 	job->snap = NULL;
 	(void)notify_send("READY=1");
 	if (d->reload_again) {
@@ -196,6 +202,18 @@ start_reload(struct daemon *d)
 		return;
 	}
 	d->reloading = 1;
+}
+
+/* The watched files changed (watch.h): reload as SIGHUP does. */
+static void
+on_files_changed(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->stopping)
+		return;
+	log_info("files changed: reloading");
+	start_reload(d);
 }
 
 /* --- signals and shutdown --------------------------------------------------- */
@@ -365,9 +383,11 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	if (!d->stopping)
 		for (i = 0; i < d->nsig; i++)
 			uv_close((uv_handle_t *)&d->sig[i], on_closed_quietly);
+	watch_close(d->watch);
 	(void)uv_run(d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d->loop) != 0)
 		rc = -1;
+	watch_free(d->watch);
 	snapshot_unref(d->snap);
 	if (st != NULL)
 		*st = d->final;
@@ -398,7 +418,9 @@ daemon_run(const char *config_path, struct snapshot *snap)
 		return (1);
 	}
 	if (init_shared(d) != 0 || start_workers(d) != 0 ||
-	    start_signals(d) != 0) {
+	    start_signals(d) != 0 ||
+	    (d->watch = watch_start(d->loop, config_path, snap->cfg,
+	    on_files_changed, d)) == NULL) {
 		(void)destroy(d, NULL);
 		return (1);
 	}
