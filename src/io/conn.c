@@ -80,7 +80,7 @@ static void
 resume_device(struct conn *c)
 {
 	if (!c->up.paused || c->st == CONN_ST_HANDSHAKE ||
-	    c->st >= CONN_ST_DRAINING)
+	    c->st >= CONN_ST_DRAINING || c->ending)
 		return;
 	c->up.paused = 0;
 	conn_pump_up(c);
@@ -416,10 +416,25 @@ up_hook(struct pipe *p, const char *data, size_t len)
 	return (0);
 }
 
+/* conn_end() at a boundary: the DISCONNECT, then the one teardown. */
+static void
+end_now(struct conn *c)
+{
+	uint8_t pkt[4];
+	size_t n;
+
+	n = mqtt_disconnect_encode(c->end_rc, pkt);
+	(void)tls_write(c->tls, pkt, n);
+	conn_close(c, c->end_why, NULL);
+}
+
 /*
  * The down pipe's hook: the broker's bytes, passed through to the device
- * over TLS. Reading the broker pauses while the queue towards the device
- * is above the high-water mark. Returns 0, or -1 when closed.
+ * over TLS, their packet boundaries tracked so that moat may put its own
+ * DISCONNECT between two packets. Once conn_end() waits for a boundary,
+ * only the rest of the current packet goes through. Reading the broker
+ * pauses while the queue towards the device is above the high-water mark.
+ * Returns 0, or -1 when closed.
  */
 static int
 down_hook(struct pipe *p, const char *data, size_t len)
@@ -427,15 +442,66 @@ down_hook(struct pipe *p, const char *data, size_t len)
 	struct conn *c = p->owner;
 	char e[128];
 
-	if (tls_write(c->tls, data, len) != TLS_DONE) {
+	len = mqtt_tracker_feed(&c->down_mqtt, (const uint8_t *)data, len,
+	    c->ending);
+	if (len > 0 && tls_write(c->tls, data, len) != TLS_DONE) {
 		conn_close(c, c->dev_dead ? CONN_CLOSE_DEVICE_RESET :
 		    CONN_CLOSE_TLS_ERROR, tls_session_error(c->tls, e,
 		    sizeof(e)));
 		return (-1);
 	}
+	if (c->ending && mqtt_tracker_at_boundary(&c->down_mqtt)) {
+		end_now(c);
+		return (-1);
+	}
 	if (pipe_full(&c->down))
 		(void)pipe_read(&c->down, 0);
 	return (0);
+}
+
+void
+conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
+    const char *detail)
+{
+	if (c->st >= CONN_ST_DRAINING || c->ending)
+		return;
+	if (c->st != CONN_ST_PROXYING || c->mqtt_level != MQTT_LEVEL_5 ||
+	    c->dev_dead || c->down_mqtt.bad) {
+		conn_close(c, why, detail);
+		return;
+	}
+	c->end_rc = mqtt5_reason;
+	c->end_why = why;
+	if (detail != NULL)
+		snprintf(c->detail, sizeof(c->detail), "%s", detail);
+	if (mqtt_tracker_at_boundary(&c->down_mqtt)) {
+		end_now(c);
+		return;
+	}
+	/*
+	 * A packet from the broker is half through: let the rest of it
+	 * alone pass (it is at most what the broker has in flight), then
+	 * the DISCONNECT. Stop taking the device's bytes meanwhile. A
+	 * device that does not read, or a broker that stalls, must not
+	 * hold this open: after END_WAIT_MS it is closed without one.
+	 */
+	c->ending = 1;
+	c->up.paused = 1;
+	(void)pipe_read(&c->up, 0);
+	if (!c->down.reading && !pipe_full(&c->down))
+		(void)pipe_read(&c->down, 1);
+	conn_arm_timer(c, END_WAIT_MS);
+}
+
+void
+conn_end_overdue(struct conn *c)
+{
+	size_t n = strlen(c->detail);
+
+	snprintf(c->detail + n, sizeof(c->detail) - n, "%sno packet "
+	    "boundary from the broker within %d ms: closed without the "
+	    "DISCONNECT", n > 0 ? "; " : "", END_WAIT_MS);
+	conn_close(c, c->end_why, NULL);
 }
 
 static const struct pipe_ops up_ops = {
@@ -465,7 +531,7 @@ static const struct pipe_ops down_ops = {
 static size_t
 up_room(struct conn *c)
 {
-	if (pipe_full(&c->down))
+	if (c->ending || pipe_full(&c->down))
 		return (0);
 	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING)
 		return (c->pend_len >= pend_limit(c) ? 0 :

@@ -51,6 +51,10 @@ on_timer(uv_timer_t *t)
 		    detail);
 		break;
 	case CONN_ST_PROXYING:
+		if (c->ending) {
+			conn_end_overdue(c);
+			break;
+		}
 		now = uv_now(c->w->loop);
 		idle = now - c->last_active;
 		if (idle >= cfg->idle_timeout_ms)
