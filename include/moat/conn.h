@@ -76,6 +76,16 @@ void conn_close(struct conn *c, enum conn_reason why, const char *detail);
 void conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
     const char *detail);
 
+/*
+ * Re-check up to max connections of w, from w->sweep on, against w's
+ * current snapshot (after a reload): a certificate now revoked by the
+ * CRL, an identity now denied or no longer mapping (CONN_CLOSE_REVOKED),
+ * or one mapping to other credentials (CONN_CLOSE_CREDENTIALS_CHANGED)
+ * is ended with conn_end(MQTT_RC_ADMINISTRATIVE_ACTION). Returns 1 when
+ * connections remain to be checked, else 0.
+ */
+int conn_recheck(struct worker *w, unsigned max);
+
 /* Close every connection of w with reason why. */
 void conn_close_all(struct worker *w, enum conn_reason why);
 

@@ -14,6 +14,7 @@
 
 #include "moat/backend.h"
 
+struct cert_crl;
 struct config;
 struct identity_rules;
 struct tls_ctx;
@@ -24,6 +25,9 @@ struct snapshot {
 	struct tls_ctx *tls;
 	struct identity_rules *ident;
 	struct backend_addr backend;
+	struct cert_crl *crl;           /* [tls] crl's revoked certificates,
+	                                 * to re-check live connections; NULL
+	                                 * without a crl */
 };
 
 /*

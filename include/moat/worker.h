@@ -37,6 +37,7 @@ struct worker_conn_ops {
 	void (*accept)(struct worker *w, uv_stream_t *server);
 	void (*shutdown)(struct worker *w);
 	struct admit *(*admit_new)(struct worker *w);
+	int (*recheck)(struct worker *w, unsigned max); /* conn_recheck */
 };
 
 /* Admission state shared by every worker of a daemon (owned by it). */
@@ -67,6 +68,10 @@ struct worker {
 	uv_tcp_t listeners[CONFIG_MAX_LISTEN];
 	unsigned nlisteners;
 	struct conn *conns;           /* every live connection */
+	struct conn *sweep;           /* next to re-check after a reload;
+	                               * conn.c moves it past a freed conn */
+	uv_timer_t sweep_timer;       /* re-checks a slice per tick */
+	int sweep_init;
 	uint64_t nconns;              /* of this worker */
 	struct worker_counters count;
 	struct admit *admit;          /* handshake and connection budgets,

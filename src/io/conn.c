@@ -380,6 +380,8 @@ take_connect(struct conn *c)
 	c->mqtt_level = res.level;
 	c->username = dup_name(res.username);
 	c->client_id = dup_name(res.client_id);
+	c->device_cid = dup_name(res.device_cid);
+	memcpy(c->creds_digest, res.creds_digest, sizeof(c->creds_digest));
 	if (pend_take(c, &res) != 0) {
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the CONNECT");
 		return (-1);
@@ -730,6 +732,8 @@ conn_free(struct conn *c)
 	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
 	    "fingerprint", c->cert.fingerprint, NULL);
 
+	if (w->sweep == c)
+		w->sweep = c->next;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -743,6 +747,7 @@ conn_free(struct conn *c)
 	cert_identity_clear(&c->cert);
 	free(c->username);
 	free(c->client_id);
+	free(c->device_cid);
 	pend_free(c);
 	snapshot_unref(c->snap);
 	free(c);
@@ -855,6 +860,51 @@ conn_close_all(struct worker *w, enum conn_reason why)
 		next = c->next;
 		conn_close(c, why, NULL);
 	}
+}
+
+/* --- re-checks after a reload ------------------------------------------- */
+
+/*
+ * One connection against the worker's newest snapshot: its certificate
+ * revoked by the new CRL, its identity now denied or no longer mapping,
+ * or mapping to other credentials ends it (MQTT 5: DISCONNECT 0x98).
+ * Connections before their CONNECT was mapped go on under the snapshot
+ * they started with: the new rules are not theirs yet to break.
+ */
+static void
+recheck_one(struct conn *c, const struct snapshot *snap)
+{
+	char detail[GATE_DETAIL_MAX];
+	enum conn_reason why;
+
+	if (c->st != CONN_ST_CONNECTING && c->st != CONN_ST_PROXYING)
+		return;
+	if (cert_crl_revoked(snap->crl, &c->cert)) {
+		snprintf(detail, sizeof(detail), "after reload: the "
+		    "certificate (serial %s) is revoked by the CRL",
+		    c->cert.serial);
+		conn_end(c, MQTT_RC_ADMINISTRATIVE_ACTION, CONN_CLOSE_REVOKED,
+		    detail);
+		return;
+	}
+	why = gate_recheck(snap->ident, &c->cert, c->device_cid != NULL ?
+	    c->device_cid : "", c->mqtt_level, c->creds_digest, detail,
+	    sizeof(detail));
+	if (why != CONN_CLOSE_NONE)
+		conn_end(c, MQTT_RC_ADMINISTRATIVE_ACTION, why, detail);
+}
+
+int
+conn_recheck(struct worker *w, unsigned max)
+{
+	struct conn *c;
+
+	while (w->sweep != NULL && max-- > 0) {
+		c = w->sweep;
+		w->sweep = c->next;
+		recheck_one(c, w->snap);
+	}
+	return (w->sweep != NULL);
 }
 
 /* --- accept -------------------------------------------------------------- */

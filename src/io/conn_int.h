@@ -77,6 +77,9 @@ struct conn {
 	struct cert_identity cert;      /* of the device certificate */
 	char *username;                 /* mapped, for the log */
 	char *client_id;
+	char *device_cid;               /* as the device sent it, or NULL */
+	uint8_t creds_digest[IDENTITY_DIGEST_LEN]; /* of the mapped
+	                                 * credentials (gate.h) */
 	enum conn_reason reason;
 	char detail[600];
 };

@@ -130,8 +130,8 @@ install(struct daemon *d, struct snapshot *snap)
 	snapshot_unref(d->snap);
 	d->snap = snap;
 	daemon_stats(d, &st);
-	log_info("reloaded %s; new connections use it, %llu open ones "
-	    "keep the configuration they started with", d->config_path,
+	log_info("reloaded %s; new connections use it, %llu open ones are "
+	    "checked against its CRL and identity map", d->config_path,
 	    (unsigned long long)st.open);
 }
 
@@ -312,6 +312,7 @@ static const struct worker_conn_ops conn_ops = {
 	.accept = conn_accept,
 	.shutdown = shutdown_conns,
 	.admit_new = conn_admit_new,
+	.recheck = conn_recheck,
 };
 
 static int
