@@ -133,6 +133,12 @@ static const struct opt_value refuse_accept[] = {
 	{ NULL, 0 },
 };
 
+static const struct opt_value true_false[] = {
+	{ "true", 1 },
+	{ "false", 0 },
+	{ NULL, 0 },
+};
+
 static const struct opt_value log_levels[] = {
 	{ "error", LOG_LVL_ERROR },
 	{ "warn", LOG_LVL_WARN },
@@ -266,6 +272,16 @@ static const struct opt opts[] = {
 		    "moat explain. MD5 and older signatures are always "
 		    "refused.",
 	}, {
+		.section = "tls", .key = "close_on_cert_expiry",
+		.type = OPT_ENUM, .offset = OFF(tls_close_on_cert_expiry),
+		.def = "true", .values = true_false, .arg = "true | false",
+		.what = "true or false",
+		.help = "Close a device's connection when its certificate's "
+		    "notAfter passes (MQTT 5 devices first receive "
+		    "DISCONNECT 0x98). true (the default): a certificate "
+		    "admits a device only while it is valid, also for a "
+		    "session that outlives it.",
+	}, {
 		.section = "backend", .key = "address", .type = OPT_STRING,
 		.offset = OFF(backend), .def = "127.0.0.1:1883",
 		.check = check_backend, .arg = "HOST:PORT | unix:/PATH",
@@ -305,6 +321,17 @@ static const struct opt opts[] = {
 		    "devices, and a timeout shorter than the devices' "
 		    "keep-alive interval would cut healthy connections. "
 		    "Otherwise 1s to 24h.",
+	}, {
+		.section = "limits", .key = "max_connection_lifetime",
+		.type = OPT_DURATION, .offset = OFF(max_lifetime_ms),
+		.min = 1 * SEC, .max = 365 * 24 * HOUR, .flags = OPT_ZERO_OK,
+		.def = "0", .arg = "DURATION",
+		.what = "a duration such as 24h, or 0 for none",
+		.help = "Close a connection this long after it was accepted "
+		    "(MQTT 5 devices first receive DISCONNECT 0x98), so that "
+		    "devices reconnect now and then and meet the current "
+		    "configuration in full. 0 (the default) means never. "
+		    "Otherwise 1s to 365 days.",
 	}, {
 		.section = "limits", .key = "max_connections",
 		.type = OPT_COUNT, .offset = OFF(max_connections),

@@ -665,13 +665,10 @@ conn_pump_up(struct conn *c)
 void
 conn_broker_up(struct conn *c)
 {
-	const struct config *cfg = c->snap->cfg;
 	int r;
 
 	c->st = CONN_ST_PROXYING;
-	uv_timer_stop(&c->timer);
-	if (cfg->idle_timeout_ms > 0)
-		conn_arm_timer(c, cfg->idle_timeout_ms);
+	conn_arm_proxying(c);
 	if (c->pend_len > 0 && pipe_write(&c->up, c->pend,
 	    c->pend_len) != 0) {
 		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");

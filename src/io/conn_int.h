@@ -94,6 +94,11 @@ void conn_pump_up(struct conn *c);
 /* (Re)start the connection's one timer for ms (deadline.c). */
 void conn_arm_timer(struct conn *c, uint64_t ms);
 
+/* PROXYING: arm the timer for the earliest of the idle, lifetime and
+ * certificate expiry deadlines, or stop it when there is none
+ * (deadline.c). */
+void conn_arm_proxying(struct conn *c);
+
 /* DRAINING's linger ran out: note what the device did not get and close
  * every handle (conn.c). */
 void conn_linger_over(struct conn *c);
