@@ -77,6 +77,7 @@ struct config {
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms;            /* 0: no idle timeout */
 	uint64_t max_lifetime_ms;            /* 0: connections live on */
+	uint64_t drain_timeout_ms;           /* SIGTERM: 0 closes at once */
 	uint64_t max_connections;            /* after the handshake */
 	uint64_t max_handshakes_per_address; /* peers still in the handshake,
 	                                      * per source address */

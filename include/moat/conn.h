@@ -86,6 +86,14 @@ void conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
  */
 int conn_recheck(struct worker *w, unsigned max);
 
+/* Close the connections of w still in their handshake or waiting for
+ * their CONNECT with reason why (a drain: they hold nothing yet). */
+void conn_close_unauthenticated(struct worker *w, enum conn_reason why);
+
+/* conn_end() every connection of w with mqtt5_reason and why. */
+void conn_end_all(struct worker *w, uint8_t mqtt5_reason,
+    enum conn_reason why);
+
 /* Close every connection of w with reason why. */
 void conn_close_all(struct worker *w, enum conn_reason why);
 

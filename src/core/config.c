@@ -333,6 +333,20 @@ static const struct opt opts[] = {
 		    "configuration in full. 0 (the default) means never. "
 		    "Otherwise 1s to 365 days.",
 	}, {
+		.section = "limits", .key = "drain_timeout",
+		.type = OPT_DURATION, .offset = OFF(drain_timeout_ms),
+		.min = 1 * SEC, .max = HOUR, .flags = OPT_ZERO_OK,
+		.def = "20s", .arg = "DURATION",
+		.what = "a duration such as 20s, or 0 for none",
+		.help = "On SIGTERM or SIGINT moat stops accepting and lets "
+		    "live connections run for up to this long before it "
+		    "closes them (MQTT 5 devices first receive DISCONNECT "
+		    "0x8B, server shutting down). The default, 20s, ends "
+		    "within Kubernetes' default grace period of 30 s with "
+		    "time to spare for those last packets. 0 closes them at "
+		    "once; otherwise 1s to 1h. A second signal stops at "
+		    "once.",
+	}, {
 		.section = "limits", .key = "max_connections",
 		.type = OPT_COUNT, .offset = OFF(max_connections),
 		.min = 1, .max = 1000000, .def = "10000",

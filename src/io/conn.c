@@ -904,6 +904,30 @@ conn_recheck(struct worker *w, unsigned max)
 	return (w->sweep != NULL);
 }
 
+void
+conn_close_unauthenticated(struct worker *w, enum conn_reason why)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->st == CONN_ST_HANDSHAKE ||
+		    c->st == CONN_ST_AWAIT_CONNECT)
+			conn_close(c, why, "moat is stopping");
+	}
+}
+
+void
+conn_end_all(struct worker *w, uint8_t mqtt5_reason, enum conn_reason why)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_end(c, mqtt5_reason, why, "drain_timeout reached");
+	}
+}
+
 /* --- accept -------------------------------------------------------------- */
 
 static void

@@ -45,7 +45,7 @@ on_connection(uv_stream_t *server, int status)
 		log_warn("accept: %s", uv_strerror(status));
 		return;
 	}
-	if (w->stopping)
+	if (w->stopping || w->drained != WORKER_DRAIN_NONE)
 		return;
 	w->shared->conn->accept(w, server);
 }
@@ -223,18 +223,45 @@ open_listener(struct worker *w, unsigned i, unsigned nworkers,
 
 static void on_wake(uv_async_t *a);
 
+/* Close the listening sockets: new connections are refused from now. */
+static void
+close_listeners(struct worker *w)
+{
+	unsigned i;
+
+	for (i = 0; i < w->nlisteners; i++)
+		uv_close((uv_handle_t *)&w->listeners[i], on_closed_quietly);
+	w->nlisteners = 0;
+}
+
+/* The steps of a graceful stop posted so far and not yet taken. */
+static void
+drain(struct worker *w)
+{
+	enum worker_drain want = atomic_load(&w->drain_posted);
+
+	if (w->stopping)
+		return;
+	if (want >= WORKER_DRAIN_START && w->drained < WORKER_DRAIN_START) {
+		w->drained = WORKER_DRAIN_START;
+		close_listeners(w);
+		w->shared->conn->drain(w);
+	}
+	if (want >= WORKER_DRAIN_END && w->drained < WORKER_DRAIN_END) {
+		w->drained = WORKER_DRAIN_END;
+		w->shared->conn->end_all(w);
+	}
+}
+
 /* Stop accepting and close every connection; the loop then runs out. */
 static void
 stop(struct worker *w)
 {
-	unsigned i;
 
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	for (i = 0; i < w->nlisteners; i++)
-		uv_close((uv_handle_t *)&w->listeners[i], on_closed_quietly);
-	w->nlisteners = 0;
+	close_listeners(w);
 	if (w->wake_init)
 		uv_close((uv_handle_t *)&w->wake, on_closed_quietly);
 	if (w->sweep_init)
@@ -292,6 +319,7 @@ worker_start(struct worker *w, unsigned index, unsigned nworkers,
 	w->snap = snap;
 	atomic_init(&w->posted, NULL);
 	atomic_init(&w->stop_posted, 0);
+	atomic_init(&w->drain_posted, WORKER_DRAIN_NONE);
 	w->scratch_len = SCRATCH_LEN;
 	if (init_loop(w, err, errlen) != 0)
 		goto fail;
@@ -334,6 +362,7 @@ on_wake(uv_async_t *a)
 		if (w->sweep != NULL && !w->stopping)
 			(void)uv_timer_start(&w->sweep_timer, on_sweep, 0, 1);
 	}
+	drain(w);
 	if (atomic_load(&w->stop_posted))
 		stop(w);
 }
@@ -357,6 +386,13 @@ void
 worker_post_snapshot(struct worker *w, struct snapshot *snap)
 {
 	snapshot_unref(atomic_exchange(&w->posted, snap));
+	(void)uv_async_send(&w->wake);
+}
+
+void
+worker_post_drain(struct worker *w, enum worker_drain step)
+{
+	atomic_store(&w->drain_posted, step);
 	(void)uv_async_send(&w->wake);
 }
 

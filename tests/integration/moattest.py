@@ -774,8 +774,11 @@ class Test:
         s, k = self.pki.server()
         t = {"cert": s, "key": k, "ca": self.pki.ca, "min_version": "1.2"}
         t.update(tls or {})
+        # drain_timeout 0: SIGTERM ends live connections at once, as the
+        # harness's stop expects (t_drain.py tests the drain itself)
         lim = {"handshake_timeout": "10s", "connect_timeout": "10s",
-               "idle_timeout": "0", "max_connections": "10000"}
+               "idle_timeout": "0", "max_connections": "10000",
+               "drain_timeout": "0"}
         lim.update(limits or {})
         lg = {"level": "info", "format": "text"}
         lg.update(log or {})

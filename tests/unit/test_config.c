@@ -353,6 +353,7 @@ Test(config, shipped_example_defaults_are_true)
 	cr_assert_eq(cfg->connect_timeout_ms, def->connect_timeout_ms);
 	cr_assert_eq(cfg->idle_timeout_ms, def->idle_timeout_ms);
 	cr_assert_eq(cfg->max_lifetime_ms, def->max_lifetime_ms);
+	cr_assert_eq(cfg->drain_timeout_ms, def->drain_timeout_ms);
 	cr_assert_eq(cfg->tls_close_on_cert_expiry,
 	    def->tls_close_on_cert_expiry);
 	cr_assert_eq(cfg->max_connections, def->max_connections);
