@@ -55,6 +55,7 @@ struct worker_shared {
 	atomic_uint_fast64_t next_id; /* last connection id given out */
 	_Atomic uint64_t handshakes;  /* in their handshake, all workers */
 	_Atomic uint64_t connected;   /* authenticated, all workers */
+	uint64_t heartbeat_ms;        /* each loop beats this often; 0: off */
 };
 
 /* Counters of one worker: written by its loop only, read by anyone. */
@@ -83,6 +84,9 @@ struct worker {
 	                               * conn.c moves it past a freed conn */
 	uv_timer_t sweep_timer;       /* re-checks a slice per tick */
 	int sweep_init;
+	uv_timer_t heart;             /* beats while the watchdog is on */
+	int heart_init;
+	atomic_uint_fast64_t beat;    /* uv_hrtime() of the last beat */
 	uint64_t nconns;              /* of this worker */
 	struct worker_counters count;
 	struct admit *admit;          /* handshake and connection budgets,

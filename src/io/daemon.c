@@ -55,6 +55,10 @@ struct daemon {
 	int drain_timer_init;
 	uint64_t drain_start;           /* uv_now() of the first signal */
 	int drain_ended;                /* live connections told to end */
+	uv_timer_t watchdog;            /* WATCHDOG=1 while workers beat */
+	int watchdog_init;
+	uint64_t watchdog_ns;           /* $WATCHDOG_USEC, in ns; 0: off */
+	int watchdog_warned;
 	struct daemon_stats final;      /* summed once the workers ended */
 };
 
@@ -221,6 +225,64 @@ close_signals(struct daemon *d)
 		uv_close((uv_handle_t *)&d->sig[i], on_closed_quietly);
 }
 
+/* --- watchdog ------------------------------------------------------------ */
+
+static void
+close_watchdog(struct daemon *d)
+{
+	if (!d->watchdog_init)
+		return;
+	d->watchdog_init = 0;
+	uv_close((uv_handle_t *)&d->watchdog, on_closed_quietly);
+}
+
+/*
+ * WATCHDOG=1 only while every worker's loop has beaten within the
+ * interval: a stuck worker stops the pings, and systemd restarts moat.
+ */
+static void
+on_watchdog(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = uv_hrtime(), beat;
+	unsigned i;
+
+	for (i = 0; i < d->nspawned; i++) {
+		beat = atomic_load(&d->workers[i].beat);
+		if (now - beat < d->watchdog_ns)
+			continue;
+		if (!d->watchdog_warned)
+			log_error("worker %u has not run its loop for %llu ms: "
+			    "no longer telling the service manager that moat "
+			    "is alive", i, (unsigned long long)((now - beat) /
+			    1000000));
+		d->watchdog_warned = 1;
+		return;
+	}
+	(void)notify_send("WATCHDOG=1");
+}
+
+/* With $WATCHDOG_USEC: ping at half the interval (worker heartbeats at a
+ * quarter, set in init_shared). 0 or -1 (logged). */
+static int
+start_watchdog(struct daemon *d)
+{
+	int r;
+
+	if (d->watchdog_ns == 0)
+		return (0);
+	if ((r = uv_timer_init(d->loop, &d->watchdog)) != 0) {
+		log_error("cannot start the watchdog timer: %s",
+		    uv_strerror(r));
+		return (-1);
+	}
+	d->watchdog.data = d;
+	d->watchdog_init = 1;
+	(void)uv_timer_start(&d->watchdog, on_watchdog, 0,
+	    d->watchdog_ns / 2000000 > 0 ? d->watchdog_ns / 2000000 : 1);
+	return (0);
+}
+
 /* Tell every worker to close what it has and end; the control loop
  * then runs out and daemon_run() joins the threads. */
 static void
@@ -236,6 +298,7 @@ stop_now(struct daemon *d)
 		d->drain_timer_init = 0;
 		uv_close((uv_handle_t *)&d->drain_timer, on_closed_quietly);
 	}
+	close_watchdog(d);
 	for (i = 0; i < d->nspawned; i++)
 		worker_post_stop(&d->workers[i]);
 }
@@ -434,6 +497,10 @@ init_shared(struct daemon *d)
 	atomic_init(&d->shared.next_id, 0);
 	atomic_init(&d->shared.handshakes, 0);
 	atomic_init(&d->shared.connected, 0);
+	d->watchdog_ns = (uint64_t)notify_watchdog_usec() * 1000;
+	d->shared.heartbeat_ms = d->watchdog_ns / 4000000;
+	if (d->watchdog_ns > 0 && d->shared.heartbeat_ms == 0)
+		d->shared.heartbeat_ms = 1;
 	return (0);
 }
 
@@ -445,6 +512,7 @@ destroy(struct daemon *d, struct daemon_stats *st)
 
 	rc = reap_workers(d);
 	close_signals(d);
+	close_watchdog(d);
 	if (d->drain_timer_init) {
 		d->drain_timer_init = 0;
 		uv_close((uv_handle_t *)&d->drain_timer, on_closed_quietly);
@@ -482,7 +550,7 @@ daemon_run(const char *config_path, struct snapshot *snap)
 		return (1);
 	}
 	if (init_shared(d) != 0 || start_workers(d) != 0 ||
-	    start_signals(d) != 0) {
+	    start_signals(d) != 0 || start_watchdog(d) != 0) {
 		(void)destroy(d, NULL);
 		return (1);
 	}

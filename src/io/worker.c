@@ -266,8 +266,38 @@ stop(struct worker *w)
 		uv_close((uv_handle_t *)&w->wake, on_closed_quietly);
 	if (w->sweep_init)
 		uv_close((uv_handle_t *)&w->sweep_timer, on_closed_quietly);
+	if (w->heart_init)
+		uv_close((uv_handle_t *)&w->heart, on_closed_quietly);
 	w->sweep = NULL;
 	w->shared->conn->shutdown(w);
+}
+
+/* The loop is alive: the daemon's watchdog reads this. */
+static void
+on_heart(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	atomic_store(&w->beat, uv_hrtime());
+}
+
+/* Beat every heartbeat_ms from the loop. 0 or -1 with err. */
+static int
+start_heart(struct worker *w, char *err, size_t errlen)
+{
+	int r;
+
+	atomic_store(&w->beat, uv_hrtime());
+	if ((r = uv_timer_init(w->loop, &w->heart)) != 0) {
+		snprintf(err, errlen, "worker %u: timer: %s", w->index,
+		    uv_strerror(r));
+		return (-1);
+	}
+	w->heart.data = w;
+	w->heart_init = 1;
+	(void)uv_timer_start(&w->heart, on_heart, w->shared->heartbeat_ms,
+	    w->shared->heartbeat_ms);
+	return (0);
 }
 
 /* The loop, the wake-up handle and the scratch buffer. 0 or -1 + err. */
@@ -303,6 +333,8 @@ init_loop(struct worker *w, char *err, size_t errlen)
 	}
 	w->sweep_timer.data = w;
 	w->sweep_init = 1;
+	if (w->shared->heartbeat_ms > 0 && start_heart(w, err, errlen) != 0)
+		return (-1);
 	return (0);
 }
 
@@ -320,6 +352,7 @@ worker_start(struct worker *w, unsigned index, unsigned nworkers,
 	atomic_init(&w->posted, NULL);
 	atomic_init(&w->stop_posted, 0);
 	atomic_init(&w->drain_posted, WORKER_DRAIN_NONE);
+	atomic_init(&w->beat, 0);
 	w->scratch_len = SCRATCH_LEN;
 	if (init_loop(w, err, errlen) != 0)
 		goto fail;

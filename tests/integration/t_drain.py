@@ -14,6 +14,10 @@
   again    drain_timeout = 30s: after SIGTERM moat is still draining 1 s
            later (the device gets PINGRESP); a second SIGTERM closes the
            device's connection at once (within 1 s) and moat exits 0.
+  systemd  with $NOTIFY_SOCKET and $WATCHDOG_USEC = 400 ms, moat sends
+           READY=1, then WATCHDOG=1 at least 4 times a second (its workers
+           beat within the interval), STOPPING=1 at SIGTERM; with
+           $WATCHDOG_PID naming another process it sends no WATCHDOG=1.
 """
 
 import os
@@ -50,6 +54,10 @@ def refused(port):
         return False
     except ConnectionRefusedError:
         return True
+    except OSError:
+        # a listener closing while this connection waited to be accepted
+        # resets it: not refused yet, try again
+        return False
     finally:
         s.close()
 
@@ -122,11 +130,55 @@ def again(t, broker):
     t.check_sanitizers(moat.log)
 
 
+def notifications(sock, seconds):
+    got = []
+    for _ in mt.deadline_loop(seconds, 0):
+        sock.settimeout(0.1)
+        try:
+            got.append(sock.recv(256).decode())
+        except socket.timeout:
+            pass
+    return got
+
+
+def systemd(t, broker):
+    t.step("sd_notify: READY=1, WATCHDOG=1 while the workers beat, "
+           "STOPPING=1")
+    for name, pid in (("moat-wd", None), ("moat-wd-other", "1")):
+        path = t.path(name + ".sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        env = {"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"}
+        if pid:
+            env["WATCHDOG_PID"] = pid
+        os.environ.update(env)
+        try:
+            moat = t.start_moat("127.0.0.1:%d" % broker.port, name=name,
+                                workers="2")
+        finally:
+            for k in env:
+                del os.environ[k]
+        got = notifications(sock, 1.0)
+        pings = got.count("WATCHDOG=1")
+        if pid:
+            t.check(pings == 0, "WATCHDOG_PID of another process: no "
+                    "WATCHDOG=1 (%d)" % pings)
+        else:
+            t.check("READY=1" in got and pings >= 4, "READY=1 and %d "
+                    "WATCHDOG=1 in 1 s" % pings, repr(got))
+        moat.stop_and_check()
+        got = notifications(sock, 0.3)
+        if not pid:
+            t.check("STOPPING=1" in got, "STOPPING=1 at SIGTERM", repr(got))
+        sock.close()
+
+
 def main(t):
     mt.need_tool("mosquitto")
     broker = t.mosquitto()
     drain(t, broker)
     again(t, broker)
+    systemd(t, broker)
 
 
 if __name__ == "__main__":
