@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 
+struct cert_crl;
 struct cert_identity;
 struct config;
 struct tls_session;
@@ -71,5 +72,29 @@ enum cert_verdict cert_verify_file(const struct config *cfg,
  */
 int cert_subject_dn(const unsigned char *der, size_t len, char *out,
     size_t cap, int *ncn);
+
+/* Most revoked certificates moat keeps from a [tls] crl file, and the
+ * largest such file it reads. */
+#define CERT_CRL_MAX_ENTRIES 1000000
+#define CERT_CRL_FILE_MAX    (64 * 1024 * 1024)
+
+/*
+ * The revoked certificates of the PEM CRLs in the file at path, as a
+ * sorted list of (issuer, serial) pairs, for re-checking live connections
+ * after a reload (the handshake uses wolfSSL's own CRL check). The
+ * signatures are wolfSSL's to check, when it loads the same file into the
+ * TLS context. Returns the list, or NULL with why (a file that cannot be
+ * read or parsed, more than CERT_CRL_MAX_ENTRIES entries). Free with
+ * cert_crl_free().
+ */
+struct cert_crl *cert_crl_load(const char *path, char *why, size_t whylen);
+
+/* Free a list; NULL does nothing. */
+void cert_crl_free(struct cert_crl *crl);
+
+/* 1 when the certificate id was read from (its issuer and serial) is on
+ * crl, else 0 (also for a NULL crl). */
+int cert_crl_revoked(const struct cert_crl *crl,
+    const struct cert_identity *id);
 
 #endif

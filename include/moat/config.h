@@ -69,12 +69,15 @@ struct config {
 	uint64_t tls_min_rsa_bits;           /* [tls] floors for device */
 	uint64_t tls_min_ecc_bits;           /* certificates (cert.h) */
 	int tls_sha1_signatures;              /* 1: accept SHA-1 signatures */
+	int tls_close_on_cert_expiry;        /* 1: close at notAfter */
 
 	char *backend;                       /* [backend] address */
 
 	uint64_t handshake_timeout_ms;       /* [limits] */
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms;            /* 0: no idle timeout */
+	uint64_t max_lifetime_ms;            /* 0: connections live on */
+	uint64_t drain_timeout_ms;           /* SIGTERM: 0 closes at once */
 	uint64_t max_connections;            /* after the handshake */
 	uint64_t max_handshakes_per_address; /* peers still in the handshake,
 	                                      * per source address */

@@ -9,6 +9,8 @@
 #ifndef MOAT_CONN_H
 #define MOAT_CONN_H
 
+#include <stdint.h>
+
 #include <uv.h>
 
 #include "moat/reason.h"
@@ -59,6 +61,38 @@ struct admit *conn_admit_new(struct worker *w);
  * later calls do nothing. detail may be NULL.
  */
 void conn_close(struct conn *c, enum conn_reason why, const char *detail);
+
+/*
+ * End a connection on moat's own initiative (a revocation, a lifetime,
+ * shutdown). An MQTT 5 device whose session is proxied gets a DISCONNECT
+ * with mqtt5_reason first (MQTT_RC_*), written only at a packet boundary
+ * of the broker's stream: when a packet from the broker is half through,
+ * moat passes the rest of that packet alone and then sends the
+ * DISCONNECT, or, when it does not come within END_WAIT_MS, closes
+ * without it. Other devices (MQTT 3.x has no DISCONNECT from the server)
+ * and other states are closed at once. Then as conn_close(c, why,
+ * detail); detail may be NULL.
+ */
+void conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
+    const char *detail);
+
+/*
+ * Re-check up to max connections of w, from w->sweep on, against w's
+ * current snapshot (after a reload): a certificate now revoked by the
+ * CRL, an identity now denied or no longer mapping (CONN_CLOSE_REVOKED),
+ * or one mapping to other credentials (CONN_CLOSE_CREDENTIALS_CHANGED)
+ * is ended with conn_end(MQTT_RC_ADMINISTRATIVE_ACTION). Returns 1 when
+ * connections remain to be checked, else 0.
+ */
+int conn_recheck(struct worker *w, unsigned max);
+
+/* Close the connections of w still in their handshake or waiting for
+ * their CONNECT with reason why (a drain: they hold nothing yet). */
+void conn_close_unauthenticated(struct worker *w, enum conn_reason why);
+
+/* conn_end() every connection of w with mqtt5_reason and why. */
+void conn_end_all(struct worker *w, uint8_t mqtt5_reason,
+    enum conn_reason why);
 
 /* Close every connection of w with reason why. */
 void conn_close_all(struct worker *w, enum conn_reason why);

@@ -7,9 +7,13 @@
  * libuv's thread pool, never on a worker loop (reading a large identity
  * map or building the TLS context must not stall devices), then hands it to
  * every worker through its uv_async; each worker holds its own reference,
- * and live connections keep the snapshot they started with. SIGTERM and
- * SIGINT ask every worker to stop (uv_async), join the threads, and close
- * every loop with no handle left open.
+ * and re-checks its live connections against it (conn_recheck). SIGTERM
+ * and SIGINT drain: every worker closes its listening sockets and the
+ * connections not yet past their CONNECT; live ones run on for up to
+ * [limits] drain_timeout and are then ended (MQTT 5: DISCONNECT 0x8B);
+ * once none is left, or at a second signal, every worker is asked to
+ * stop (uv_async), the threads are joined, and every loop is closed with
+ * no handle left open.
  *
  * Which limits hold where (admit.h does the counting):
  *   global (atomic counts in struct worker_shared, no lock):

@@ -51,6 +51,10 @@ struct gate_result {
 	size_t out_len;
 	char username[IDENTITY_MAX];    /* mapped names, for the close line */
 	char client_id[IDENTITY_MAX];
+	uint8_t creds_digest[IDENTITY_DIGEST_LEN]; /* identity.h */
+	char device_cid[IDENTITY_MAX];  /* the client id the device sent,
+	                                 * for gate_recheck(); empty when it
+	                                 * sent none or one too long to map */
 
 	/* GATE_REFUSE and GATE_FORWARD, once the identity rules ran */
 	char rule[IDENTITY_MAX];        /* "map entry [x]", "template", ...
@@ -72,6 +76,20 @@ struct gate_result {
 enum gate_verdict gate_connect(const uint8_t *buf, size_t len,
     size_t max_connect_size, const struct identity_rules *rules,
     const struct cert_identity *id, struct gate_result *res);
+
+/*
+ * A live connection against new identity rules: map the certificate id
+ * again with the client id the device sent (device_cid, level as in its
+ * CONNECT) and compare with digest, the creds_digest of its CONNECT.
+ * Returns CONN_CLOSE_NONE when the same credentials come out,
+ * CONN_CLOSE_REVOKED when the identity is now denied or no longer maps,
+ * or CONN_CLOSE_CREDENTIALS_CHANGED, with a detail for the log in detail
+ * (never a password).
+ */
+enum conn_reason gate_recheck(const struct identity_rules *rules,
+    const struct cert_identity *id, const char *device_cid, uint8_t level,
+    const uint8_t digest[IDENTITY_DIGEST_LEN], char *detail,
+    size_t detaillen);
 
 /* Wipe and free res->out; safe on a cleared or already released res. */
 void gate_result_release(struct gate_result *res);

@@ -28,6 +28,9 @@ struct cert_identity {
 	char *serial;         /* serial number, upper-case hex */
 	char *fingerprint;    /* SHA-256 of the DER certificate, lower hex */
 	char *issuer_cn;      /* issuer CN, or NULL */
+	unsigned char issuer_hash[32]; /* SHA-256 of the issuer Name's DER
+	                       * body, to match a CRL's issuer */
+	int64_t not_after;    /* notAfter, seconds since the epoch (UTC) */
 	char **san_dns;
 	size_t n_san_dns;
 	char **san_uri;
@@ -93,6 +96,17 @@ void identity_rules_free(struct identity_rules *r);
 enum identity_verdict identity_map(const struct identity_rules *r,
     const struct cert_identity *id, const uint8_t *device_cid,
     size_t cid_len, int level, struct identity_creds *out);
+
+#define IDENTITY_DIGEST_LEN 32
+
+/*
+ * A SHA-256 digest of the broker credentials in cr (username, whether
+ * there is a password and which, client id), so that a connection can
+ * later tell whether a new map still gives it the same credentials
+ * without keeping the password. Returns 0 or -1.
+ */
+int identity_creds_digest(const struct identity_creds *cr,
+    uint8_t out[IDENTITY_DIGEST_LEN]);
 
 /*
  * Credentials for an identity value given directly (moat passwd):

@@ -194,6 +194,31 @@ size_t mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
     size_t outlen);
 
 /*
+ * Where a stream of whole MQTT packets stands, fed piece by piece (the
+ * broker's stream towards a device, which moat passes through unframed):
+ * the fixed-header bytes of the next packet read so far, and how many
+ * bytes of the current packet are still to come. A zeroed struct is at a
+ * boundary. A header that mqtt_frame() refuses sets bad for good.
+ */
+struct mqtt_tracker {
+	uint8_t hdr[5];      /* fixed header of the next packet, so far */
+	uint8_t nhdr;
+	int bad;             /* the stream does not frame: never a boundary */
+	size_t left;         /* bytes of the current packet after its header */
+};
+
+/*
+ * Account for buf[0..len). With stop set, stop at the first packet
+ * boundary reached (len bytes may hold several packets). Returns how many
+ * bytes were taken: len, or fewer when it stopped at a boundary.
+ */
+size_t mqtt_tracker_feed(struct mqtt_tracker *t, const uint8_t *buf,
+    size_t len, int stop);
+
+/* 1 when the bytes fed so far end exactly after a whole packet. */
+int mqtt_tracker_at_boundary(const struct mqtt_tracker *t);
+
+/*
  * An MQTT 5 DISCONNECT from the server with reason and no properties:
  * 3 bytes. Returns the length written to out. (MQTT 3.1.1 has no server
  * DISCONNECT: the server just closes.)

@@ -12,4 +12,11 @@
  * or not asked for, -1 when sending failed (worth a warning, not fatal). */
 int notify_send(const char *state);
 
+/*
+ * The service manager's watchdog interval in microseconds ($WATCHDOG_USEC,
+ * for this process when $WATCHDOG_PID is set), or 0 when there is none:
+ * then "WATCHDOG=1" must come more often than that.
+ */
+unsigned long long notify_watchdog_usec(void);
+
 #endif

@@ -31,7 +31,11 @@
 	X(DEVICE_RESET, "device_reset")                         \
 	X(DEVICE_ERROR, "device_error")                         \
 	X(IDLE_TIMEOUT, "idle_timeout")                         \
-	X(NO_MEMORY, "out_of_memory")
+	X(NO_MEMORY, "out_of_memory")                          \
+	X(REVOKED, "revoked")                                   \
+	X(CREDENTIALS_CHANGED, "credentials_changed")           \
+	X(LIFETIME, "lifetime")                                 \
+	X(CERT_EXPIRED, "cert_expired")
 
 #define X(name, text) CONN_CLOSE_##name,
 enum conn_reason { CONN_REASONS(X) CONN_NREASONS };

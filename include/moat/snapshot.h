@@ -15,6 +15,7 @@
 #include "moat/backend.h"
 #include "moat/privdrop.h"
 
+struct cert_crl;
 struct config;
 struct identity_rules;
 struct tls_ctx;
@@ -32,6 +33,9 @@ struct snapshot {
 	 * addresses off loopback where the broker's port listens.
 	 */
 	struct backend_exposure exposure;
+	struct cert_crl *crl;           /* [tls] crl's revoked certificates,
+	                                 * to re-check live connections; NULL
+	                                 * without a crl */
 };
 
 /*

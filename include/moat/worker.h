@@ -37,6 +37,16 @@ struct worker_conn_ops {
 	void (*accept)(struct worker *w, uv_stream_t *server);
 	void (*shutdown)(struct worker *w);
 	struct admit *(*admit_new)(struct worker *w);
+	int (*recheck)(struct worker *w, unsigned max); /* conn_recheck */
+	void (*drain)(struct worker *w);  /* close what is not yet live */
+	void (*end_all)(struct worker *w); /* end the live ones (0x8B) */
+};
+
+/* Steps of a graceful stop, posted by the daemon (worker_post_drain). */
+enum worker_drain {
+	WORKER_DRAIN_NONE = 0,
+	WORKER_DRAIN_START,           /* stop accepting, close handshakes */
+	WORKER_DRAIN_END,             /* end the live connections too */
 };
 
 /* Admission state shared by every worker of a daemon (owned by it). */
@@ -45,6 +55,7 @@ struct worker_shared {
 	atomic_uint_fast64_t next_id; /* last connection id given out */
 	_Atomic uint64_t handshakes;  /* in their handshake, all workers */
 	_Atomic uint64_t connected;   /* authenticated, all workers */
+	uint64_t heartbeat_ms;        /* each loop beats this often; 0: off */
 };
 
 /* Counters of one worker: written by its loop only, read by anyone. */
@@ -62,11 +73,20 @@ struct worker {
 	uv_async_t wake;              /* a snapshot or stop was posted */
 	_Atomic(struct snapshot *) posted; /* next snapshot, one reference */
 	atomic_int stop_posted;
+	atomic_int drain_posted;      /* enum worker_drain */
+	enum worker_drain drained;    /* the steps taken (own loop only) */
 	struct worker_shared *shared;
 	struct snapshot *snap;        /* current snapshot (one reference) */
 	uv_tcp_t listeners[CONFIG_MAX_LISTEN];
 	unsigned nlisteners;
 	struct conn *conns;           /* every live connection */
+	struct conn *sweep;           /* next to re-check after a reload;
+	                               * conn.c moves it past a freed conn */
+	uv_timer_t sweep_timer;       /* re-checks a slice per tick */
+	int sweep_init;
+	uv_timer_t heart;             /* beats while the watchdog is on */
+	int heart_init;
+	atomic_uint_fast64_t beat;    /* uv_hrtime() of the last beat */
 	uint64_t nconns;              /* of this worker */
 	struct worker_counters count;
 	struct admit *admit;          /* handshake and connection budgets,
@@ -109,6 +129,15 @@ void worker_post_snapshot(struct worker *w, struct snapshot *snap);
 /* From any thread: ask w to stop accepting, close every connection with
  * reason "shutdown" and let its loop run out. */
 void worker_post_stop(struct worker *w);
+
+/*
+ * From any thread: take the graceful stop to step (enum worker_drain):
+ * WORKER_DRAIN_START closes w's listening sockets and the connections
+ * not yet past their CONNECT, WORKER_DRAIN_END ends the others with
+ * DISCONNECT 0x8B (conn_end). w's loop keeps running until
+ * worker_post_stop(): the daemon posts that once no connection is left.
+ */
+void worker_post_drain(struct worker *w, enum worker_drain step);
 
 /*
  * After the thread has been joined (or was never spawned): free what w

@@ -274,6 +274,16 @@ static const struct opt opts[] = {
 		    "moat explain. MD5 and older signatures are always "
 		    "refused.",
 	}, {
+		.section = "tls", .key = "close_on_cert_expiry",
+		.type = OPT_ENUM, .offset = OFF(tls_close_on_cert_expiry),
+		.def = "true", .values = false_true, .arg = "true | false",
+		.what = "true or false",
+		.help = "Close a device's connection when its certificate's "
+		    "notAfter passes (MQTT 5 devices first receive "
+		    "DISCONNECT 0x98). true (the default): a certificate "
+		    "admits a device only while it is valid, also for a "
+		    "session that outlives it.",
+	}, {
 		.section = "backend", .key = "address", .type = OPT_STRING,
 		.offset = OFF(backend), .def = "127.0.0.1:1883",
 		.check = check_backend, .arg = "HOST:PORT | unix:/PATH",
@@ -313,6 +323,31 @@ static const struct opt opts[] = {
 		    "devices, and a timeout shorter than the devices' "
 		    "keep-alive interval would cut healthy connections. "
 		    "Otherwise 1s to 24h.",
+	}, {
+		.section = "limits", .key = "max_connection_lifetime",
+		.type = OPT_DURATION, .offset = OFF(max_lifetime_ms),
+		.min = 1 * SEC, .max = 365 * 24 * HOUR, .flags = OPT_ZERO_OK,
+		.def = "0", .arg = "DURATION",
+		.what = "a duration such as 24h, or 0 for none",
+		.help = "Close a connection this long after it was accepted "
+		    "(MQTT 5 devices first receive DISCONNECT 0x98), so that "
+		    "devices reconnect now and then and meet the current "
+		    "configuration in full. 0 (the default) means never. "
+		    "Otherwise 1s to 365 days.",
+	}, {
+		.section = "limits", .key = "drain_timeout",
+		.type = OPT_DURATION, .offset = OFF(drain_timeout_ms),
+		.min = 1 * SEC, .max = HOUR, .flags = OPT_ZERO_OK,
+		.def = "20s", .arg = "DURATION",
+		.what = "a duration such as 20s, or 0 for none",
+		.help = "On SIGTERM or SIGINT moat stops accepting and lets "
+		    "live connections run for up to this long before it "
+		    "closes them (MQTT 5 devices first receive DISCONNECT "
+		    "0x8B, server shutting down). The default, 20s, ends "
+		    "within Kubernetes' default grace period of 30 s with "
+		    "time to spare for those last packets. 0 closes them at "
+		    "once; otherwise 1s to 1h. A second signal stops at "
+		    "once.",
 	}, {
 		.section = "limits", .key = "max_connections",
 		.type = OPT_COUNT, .offset = OFF(max_connections),

@@ -168,6 +168,11 @@ rewrite(struct gate_result *res, struct mqtt_connect *pc,
 	}
 	if (nrest > 0)
 		memcpy(res->out + n, rest, nrest);
+	if (identity_creds_digest(cr, res->creds_digest) != 0) {
+		gate_result_release(res);
+		return (refuse(res, REF_NO_MEMORY, "cannot hash the "
+		    "credentials"));
+	}
 	snprintf(res->username, sizeof(res->username), "%s", cr->username);
 	snprintf(res->client_id, sizeof(res->client_id), "%s", cr->client_id);
 	res->verdict = GATE_FORWARD;
@@ -187,6 +192,10 @@ decide(struct gate_result *res, struct mqtt_connect *pc,
 	if (pc->has_auth)
 		return (refuse(res, REF_AUTH_METHOD, "MQTT 5 authentication "
 		    "method in CONNECT: moat owns authentication"));
+	if (pc->client_id.len < sizeof(res->device_cid)) {
+		memcpy(res->device_cid, pc->client_id.p, pc->client_id.len);
+		res->device_cid[pc->client_id.len] = '\0';
+	}
 	v = identity_map(rules, id, pc->client_id.p, pc->client_id.len,
 	    pc->level, &cr);
 	snprintf(res->rule, sizeof(res->rule), "%s", cr.rule);
@@ -221,6 +230,38 @@ gate_connect(const uint8_t *buf, size_t len, size_t max_connect_size,
 	if (ms != MQTT_OK)
 		return (parse_refusal(res, ms, len, why));
 	return (decide(res, &pc, buf + used, len - used, rules, id));
+}
+
+enum conn_reason
+gate_recheck(const struct identity_rules *rules,
+    const struct cert_identity *id, const char *device_cid, uint8_t level,
+    const uint8_t digest[IDENTITY_DIGEST_LEN], char *detail,
+    size_t detaillen)
+{
+	uint8_t now[IDENTITY_DIGEST_LEN];
+	struct identity_creds cr;
+	enum identity_verdict v;
+	enum conn_reason why = CONN_CLOSE_NONE;
+
+	v = identity_map(rules, id, (const uint8_t *)device_cid,
+	    strlen(device_cid), level, &cr);
+	if (v == ID_DENIED || v == ID_UNKNOWN || v == ID_BAD_NAME ||
+	    v == ID_CLIENT_ID_REFUSED) {
+		why = CONN_CLOSE_REVOKED;
+		if (cr.rule_kind == ID_RULE_MAP_ENTRY)
+			snprintf(detail, detaillen, "after reload: %s (%s)",
+			    cr.why, cr.rule);
+		else
+			snprintf(detail, detaillen, "after reload: %s", cr.why);
+	} else if (identity_creds_digest(&cr, now) != 0 ||
+	    memcmp(now, digest, sizeof(now)) != 0) {
+		why = CONN_CLOSE_CREDENTIALS_CHANGED;
+		snprintf(detail, detaillen, "after reload the identity maps "
+		    "to other broker credentials (%s)", cr.rule);
+	}
+	explicit_bzero(&cr, sizeof(cr));
+	explicit_bzero(now, sizeof(now));
+	return (why);
 }
 
 void

@@ -1047,3 +1047,28 @@ out:
 	explicit_bzero(hash, sizeof(hash));
 	return (ret);
 }
+
+int
+identity_creds_digest(const struct identity_creds *cr,
+    uint8_t out[IDENTITY_DIGEST_LEN])
+{
+	static const uint8_t sep = 0;
+	const uint8_t has = cr->has_password ? 1 : 0;
+	wc_Sha256 h;
+	int rc = -1;
+
+	if (wc_InitSha256(&h) != 0)
+		return (-1);
+	if (wc_Sha256Update(&h, (const byte *)cr->username,
+	    (word32)strlen(cr->username) + 1) == 0 &&
+	    wc_Sha256Update(&h, &has, 1) == 0 &&
+	    wc_Sha256Update(&h, (const byte *)cr->password, has ?
+	    (word32)strlen(cr->password) + 1 : 0) == 0 &&
+	    wc_Sha256Update(&h, &sep, 1) == 0 &&
+	    wc_Sha256Update(&h, (const byte *)cr->client_id,
+	    (word32)strlen(cr->client_id) + 1) == 0 &&
+	    wc_Sha256Final(&h, out) == 0)
+		rc = 0;
+	wc_Sha256Free(&h);
+	return (rc);
+}

@@ -831,6 +831,60 @@ mqtt_disconnect_encode(uint8_t reason, uint8_t out[4])
 	return (3);
 }
 
+/* --- tracking packet boundaries ------------------------------------- */
+
+int
+mqtt_tracker_at_boundary(const struct mqtt_tracker *t)
+{
+	return (!t->bad && t->nhdr == 0 && t->left == 0);
+}
+
+/* One more byte of a fixed header: the header may now be complete. */
+static void
+tracker_header_byte(struct mqtt_tracker *t, uint8_t b)
+{
+	struct mqtt_frame f;
+	const char *why;
+
+	t->hdr[t->nhdr++] = b;
+	switch (mqtt_frame(t->hdr, t->nhdr, SIZE_MAX, &f, &why)) {
+	case MQTT_OK:                   /* a packet with no body */
+		t->nhdr = 0;
+		break;
+	case MQTT_INCOMPLETE:
+		if (f.hdr_len != 0) {
+			t->nhdr = 0;
+			t->left = f.rem_len;
+		} else if (t->nhdr == sizeof(t->hdr)) {
+			t->bad = 1;
+		}
+		break;
+	default:
+		t->bad = 1;
+		break;
+	}
+}
+
+size_t
+mqtt_tracker_feed(struct mqtt_tracker *t, const uint8_t *buf, size_t len,
+    int stop)
+{
+	size_t i = 0, n;
+
+	while (i < len && !t->bad) {
+		if (t->left > 0) {
+			n = len - i < t->left ? len - i : t->left;
+			t->left -= n;
+			i += n;
+		} else {
+			tracker_header_byte(t, buf[i++]);
+		}
+		if (stop && mqtt_tracker_at_boundary(t))
+			return (i);
+	}
+	return (t->bad ? len : i);
+}
+
 /* --- UTF-8 ------------------------------------------------------------ */
 
 int

@@ -80,7 +80,7 @@ static void
 resume_device(struct conn *c)
 {
 	if (!c->up.paused || c->st == CONN_ST_HANDSHAKE ||
-	    c->st >= CONN_ST_DRAINING)
+	    c->st >= CONN_ST_DRAINING || c->ending)
 		return;
 	c->up.paused = 0;
 	conn_pump_up(c);
@@ -380,6 +380,8 @@ take_connect(struct conn *c)
 	c->mqtt_level = res.level;
 	c->username = dup_name(res.username);
 	c->client_id = dup_name(res.client_id);
+	c->device_cid = dup_name(res.device_cid);
+	memcpy(c->creds_digest, res.creds_digest, sizeof(c->creds_digest));
 	if (pend_take(c, &res) != 0) {
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the CONNECT");
 		return (-1);
@@ -416,10 +418,25 @@ up_hook(struct pipe *p, const char *data, size_t len)
 	return (0);
 }
 
+/* conn_end() at a boundary: the DISCONNECT, then the one teardown. */
+static void
+end_now(struct conn *c)
+{
+	uint8_t pkt[4];
+	size_t n;
+
+	n = mqtt_disconnect_encode(c->end_rc, pkt);
+	(void)tls_write(c->tls, pkt, n);
+	conn_close(c, c->end_why, NULL);
+}
+
 /*
  * The down pipe's hook: the broker's bytes, passed through to the device
- * over TLS. Reading the broker pauses while the queue towards the device
- * is above the high-water mark. Returns 0, or -1 when closed.
+ * over TLS, their packet boundaries tracked so that moat may put its own
+ * DISCONNECT between two packets. Once conn_end() waits for a boundary,
+ * only the rest of the current packet goes through. Reading the broker
+ * pauses while the queue towards the device is above the high-water mark.
+ * Returns 0, or -1 when closed.
  */
 static int
 down_hook(struct pipe *p, const char *data, size_t len)
@@ -427,15 +444,66 @@ down_hook(struct pipe *p, const char *data, size_t len)
 	struct conn *c = p->owner;
 	char e[128];
 
-	if (tls_write(c->tls, data, len) != TLS_DONE) {
+	len = mqtt_tracker_feed(&c->down_mqtt, (const uint8_t *)data, len,
+	    c->ending);
+	if (len > 0 && tls_write(c->tls, data, len) != TLS_DONE) {
 		conn_close(c, c->dev_dead ? CONN_CLOSE_DEVICE_RESET :
 		    CONN_CLOSE_TLS_ERROR, tls_session_error(c->tls, e,
 		    sizeof(e)));
 		return (-1);
 	}
+	if (c->ending && mqtt_tracker_at_boundary(&c->down_mqtt)) {
+		end_now(c);
+		return (-1);
+	}
 	if (pipe_full(&c->down))
 		(void)pipe_read(&c->down, 0);
 	return (0);
+}
+
+void
+conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
+    const char *detail)
+{
+	if (c->st >= CONN_ST_DRAINING || c->ending)
+		return;
+	if (c->st != CONN_ST_PROXYING || c->mqtt_level != MQTT_LEVEL_5 ||
+	    c->dev_dead || c->down_mqtt.bad) {
+		conn_close(c, why, detail);
+		return;
+	}
+	c->end_rc = mqtt5_reason;
+	c->end_why = why;
+	if (detail != NULL)
+		snprintf(c->detail, sizeof(c->detail), "%s", detail);
+	if (mqtt_tracker_at_boundary(&c->down_mqtt)) {
+		end_now(c);
+		return;
+	}
+	/*
+	 * A packet from the broker is half through: let the rest of it
+	 * alone pass (it is at most what the broker has in flight), then
+	 * the DISCONNECT. Stop taking the device's bytes meanwhile. A
+	 * device that does not read, or a broker that stalls, must not
+	 * hold this open: after END_WAIT_MS it is closed without one.
+	 */
+	c->ending = 1;
+	c->up.paused = 1;
+	(void)pipe_read(&c->up, 0);
+	if (!c->down.reading && !pipe_full(&c->down))
+		(void)pipe_read(&c->down, 1);
+	conn_arm_timer(c, END_WAIT_MS);
+}
+
+void
+conn_end_overdue(struct conn *c)
+{
+	size_t n = strlen(c->detail);
+
+	snprintf(c->detail + n, sizeof(c->detail) - n, "%sno packet "
+	    "boundary from the broker within %d ms: closed without the "
+	    "DISCONNECT", n > 0 ? "; " : "", END_WAIT_MS);
+	conn_close(c, c->end_why, NULL);
 }
 
 static const struct pipe_ops up_ops = {
@@ -465,7 +533,7 @@ static const struct pipe_ops down_ops = {
 static size_t
 up_room(struct conn *c)
 {
-	if (pipe_full(&c->down))
+	if (c->ending || pipe_full(&c->down))
 		return (0);
 	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING)
 		return (c->pend_len >= pend_limit(c) ? 0 :
@@ -597,13 +665,10 @@ conn_pump_up(struct conn *c)
 void
 conn_broker_up(struct conn *c)
 {
-	const struct config *cfg = c->snap->cfg;
 	int r;
 
 	c->st = CONN_ST_PROXYING;
-	uv_timer_stop(&c->timer);
-	if (cfg->idle_timeout_ms > 0)
-		conn_arm_timer(c, cfg->idle_timeout_ms);
+	conn_arm_proxying(c);
 	if (c->pend_len > 0 && pipe_write(&c->up, c->pend,
 	    c->pend_len) != 0) {
 		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
@@ -664,6 +729,8 @@ conn_free(struct conn *c)
 	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
 	    "fingerprint", c->cert.fingerprint, NULL);
 
+	if (w->sweep == c)
+		w->sweep = c->next;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -677,6 +744,7 @@ conn_free(struct conn *c)
 	cert_identity_clear(&c->cert);
 	free(c->username);
 	free(c->client_id);
+	free(c->device_cid);
 	pend_free(c);
 	snapshot_unref(c->snap);
 	free(c);
@@ -788,6 +856,75 @@ conn_close_all(struct worker *w, enum conn_reason why)
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->next;
 		conn_close(c, why, NULL);
+	}
+}
+
+/* --- re-checks after a reload ------------------------------------------- */
+
+/*
+ * One connection against the worker's newest snapshot: its certificate
+ * revoked by the new CRL, its identity now denied or no longer mapping,
+ * or mapping to other credentials ends it (MQTT 5: DISCONNECT 0x98).
+ * Connections before their CONNECT was mapped go on under the snapshot
+ * they started with: the new rules are not theirs yet to break.
+ */
+static void
+recheck_one(struct conn *c, const struct snapshot *snap)
+{
+	char detail[GATE_DETAIL_MAX];
+	enum conn_reason why;
+
+	if (c->st != CONN_ST_CONNECTING && c->st != CONN_ST_PROXYING)
+		return;
+	if (cert_crl_revoked(snap->crl, &c->cert)) {
+		snprintf(detail, sizeof(detail), "after reload: the "
+		    "certificate (serial %s) is revoked by the CRL",
+		    c->cert.serial);
+		conn_end(c, MQTT_RC_ADMINISTRATIVE_ACTION, CONN_CLOSE_REVOKED,
+		    detail);
+		return;
+	}
+	why = gate_recheck(snap->ident, &c->cert, c->device_cid != NULL ?
+	    c->device_cid : "", c->mqtt_level, c->creds_digest, detail,
+	    sizeof(detail));
+	if (why != CONN_CLOSE_NONE)
+		conn_end(c, MQTT_RC_ADMINISTRATIVE_ACTION, why, detail);
+}
+
+int
+conn_recheck(struct worker *w, unsigned max)
+{
+	struct conn *c;
+
+	while (w->sweep != NULL && max-- > 0) {
+		c = w->sweep;
+		w->sweep = c->next;
+		recheck_one(c, w->snap);
+	}
+	return (w->sweep != NULL);
+}
+
+void
+conn_close_unauthenticated(struct worker *w, enum conn_reason why)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->st == CONN_ST_HANDSHAKE ||
+		    c->st == CONN_ST_AWAIT_CONNECT)
+			conn_close(c, why, "moat is stopping");
+	}
+}
+
+void
+conn_end_all(struct worker *w, uint8_t mqtt5_reason, enum conn_reason why)
+{
+	struct conn *c, *next;
+
+	for (c = w->conns; c != NULL; c = next) {
+		next = c->next;
+		conn_end(c, mqtt5_reason, why, "drain_timeout reached");
 	}
 }
 

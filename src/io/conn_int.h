@@ -16,6 +16,7 @@
 #include "moat/admit.h"
 #include "moat/conn.h"
 #include "moat/identity.h"
+#include "moat/mqtt.h"
 #include "moat/pipe.h"
 
 struct snapshot;
@@ -28,6 +29,7 @@ struct worker;
 #define PEND_MIN        4096            /* first allocation of pend */
 #define LINGER_MS       2000            /* closing: deadline for progress */
 #define DRAIN_MAX_MS    30000           /* closing: deadline in all */
+#define END_WAIT_MS     2000            /* conn_end: wait for a boundary */
 
 struct conn {
 	struct worker *w;
@@ -65,21 +67,37 @@ struct conn {
 	struct pipe up;                 /* device to broker; .paused: by
 	                                 * backpressure from either queue */
 	struct pipe down;               /* broker to device */
+	struct mqtt_tracker down_mqtt;  /* packet boundaries of down */
+	int ending;                     /* conn_end() waits for a boundary */
+	enum conn_reason end_why;
+	uint8_t end_rc;                 /* the MQTT 5 DISCONNECT's reason */
 	uint64_t t_start, last_active, t_drain;
 	char peer[64];
 	struct sockaddr_storage peer_sa;
 	struct cert_identity cert;      /* of the device certificate */
 	char *username;                 /* mapped, for the log */
 	char *client_id;
+	char *device_cid;               /* as the device sent it, or NULL */
+	uint8_t creds_digest[IDENTITY_DIGEST_LEN]; /* of the mapped
+	                                 * credentials (gate.h) */
 	enum conn_reason reason;
 	char detail[600];
 };
+
+/* conn_end() waited for a packet boundary in vain: close without the
+ * DISCONNECT (conn.c). */
+void conn_end_overdue(struct conn *c);
 
 /* Drive TLS with what the device sent (conn.c). */
 void conn_pump_up(struct conn *c);
 
 /* (Re)start the connection's one timer for ms (deadline.c). */
 void conn_arm_timer(struct conn *c, uint64_t ms);
+
+/* PROXYING: arm the timer for the earliest of the idle, lifetime and
+ * certificate expiry deadlines, or stop it when there is none
+ * (deadline.c). */
+void conn_arm_proxying(struct conn *c);
 
 /* DRAINING's linger ran out: note what the device did not get and close
  * every handle (conn.c). */

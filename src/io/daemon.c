@@ -18,6 +18,7 @@
 #include "moat/conn.h"
 #include "moat/daemon.h"
 #include "moat/log.h"
+#include "moat/mqtt.h"
 #include "moat/notify.h"
 #include "moat/privdrop.h"
 #include "moat/snapshot.h"
@@ -26,6 +27,7 @@
 #include "moat/worker.h"
 
 #define NSIGNALS 3
+#define DRAIN_TICK_MS 100               /* a graceful stop checks this often */
 
 static const int signals[NSIGNALS] = { SIGTERM, SIGINT, SIGHUP };
 
@@ -51,6 +53,16 @@ struct daemon {
 	struct reload_job job;
 	struct watch *watch;            /* [process] watch_files */
 	int reloading, reload_again, stopping;
+	int stopped;                    /* every worker told to stop */
+	int sig_closed;
+	uv_timer_t drain_timer;         /* watches a graceful stop */
+	int drain_timer_init;
+	uint64_t drain_start;           /* uv_now() of the first signal */
+	int drain_ended;                /* live connections told to end */
+	uv_timer_t watchdog;            /* WATCHDOG=1 while workers beat */
+	int watchdog_init;
+	uint64_t watchdog_ns;           /* $WATCHDOG_USEC, in ns; 0: off */
+	int watchdog_warned;
 	struct daemon_stats final;      /* summed once the workers ended */
 };
 
@@ -139,8 +151,8 @@ install(struct daemon *d, struct snapshot *snap)
 	snapshot_unref(d->snap);
 	d->snap = snap;
 	daemon_stats(d, &st);
-	log_info("reloaded %s; new connections use it, %llu open ones "
-	    "keep the configuration they started with", d->config_path,
+	log_info("reloaded %s; new connections use it, %llu open ones are "
+	    "checked against its CRL and identity map", d->config_path,
 	    (unsigned long long)st.open);
 }
 
@@ -224,28 +236,175 @@ on_closed_quietly(uv_handle_t *h)
 	(void)h;
 }
 
+/* Close the signal handles (once). */
+static void
+close_signals(struct daemon *d)
+{
+	unsigned i;
+
+	if (d->sig_closed)
+		return;
+	d->sig_closed = 1;
+	for (i = 0; i < d->nsig; i++)
+		uv_close((uv_handle_t *)&d->sig[i], on_closed_quietly);
+}
+
+/* --- watchdog ------------------------------------------------------------ */
+
+static void
+close_watchdog(struct daemon *d)
+{
+	if (!d->watchdog_init)
+		return;
+	d->watchdog_init = 0;
+	uv_close((uv_handle_t *)&d->watchdog, on_closed_quietly);
+}
+
+/*
+ * WATCHDOG=1 only while every worker's loop has beaten within the
+ * interval: a stuck worker stops the pings, and systemd restarts moat.
+ */
+static void
+on_watchdog(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t now = uv_hrtime(), beat;
+	unsigned i;
+
+	for (i = 0; i < d->nspawned; i++) {
+		beat = atomic_load(&d->workers[i].beat);
+		if (now - beat < d->watchdog_ns)
+			continue;
+		if (!d->watchdog_warned)
+			log_error("worker %u has not run its loop for %llu ms: "
+			    "no longer telling the service manager that moat "
+			    "is alive", i, (unsigned long long)((now - beat) /
+			    1000000));
+		d->watchdog_warned = 1;
+		return;
+	}
+	(void)notify_send("WATCHDOG=1");
+}
+
+/* With $WATCHDOG_USEC: ping at half the interval (worker heartbeats at a
+ * quarter, set in init_shared). 0 or -1 (logged). */
+static int
+start_watchdog(struct daemon *d)
+{
+	int r;
+
+	if (d->watchdog_ns == 0)
+		return (0);
+	if ((r = uv_timer_init(d->loop, &d->watchdog)) != 0) {
+		log_error("cannot start the watchdog timer: %s",
+		    uv_strerror(r));
+		return (-1);
+	}
+	d->watchdog.data = d;
+	d->watchdog_init = 1;
+	(void)uv_timer_start(&d->watchdog, on_watchdog, 0,
+	    d->watchdog_ns / 2000000 > 0 ? d->watchdog_ns / 2000000 : 1);
+	return (0);
+}
+
+/* Tell every worker to close what it has and end; the control loop
+ * then runs out and daemon_run() joins the threads. */
+static void
+stop_now(struct daemon *d)
+{
+	unsigned i;
+
+	if (d->stopped)
+		return;
+	d->stopped = 1;
+	close_signals(d);
+	if (d->drain_timer_init) {
+		d->drain_timer_init = 0;
+		uv_close((uv_handle_t *)&d->drain_timer, on_closed_quietly);
+	}
+	close_watchdog(d);
+	for (i = 0; i < d->nspawned; i++)
+		worker_post_stop(&d->workers[i]);
+}
+
+/*
+ * Every DRAIN_TICK_MS of a graceful stop: once no connection is left the
+ * workers stop; once drain_timeout has passed the live connections are
+ * told to end (MQTT 5: DISCONNECT 0x8B), which takes them at most a
+ * linger more.
+ */
+static void
+on_drain_tick(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	struct daemon_stats st;
+	unsigned i;
+
+	daemon_stats(d, &st);
+	if (st.open == 0) {
+		stop_now(d);
+		return;
+	}
+	if (!d->drain_ended && uv_now(d->loop) - d->drain_start >=
+	    d->snap->cfg->drain_timeout_ms) {
+		d->drain_ended = 1;
+		log_info("drain_timeout reached: ending %llu connections",
+		    (unsigned long long)st.open);
+		for (i = 0; i < d->nspawned; i++)
+			worker_post_drain(&d->workers[i], WORKER_DRAIN_END);
+	}
+}
+
+/*
+ * The first SIGTERM or SIGINT: stop accepting, close the connections not
+ * yet past their CONNECT, and give the live ones up to drain_timeout.
+ */
+static void
+start_drain(struct daemon *d, const char *name)
+{
+	unsigned i;
+	int r;
+
+	log_info("%s: no longer accepting; draining live connections for up "
+	    "to %llu ms (send it again to stop at once)", name,
+	    (unsigned long long)d->snap->cfg->drain_timeout_ms);
+	(void)notify_send("STOPPING=1");
+	d->stopping = 1;
+	if (d->reloading)
+		(void)uv_cancel((uv_req_t *)&d->job.req);
+	d->drain_start = uv_now(d->loop);
+	for (i = 0; i < d->nspawned; i++)
+		worker_post_drain(&d->workers[i], WORKER_DRAIN_START);
+	if ((r = uv_timer_init(d->loop, &d->drain_timer)) != 0) {
+		log_error("cannot drain (timer: %s): stopping at once",
+		    uv_strerror(r));
+		stop_now(d);
+		return;
+	}
+	d->drain_timer.data = d;
+	d->drain_timer_init = 1;
+	(void)uv_timer_start(&d->drain_timer, on_drain_tick, DRAIN_TICK_MS,
+	    DRAIN_TICK_MS);
+	on_drain_tick(&d->drain_timer);     /* nothing open, or no drain */
+}
+
 static void
 on_signal(uv_signal_t *s, int signum)
 {
 	struct daemon *d = s->data;
-	unsigned i;
+	const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
 
-	if (d->stopping)
-		return;
 	if (signum == SIGHUP) {
-		start_reload(d);
+		if (!d->stopping)
+			start_reload(d);
 		return;
 	}
-	log_info("%s: closing connections and exiting",
-	    signum == SIGTERM ? "SIGTERM" : "SIGINT");
-	(void)notify_send("STOPPING=1");
-	d->stopping = 1;
-	for (i = 0; i < d->nsig; i++)
-		uv_close((uv_handle_t *)&d->sig[i], on_closed_quietly);
-	if (d->reloading)
-		(void)uv_cancel((uv_req_t *)&d->job.req);
-	for (i = 0; i < d->nspawned; i++)
-		worker_post_stop(&d->workers[i]);
+	if (!d->stopping) {
+		start_drain(d, name);
+		return;
+	}
+	log_info("%s again: closing every connection now", name);
+	stop_now(d);
 }
 
 /* Stop and join the spawned workers, free every started one. Returns 0,
@@ -356,10 +515,27 @@ shutdown_conns(struct worker *w)
 	conn_close_all(w, CONN_CLOSE_SHUTDOWN);
 }
 
+/* A graceful stop: close the connections of w not yet live. */
+static void
+drain_conns(struct worker *w)
+{
+	conn_close_unauthenticated(w, CONN_CLOSE_SHUTDOWN);
+}
+
+/* drain_timeout passed: end the live ones, server shutting down. */
+static void
+end_conns(struct worker *w)
+{
+	conn_end_all(w, MQTT_RC_SERVER_SHUTTING_DOWN, CONN_CLOSE_SHUTDOWN);
+}
+
 static const struct worker_conn_ops conn_ops = {
 	.accept = conn_accept,
 	.shutdown = shutdown_conns,
 	.admit_new = conn_admit_new,
+	.recheck = conn_recheck,
+	.drain = drain_conns,
+	.end_all = end_conns,
 };
 
 static int
@@ -369,6 +545,10 @@ init_shared(struct daemon *d)
 	atomic_init(&d->shared.next_id, 0);
 	atomic_init(&d->shared.handshakes, 0);
 	atomic_init(&d->shared.connected, 0);
+	d->watchdog_ns = (uint64_t)notify_watchdog_usec() * 1000;
+	d->shared.heartbeat_ms = d->watchdog_ns / 4000000;
+	if (d->watchdog_ns > 0 && d->shared.heartbeat_ms == 0)
+		d->shared.heartbeat_ms = 1;
 	return (0);
 }
 
@@ -376,14 +556,16 @@ init_shared(struct daemon *d)
 static int
 destroy(struct daemon *d, struct daemon_stats *st)
 {
-	unsigned i;
 	int rc;
 
 	rc = reap_workers(d);
-	if (!d->stopping)
-		for (i = 0; i < d->nsig; i++)
-			uv_close((uv_handle_t *)&d->sig[i], on_closed_quietly);
+	close_signals(d);
+	close_watchdog(d);
 	watch_close(d->watch);
+	if (d->drain_timer_init) {
+		d->drain_timer_init = 0;
+		uv_close((uv_handle_t *)&d->drain_timer, on_closed_quietly);
+	}
 	(void)uv_run(d->loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(d->loop) != 0)
 		rc = -1;
@@ -418,7 +600,7 @@ daemon_run(const char *config_path, struct snapshot *snap)
 		return (1);
 	}
 	if (init_shared(d) != 0 || start_workers(d) != 0 ||
-	    start_signals(d) != 0 ||
+	    start_signals(d) != 0 || start_watchdog(d) != 0 ||
 	    (d->watch = watch_start(d->loop, config_path, snap->cfg,
 	    on_files_changed, d)) == NULL) {
 		(void)destroy(d, NULL);

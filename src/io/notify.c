@@ -41,3 +41,19 @@ notify_send(const char *state)
 	close(fd);
 	return (n == (ssize_t)strlen(state) ? 0 : -1);
 }
+
+unsigned long long
+notify_watchdog_usec(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long v;
+	char *end;
+
+	if (usec == NULL || *usec == '\0')
+		return (0);
+	if (pid != NULL && *pid != '\0' &&
+	    strtoull(pid, &end, 10) != (unsigned long long)getpid())
+		return (0);
+	v = strtoull(usec, &end, 10);
+	return (*end == '\0' ? v : 0);
+}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "moat/backend.h"
+#include "moat/cert.h"
 #include "moat/config.h"
 #include "moat/identity.h"
 #include "moat/privdrop.h"
@@ -48,9 +49,14 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 		goto fail1;
 	if ((snap->ident = identity_rules_new(cfg, err, errlen)) == NULL)
 		goto fail2;
+	if (cfg->tls_crl != NULL && (snap->crl = cert_crl_load(cfg->tls_crl,
+	    err, errlen)) == NULL)
+		goto fail3;
 	snap->cfg = cfg;
 	return (snap);
 
+fail3:
+	identity_rules_free(snap->ident);
 fail2:
 	tls_ctx_free(snap->tls);
 fail1:
@@ -75,6 +81,7 @@ snapshot_unref(struct snapshot *snap)
 	if (atomic_fetch_sub_explicit(&snap->refs, 1,
 	    memory_order_acq_rel) != 1)
 		return;
+	cert_crl_free(snap->crl);
 	identity_rules_free(snap->ident);
 	tls_ctx_free(snap->tls);
 	config_free((struct config *)snap->cfg);

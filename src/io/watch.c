@@ -49,6 +49,8 @@ struct watch {
 	int waiting;                    /* quiet is running */
 	struct dirwatch *dirs[WATCH_MAX_DIRS];
 	unsigned ndirs;
+	char names[WATCH_MAX_DIRS][NAME_MAX + 1]; /* file names that matter */
+	unsigned nnames;
 	uint8_t seen[WATCH_DIGEST_LEN]; /* the files last read by a reload */
 	struct check_job job;
 	int on;                         /* [process] watch_files */
@@ -200,6 +202,8 @@ start_check(struct watch *w)
 
 /* --- events and the quiet period ------------------------------------------ */
 
+static int name_matters(const struct watch *w, const char *name);
+
 static void
 on_quiet(uv_timer_t *t)
 {
@@ -221,8 +225,7 @@ on_event(uv_fs_event_t *ev, const char *name, int events, int status)
 	(void)events;
 	/* No log line per event: moat's own log may live in a watched
 	 * directory, and each line would bring another event. */
-	(void)name;
-	if (status < 0)
+	if (status < 0 || !name_matters(w, name))
 		return;
 	now = uv_now(w->loop);
 	if (!w->waiting) {
@@ -254,6 +257,43 @@ close_dirs(struct dirwatch **dirs, unsigned n)
 		uv_close((uv_handle_t *)&dirs[i]->ev, on_dir_closed);
 }
 
+/* Add the last component of path to w's names (without duplicates). */
+static void
+add_name(struct watch *w, const char *path)
+{
+	const char *slash = strrchr(path, '/'), *base;
+	unsigned i;
+
+	base = slash != NULL ? slash + 1 : path;
+	if (*base == '\0' || strlen(base) > NAME_MAX)
+		return;
+	for (i = 0; i < w->nnames; i++)
+		if (strcmp(w->names[i], base) == 0)
+			return;
+	if (w->nnames < WATCH_MAX_DIRS)
+		snprintf(w->names[w->nnames++], NAME_MAX + 1, "%s", base);
+}
+
+/*
+ * Does an event on name concern a file a reload reads? Its own name, or
+ * one beginning with ".." (Kubernetes swaps a "..data" link), or no name
+ * at all. Anything else in those directories, a log file say, is ignored,
+ * so that it never costs a read of every file.
+ */
+static int
+name_matters(const struct watch *w, const char *name)
+{
+	unsigned i;
+
+	if (name == NULL || strncmp(name, "..", 2) == 0 ||
+	    w->nnames >= WATCH_MAX_DIRS)
+		return (1);
+	for (i = 0; i < w->nnames; i++)
+		if (strcmp(w->names[i], name) == 0)
+			return (1);
+	return (0);
+}
+
 /* Add the directory part of path to list (without duplicates). */
 static void
 add_dir(char list[][PATH_MAX], unsigned *n, const char *path)
@@ -277,8 +317,8 @@ add_dir(char list[][PATH_MAX], unsigned *n, const char *path)
 
 /* The directory of each file and, for a symlink, of what it resolves to. */
 static unsigned
-collect_dirs(const char *config_path, const struct config *cfg,
-    char list[][PATH_MAX])
+collect_dirs(struct watch *w, const char *config_path,
+    const struct config *cfg, char list[][PATH_MAX])
 {
 	const char *files[WATCH_MAX_FILES];
 	char real[PATH_MAX];
@@ -286,10 +326,14 @@ collect_dirs(const char *config_path, const struct config *cfg,
 
 	files[0] = config_path;
 	n = 1 + named_files(cfg, files + 1);
+	w->nnames = 0;
 	for (i = 0; i < n; i++) {
 		add_dir(list, &ndirs, files[i]);
-		if (realpath(files[i], real) != NULL)
+		add_name(w, files[i]);
+		if (realpath(files[i], real) != NULL) {
 			add_dir(list, &ndirs, real);
+			add_name(w, real);
+		}
 	}
 	return (ndirs);
 }
@@ -348,7 +392,7 @@ watch_arm(struct watch *w, const struct config *cfg,
 		rc = -1;
 	}
 	if (list != NULL)
-		n = collect_dirs(w->config_path, cfg, list);
+		n = collect_dirs(w, w->config_path, cfg, list);
 	for (i = 0; i < n; i++) {
 		if (watch_dir(w, list[i], &fresh[nfresh]) == 0)
 			nfresh++;

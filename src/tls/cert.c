@@ -21,6 +21,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/evp.h>
 #include <wolfssl/openssl/x509v3.h>
+#include <wolfssl/wolfcrypt/coding.h>
 #include <wolfssl/wolfcrypt/hash.h>
 
 #include <arpa/inet.h>
@@ -65,6 +66,7 @@ struct cert_parts {
 	struct der issuer;      /* Name: SEQUENCE OF RDN, bodies */
 	struct der subject;
 	struct der sig_oid;     /* outer signatureAlgorithm OID body */
+	struct der validity;    /* Validity: notBefore, notAfter */
 };
 
 /*
@@ -122,7 +124,7 @@ cert_split(const unsigned char *der, size_t len, struct cert_parts *cp)
 	if (der_expect(&tbs, DER_INTEGER, &skip) != 0 ||
 	    der_expect(&tbs, DER_SEQUENCE, &skip) != 0 ||
 	    der_expect(&tbs, DER_SEQUENCE, &cp->issuer) != 0 ||
-	    der_expect(&tbs, DER_SEQUENCE, &skip) != 0 ||
+	    der_expect(&tbs, DER_SEQUENCE, &cp->validity) != 0 ||
 	    der_expect(&tbs, DER_SEQUENCE, &cp->subject) != 0)
 		return (-1);
 	return (0);
@@ -703,6 +705,81 @@ check_usage(WOLFSSL_X509 *x, char *why, size_t whylen)
 	return (0);
 }
 
+/* --- times ---------------------------------------------------------------- */
+
+#define DER_UTCTIME      0x17
+#define DER_GENTIME      0x18
+
+/* Two decimal digits at p. */
+static int
+two_digits(const unsigned char *p)
+{
+	if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+		return (-1);
+	return ((p[0] - '0') * 10 + (p[1] - '0'));
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (era * 146097 + doe - 719468);
+}
+
+/*
+ * A UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), as
+ * RFC 5280 requires them, into seconds since the epoch. 0 or -1.
+ */
+static int
+der_time(unsigned tag, struct der v, int64_t *out)
+{
+	int f[6], i, y;
+	size_t o;
+
+	if ((tag != DER_UTCTIME || v.n != 13) &&
+	    (tag != DER_GENTIME || v.n != 15))
+		return (-1);
+	if (v.p[v.n - 1] != 'Z')
+		return (-1);
+	o = tag == DER_GENTIME ? 2 : 0;
+	for (i = 0; i < 6; i++)
+		if ((f[i] = two_digits(v.p + o + 2 * i)) < 0)
+			return (-1);
+	if (tag == DER_GENTIME) {
+		if ((y = two_digits(v.p)) < 0)
+			return (-1);
+		y = y * 100 + f[0];
+	} else {
+		y = f[0] < 50 ? 2000 + f[0] : 1900 + f[0];
+	}
+	if (f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 ||
+	    f[4] > 59 || f[5] > 60)
+		return (-1);
+	*out = days_from_civil(y, f[1], f[2]) * 86400 + f[3] * 3600 +
+	    f[4] * 60 + f[5];
+	return (0);
+}
+
+/* notAfter out of the Validity body. 0 or -1. */
+static int
+der_not_after(struct der validity, int64_t *out)
+{
+	struct der t;
+	unsigned tag;
+
+	if (der_take(&validity, &tag, &t) != 0 ||
+	    der_take(&validity, &tag, &t) != 0)
+		return (-1);
+	return (der_time(tag, t, out));
+}
+
 /* Subject, issuer CN, serial and fingerprint from the DER. */
 static enum cert_verdict
 read_names(WOLFSSL_X509 *x, const unsigned char *der, size_t dersz,
@@ -740,6 +817,14 @@ read_names(WOLFSSL_X509 *x, const unsigned char *der, size_t dersz,
 		snprintf(why, whylen, "a CN in the certificate cannot be read");
 		return (CERT_REFUSED);
 	}
+	if (der_not_after(cp.validity, &id->not_after) != 0) {
+		snprintf(why, whylen, "the certificate's validity cannot be "
+		    "read");
+		return (CERT_REFUSED);
+	}
+	if (wc_Sha256Hash(cp.issuer.p, (word32)cp.issuer.n,
+	    id->issuer_hash) != 0)
+		return (CERT_ERROR);
 	if (wolfSSL_X509_get_serial_number(x, serial, &n) != WOLFSSL_SUCCESS)
 		n = 0;
 	if ((id->serial = hex_string(serial, (size_t)n, 1)) == NULL ||
@@ -947,4 +1032,213 @@ cert_verify_file(const struct config *cfg, const char *path,
 	for (i = 0; i < n; i++)
 		wolfSSL_X509_free(chain[i]);
 	return (v);
+}
+
+/* --- revoked certificates for live connections --------------------------- */
+
+#define CRL_SERIAL_MAX   32      /* RFC 5280 says 20 octets; some more */
+#define PEM_CRL_BEGIN    "-----BEGIN X509 CRL-----"
+#define PEM_CRL_END      "-----END X509 CRL-----"
+
+struct crl_entry {
+	unsigned char issuer[32];       /* SHA-256 of the issuer Name body */
+	unsigned char len;              /* serial bytes, leading zeros cut */
+	unsigned char serial[CRL_SERIAL_MAX];
+};
+
+struct cert_crl {
+	struct crl_entry *e;
+	size_t n, cap;
+};
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct crl_entry *x = a, *y = b;
+	int r;
+
+	if ((r = memcmp(x->issuer, y->issuer, sizeof(x->issuer))) != 0)
+		return (r);
+	if (x->len != y->len)
+		return (x->len < y->len ? -1 : 1);
+	return (memcmp(x->serial, y->serial, x->len));
+}
+
+/* A serial's bytes without leading zeros into e. 0, or -1 when too long. */
+static int
+entry_serial(struct crl_entry *e, const unsigned char *p, size_t n)
+{
+	while (n > 0 && p[0] == 0) {
+		p++;
+		n--;
+	}
+	if (n > CRL_SERIAL_MAX)
+		return (-1);
+	e->len = (unsigned char)n;
+	memcpy(e->serial, p, n);
+	return (0);
+}
+
+static int
+crl_add(struct cert_crl *crl, const unsigned char *issuer, struct der serial)
+{
+	struct crl_entry *e;
+	size_t cap;
+
+	if (crl->n == CERT_CRL_MAX_ENTRIES)
+		return (-1);
+	if (crl->n == crl->cap) {
+		cap = crl->cap > 0 ? crl->cap * 2 : 64;
+		if ((e = realloc(crl->e, cap * sizeof(*e))) == NULL)
+			return (-1);
+		crl->e = e;
+		crl->cap = cap;
+	}
+	e = &crl->e[crl->n];
+	memcpy(e->issuer, issuer, sizeof(e->issuer));
+	if (entry_serial(e, serial.p, serial.n) != 0)
+		return (-1);
+	crl->n++;
+	return (0);
+}
+
+/* One DER CertificateList: its issuer and every revoked serial. */
+static int
+crl_parse(struct cert_crl *crl, const unsigned char *der, size_t len)
+{
+	struct der d = { der, len }, list, tbs, issuer, item, revoked, entry,
+	    serial;
+	unsigned char hash[32];
+	unsigned tag;
+
+	if (der_expect(&d, DER_SEQUENCE, &list) != 0 ||
+	    der_expect(&list, DER_SEQUENCE, &tbs) != 0)
+		return (-1);
+	if (tbs.n > 0 && tbs.p[0] == DER_INTEGER &&
+	    der_expect(&tbs, DER_INTEGER, &item) != 0)
+		return (-1);
+	if (der_expect(&tbs, DER_SEQUENCE, &item) != 0 ||     /* signature */
+	    der_expect(&tbs, DER_SEQUENCE, &issuer) != 0 ||
+	    der_take(&tbs, &tag, &item) != 0)                  /* thisUpdate */
+		return (-1);
+	if (wc_Sha256Hash(issuer.p, (word32)issuer.n, hash) != 0)
+		return (-1);
+	/* nextUpdate (a time), then revokedCertificates, both optional. */
+	if (tbs.n > 0 && (tbs.p[0] == DER_UTCTIME || tbs.p[0] == DER_GENTIME) &&
+	    der_take(&tbs, &tag, &item) != 0)
+		return (-1);
+	if (tbs.n == 0 || tbs.p[0] != DER_SEQUENCE)
+		return (0);
+	if (der_expect(&tbs, DER_SEQUENCE, &revoked) != 0)
+		return (-1);
+	while (revoked.n > 0) {
+		if (der_expect(&revoked, DER_SEQUENCE, &entry) != 0 ||
+		    der_expect(&entry, DER_INTEGER, &serial) != 0 ||
+		    crl_add(crl, hash, serial) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/* One PEM block's base64 between b and e (whitespace dropped), parsed. */
+static int
+crl_pem_block(struct cert_crl *crl, const char *b, const char *e)
+{
+	unsigned char *text, *der;
+	word32 dlen;
+	size_t n = 0;
+	int rc = -1;
+
+	if ((text = malloc((size_t)(e - b) + 1)) == NULL)
+		return (-1);
+	for (; b < e; b++)
+		if (*b != ' ' && *b != '\t' && *b != '\r' && *b != '\n')
+			text[n++] = (unsigned char)*b;
+	dlen = (word32)n;
+	if ((der = malloc(n + 1)) != NULL &&
+	    Base64_Decode(text, (word32)n, der, &dlen) == 0)
+		rc = crl_parse(crl, der, dlen);
+	free(der);
+	free(text);
+	return (rc);
+}
+
+struct cert_crl *
+cert_crl_load(const char *path, char *why, size_t whylen)
+{
+	struct cert_crl *crl;
+	char *buf, *b, *e;
+	size_t len;
+	int blocks = 0;
+
+	if ((buf = inifile_read(path, CERT_CRL_FILE_MAX, &len, why,
+	    whylen)) == NULL)
+		return (NULL);
+	if ((crl = calloc(1, sizeof(*crl))) == NULL)
+		goto fail;
+	for (b = buf; (b = strstr(b, PEM_CRL_BEGIN)) != NULL; b = e) {
+		b += strlen(PEM_CRL_BEGIN);
+		if ((e = strstr(b, PEM_CRL_END)) == NULL ||
+		    crl_pem_block(crl, b, e) != 0)
+			goto fail;
+		blocks++;
+	}
+	if (blocks == 0)
+		goto fail;
+	free(buf);
+	if (crl->n > 0)
+		qsort(crl->e, crl->n, sizeof(*crl->e), entry_cmp);
+	return (crl);
+fail:
+	snprintf(why, whylen, "%s: cannot read its CRLs (PEM, at most %d "
+	    "revoked certificates)", path, CERT_CRL_MAX_ENTRIES);
+	free(buf);
+	cert_crl_free(crl);
+	return (NULL);
+}
+
+void
+cert_crl_free(struct cert_crl *crl)
+{
+	if (crl == NULL)
+		return;
+	free(crl->e);
+	free(crl);
+}
+
+/* A hex digit's value, or -1. */
+static int
+hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return (ch - '0');
+	if (ch >= 'A' && ch <= 'F')
+		return (ch - 'A' + 10);
+	if (ch >= 'a' && ch <= 'f')
+		return (ch - 'a' + 10);
+	return (-1);
+}
+
+int
+cert_crl_revoked(const struct cert_crl *crl, const struct cert_identity *id)
+{
+	unsigned char raw[CRL_SERIAL_MAX * 2];
+	struct crl_entry key;
+	size_t n, i;
+	int hi, lo;
+
+	if (crl == NULL || crl->n == 0 || id->serial == NULL ||
+	    (n = strlen(id->serial)) % 2 != 0 || n / 2 > sizeof(raw))
+		return (0);
+	for (i = 0; i < n / 2; i++) {
+		if ((hi = hexval(id->serial[2 * i])) < 0 ||
+		    (lo = hexval(id->serial[2 * i + 1])) < 0)
+			return (0);
+		raw[i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(key.issuer, id->issuer_hash, sizeof(key.issuer));
+	if (entry_serial(&key, raw, n / 2) != 0)
+		return (0);
+	return (bsearch(&key, crl->e, crl->n, sizeof(*crl->e),
+	    entry_cmp) != NULL);
 }

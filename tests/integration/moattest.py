@@ -609,10 +609,12 @@ class Moat(Proc):
 
     def __init__(self, test, backend, name="moat", listen=("127.0.0.1:0",),
                  tls=None, limits=None, log=None, extra="", wrap=None,
-                 expect_start=True, identity=None, workers=None):
+                 expect_start=True, identity=None, workers=None,
+                 process=None):
         self.ini = test.write_ini(name + ".ini", backend, listen=listen,
                                   tls=tls, limits=limits, log=log, extra=extra,
-                                  identity=identity, workers=workers)
+                                  identity=identity, workers=workers,
+                                  process=process)
         self.addrs = []
         logpath = os.path.join(test.dir, name + ".log")
         argv = [test.moat, "-c", self.ini]
@@ -765,7 +767,7 @@ class Test:
 
     def ini_text(self, backend, listen=("127.0.0.1:0",), tls=None,
                  limits=None, log=None, identity=None, extra="",
-                 workers=None):
+                 workers=None, process=None):
         """moat.ini text; returns (text, {"section.key": line}).
 
         Unless a test says otherwise, [identity] lets any certificate of
@@ -774,8 +776,11 @@ class Test:
         s, k = self.pki.server()
         t = {"cert": s, "key": k, "ca": self.pki.ca, "min_version": "1.2"}
         t.update(tls or {})
+        # drain_timeout 0: SIGTERM ends live connections at once, as the
+        # harness's stop expects (t_drain.py tests the drain itself)
         lim = {"handshake_timeout": "10s", "connect_timeout": "10s",
-               "idle_timeout": "0", "max_connections": "10000"}
+               "idle_timeout": "0", "max_connections": "10000",
+               "drain_timeout": "0"}
         lim.update(limits or {})
         lg = {"level": "info", "format": "text"}
         lg.update(log or {})
@@ -805,8 +810,10 @@ class Test:
         # leaves [process] out
         if workers is None:
             workers = os.environ.get("MOAT_TEST_WORKERS", "1")
-        if workers != "":
-            sec("process", [("workers", workers)])
+        proc = [("workers", workers)] if workers != "" else []
+        proc += list((process or {}).items())
+        if proc:
+            sec("process", proc)
         text = "\n".join(out) + "\n" + extra
         return text, where
 

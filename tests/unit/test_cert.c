@@ -5,14 +5,22 @@
  * escaped, BMPString converted, non-string values as #hex, unknown types
  * as dotted OIDs, the CN count, and a DN over the cap refused (never cut
  * short). The certificates are skeletons built here byte by byte: only
- * the fields before the subject matter to the renderer.
+ * the fields before the subject matter to the renderer. Also the list of
+ * revoked certificates read from PEM CRLs (cert_crl_*), on CRLs built the
+ * same way: serials matched per issuer, leading zero bytes ignored.
  */
 #include <criterion/criterion.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "moat/cert.h"
+#include "moat/identity.h"
 
 #define BUF 8192
 
@@ -243,4 +251,138 @@ Test(cert_dn, truncated_der_does_not_parse)
 		    -1, "cut at %zu", cut);
 	cr_assert_eq(cert_subject_dn(c.b, c.n, out, sizeof(out), &ncn), 0);
 	cr_assert_str_eq(out, "CN=sensor-a");
+}
+
+/* --- revoked certificates (cert_crl_*) ---------------------------------- */
+
+/* A CRL of issuer name (Name body) listing serials (DER INTEGER bodies). */
+static void
+crl_der(struct der *out, const struct der *name,
+    const unsigned char *const *serials, const size_t *lens, size_t n)
+{
+	static const unsigned char ver[] = { 0x01 };
+	static const unsigned char sig[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d,
+	    0x04, 0x03, 0x02 };
+	static const char when[] = "260101000000Z";
+	struct der tbs = { .n = 0 }, alg = { .n = 0 }, list = { .n = 0 },
+	    entry, c = { .n = 0 };
+	size_t i;
+
+	tlv(&alg, 0x06, sig, sizeof(sig));
+	tlv(&tbs, 0x02, ver, sizeof(ver));
+	tlv(&tbs, 0x30, alg.b, alg.n);
+	tlv(&tbs, 0x30, name->b, name->n);
+	tlv(&tbs, 0x17, when, 13);
+	tlv(&tbs, 0x17, when, 13);
+	for (i = 0; i < n; i++) {
+		entry.n = 0;
+		tlv(&entry, 0x02, serials[i], lens[i]);
+		tlv(&entry, 0x17, when, 13);
+		tlv(&list, 0x30, entry.b, entry.n);
+	}
+	if (n > 0)
+		tlv(&tbs, 0x30, list.b, list.n);
+	tlv(&c, 0x30, tbs.b, tbs.n);
+	tlv(&c, 0x30, alg.b, alg.n);
+	tlv(&c, 0x03, "\0", 1);
+	out->n = 0;
+	tlv(out, 0x30, c.b, c.n);
+}
+
+/* Append d as a PEM CRL block to f. */
+static void
+pem_crl(FILE *f, const struct der *d)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+	    "qrstuvwxyz0123456789+/";
+	size_t i, col = 0;
+	unsigned long v;
+
+	fputs("-----BEGIN X509 CRL-----\n", f);
+	for (i = 0; i < d->n; i += 3) {
+		v = (unsigned long)d->b[i] << 16;
+		if (i + 1 < d->n)
+			v |= (unsigned long)d->b[i + 1] << 8;
+		if (i + 2 < d->n)
+			v |= d->b[i + 2];
+		fputc(b64[v >> 18 & 63], f);
+		fputc(b64[v >> 12 & 63], f);
+		fputc(i + 1 < d->n ? b64[v >> 6 & 63] : '=', f);
+		fputc(i + 2 < d->n ? b64[v & 63] : '=', f);
+		if ((col += 4) == 64) {
+			fputc('\n', f);
+			col = 0;
+		}
+	}
+	fputs("\n-----END X509 CRL-----\n", f);
+}
+
+static void
+ident(struct cert_identity *id, const struct der *issuer, const char *serial)
+{
+	memset(id, 0, sizeof(*id));
+	id->serial = strdup(serial);
+	cr_assert_eq(wc_Sha256Hash(issuer->b, (word32)issuer->n,
+	    id->issuer_hash), 0);
+}
+
+Test(cert_crl, revoked_serials_per_issuer)
+{
+	static const unsigned char s1[] = { 0x00, 0x90, 0x01 };
+	static const unsigned char s2[] = { 0x10, 0x00 };
+	static const unsigned char *const serials[] = { s1, s2 };
+	static const size_t lens[] = { sizeof(s1), sizeof(s2) };
+	static struct der ca = { .n = 0 }, other = { .n = 0 }, d;
+	char path[] = "/tmp/moat-test-crl-XXXXXX", why[512];
+	struct cert_identity id;
+	struct cert_crl *crl;
+	FILE *f;
+	int fd;
+
+	rdn1(&ca, OID_CN, sizeof(OID_CN), "Test CA");
+	rdn1(&other, OID_CN, sizeof(OID_CN), "Other CA");
+	cr_assert_geq(fd = mkstemp(path), 0);
+	cr_assert_not_null(f = fdopen(fd, "w"));
+	crl_der(&d, &other, NULL, NULL, 0);     /* no revokedCertificates */
+	pem_crl(f, &d);
+	crl_der(&d, &ca, serials, lens, 2);
+	pem_crl(f, &d);
+	fclose(f);
+	crl = cert_crl_load(path, why, sizeof(why));
+	unlink(path);
+	cr_assert_not_null(crl, "%s", why);
+
+	ident(&id, &ca, "9001");                /* the CRL's 00 90 01 */
+	cr_assert(cert_crl_revoked(crl, &id));
+	cert_identity_clear(&id);
+	ident(&id, &ca, "009001");
+	cr_assert(cert_crl_revoked(crl, &id));
+	cert_identity_clear(&id);
+	ident(&id, &ca, "1000");
+	cr_assert(cert_crl_revoked(crl, &id));
+	cert_identity_clear(&id);
+	ident(&id, &ca, "1001");
+	cr_assert_not(cert_crl_revoked(crl, &id));
+	cert_identity_clear(&id);
+	ident(&id, &other, "1000");             /* same serial, other CA */
+	cr_assert_not(cert_crl_revoked(crl, &id));
+	cert_identity_clear(&id);
+	cr_assert_not(cert_crl_revoked(NULL, &id));
+	cert_crl_free(crl);
+	cert_crl_free(NULL);
+}
+
+Test(cert_crl, not_a_crl_is_an_error)
+{
+	char path[] = "/tmp/moat-test-crl-XXXXXX", why[512];
+	FILE *f;
+	int fd;
+
+	cr_assert_geq(fd = mkstemp(path), 0);
+	cr_assert_not_null(f = fdopen(fd, "w"));
+	fputs("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", f);
+	fclose(f);
+	cr_assert_null(cert_crl_load(path, why, sizeof(why)));
+	cr_assert_not_null(strstr(why, "cannot read its CRLs"), "%s", why);
+	unlink(path);
 }

@@ -352,6 +352,10 @@ Test(config, shipped_example_defaults_are_true)
 	cr_assert_eq(cfg->handshake_timeout_ms, def->handshake_timeout_ms);
 	cr_assert_eq(cfg->connect_timeout_ms, def->connect_timeout_ms);
 	cr_assert_eq(cfg->idle_timeout_ms, def->idle_timeout_ms);
+	cr_assert_eq(cfg->max_lifetime_ms, def->max_lifetime_ms);
+	cr_assert_eq(cfg->drain_timeout_ms, def->drain_timeout_ms);
+	cr_assert_eq(cfg->tls_close_on_cert_expiry,
+	    def->tls_close_on_cert_expiry);
 	cr_assert_eq(cfg->max_connections, def->max_connections);
 	cr_assert_eq(cfg->log_level, def->log_level);
 	cr_assert_eq(cfg->log_format, def->log_format);
@@ -445,7 +449,7 @@ Test(config, unknown_key_lists_section_keys)
 	cr_assert_null(cfg);
 	assert_err_is(":5: unknown key \"certificate\" in [tls]; known keys: "
 	    "cert, key, ca, crl, min_version, ciphers, min_rsa_bits, "
-	    "min_ecc_bits, sha1_signatures");
+	    "min_ecc_bits, sha1_signatures, close_on_cert_expiry");
 }
 
 Test(config, key_in_wrong_section)

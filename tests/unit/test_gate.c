@@ -7,7 +7,9 @@
  * forms and its close reason, the waits (each case is also fed one byte
  * more at a time, and must wait until it reaches the same answer), and the
  * rewrite (mapped credentials in, the device's own out, the bytes after
- * the CONNECT kept behind it) for MQTT 3.1, 3.1.1 and 5.
+ * the CONNECT kept behind it) for MQTT 3.1, 3.1.1 and 5; and the re-check
+ * of a live connection against new rules (gate_recheck): same
+ * credentials, denied, no longer mapped, other username or password.
  */
 #define _GNU_SOURCE             /* memmem */
 #include <criterion/criterion.h>
@@ -694,4 +696,87 @@ Test(gate, release)
 	cr_assert_null(r.out);
 	cr_assert_eq(r.out_len, 0);
 	gate_result_release(&r);
+}
+
+/* --- re-checking a live connection after a reload ---------------------- */
+
+/* Remove the files written so far (what was loaded from them stays). */
+static void
+forget_tmp(void)
+{
+	while (ntmp > 0)
+		unlink(tmp[--ntmp]);
+}
+
+/* Forward sensor-1's CONNECT under the current rules; its digest. */
+static void
+forward_sensor1(const char *cid, uint8_t digest[IDENTITY_DIGEST_LEN])
+{
+	struct spec s = { MQTT_LEVEL_5, cid, NULL, NULL, NULL, 0, 0, NULL,
+	    0 };
+	struct pb p;
+
+	set_cn("sensor-1");
+	build(&s, NULL, 0, &p);
+	cr_assert_eq(run(p.b, p.len, MAX), GATE_FORWARD, "%s", res.detail);
+	cr_assert_str_eq(res.device_cid, cid);
+	memcpy(digest, res.creds_digest, IDENTITY_DIGEST_LEN);
+	/* The digest is not the password, nor holds it. */
+	cr_assert_null(memmem(digest, IDENTITY_DIGEST_LEN, MAP_PASS,
+	    strlen(MAP_PASS)));
+}
+
+Test(gate, recheck)
+{
+	static const struct {
+		const char *map;
+		enum conn_reason want;
+		const char *detail;
+	} rc[] = {
+		{ MAP, CONN_CLOSE_NONE, "" },
+		{ "[sensor-1]\nusername = alice\npassword = " MAP_PASS "\n"
+		    "[sensor-4]\n", CONN_CLOSE_NONE, "" },
+		{ "[sensor-1]\ndeny = true\n", CONN_CLOSE_REVOKED,
+		    "[sensor-1]" },
+		{ "[sensor-3]\n", CONN_CLOSE_REVOKED, "after reload" },
+		{ "[sensor-1]\nusername = bob\npassword = " MAP_PASS "\n",
+		    CONN_CLOSE_CREDENTIALS_CHANGED, "other broker credentials" },
+		{ "[sensor-1]\nusername = alice\npassword = other\n",
+		    CONN_CLOSE_CREDENTIALS_CHANGED, "other broker credentials" },
+		{ "[sensor-1]\nusername = alice\n",
+		    CONN_CLOSE_CREDENTIALS_CHANGED, "other broker credentials" },
+	};
+	uint8_t digest[IDENTITY_DIGEST_LEN];
+	char detail[GATE_DETAIL_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(rc) / sizeof(rc[0]); i++) {
+		forget_tmp();
+		load_rules("unknown = reject\nclient_id = keep\n", MAP);
+		forward_sensor1("sensor-1:x", digest);
+		load_rules("unknown = reject\nclient_id = keep\n",
+		    rc[i].map);
+		detail[0] = '\0';
+		cr_assert_eq(gate_recheck(rules, &cert, "sensor-1:x",
+		    MQTT_LEVEL_5, digest, detail, sizeof(detail)),
+		    rc[i].want, "case %zu: %s", i, detail);
+		cr_assert_not_null(strstr(detail, rc[i].detail),
+		    "case %zu: %s", i, detail);
+		cr_assert_null(strstr(detail, MAP_PASS));
+	}
+}
+
+/* client_id = prefix maps the device's own client id: the re-check maps
+ * that one again, not the mapped one (which would be prefixed twice). */
+Test(gate, recheck_maps_the_device_client_id)
+{
+	uint8_t digest[IDENTITY_DIGEST_LEN];
+	char detail[GATE_DETAIL_MAX];
+
+	load_rules("unknown = reject\nclient_id = prefix\n", MAP);
+	forward_sensor1("x", digest);
+	cr_assert_eq(gate_recheck(rules, &cert, "x", MQTT_LEVEL_5, digest,
+	    detail, sizeof(detail)), CONN_CLOSE_NONE, "%s", detail);
+	cr_assert_eq(gate_recheck(rules, &cert, "y", MQTT_LEVEL_5, digest,
+	    detail, sizeof(detail)), CONN_CLOSE_CREDENTIALS_CHANGED);
 }

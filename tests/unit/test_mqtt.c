@@ -1341,3 +1341,106 @@ Test(mqtt, disconnect_encode)
 	cr_assert_eq(f.type, MQTT_PKT_DISCONNECT);
 	cr_assert_eq(f.total, 3);
 }
+
+/* --- the boundary tracker ------------------------------------------------ */
+
+/* A stream of four packets (bodies of 0, 3, 200 and 20000 bytes, so that
+ * remaining lengths take 1, 2 and 3 bytes) and where each one ends. */
+static size_t
+tracker_stream(uint8_t *out, size_t *ends)
+{
+	static const size_t body[] = { 0, 3, 200, 20000 };
+	static const uint8_t first[] = { 0xd0, 0x30, 0x32, 0x90 };
+	size_t n = 0, i, rem;
+
+	for (i = 0; i < 4; i++) {
+		out[n++] = first[i];
+		rem = body[i];
+		do {
+			out[n] = rem & 0x7f;
+			rem >>= 7;
+			if (rem > 0)
+				out[n] |= 0x80;
+			n++;
+		} while (rem > 0);
+		memset(out + n, 0xd0, body[i]);     /* looks like a header */
+		n += body[i];
+		ends[i] = n;
+	}
+	return (n);
+}
+
+static int
+is_end(const size_t *ends, size_t at)
+{
+	return (at == 0 || at == ends[0] || at == ends[1] || at == ends[2] ||
+	    at == ends[3]);
+}
+
+Test(mqtt, tracker_split_at_every_byte)
+{
+	static uint8_t s[20300];
+	struct mqtt_tracker t;
+	size_t ends[4], n, cut;
+
+	n = tracker_stream(s, ends);
+	for (cut = 0; cut <= n; cut++) {
+		memset(&t, 0, sizeof(t));
+		cr_assert_eq(mqtt_tracker_feed(&t, s, cut, 0), cut);
+		cr_assert_eq(mqtt_tracker_at_boundary(&t), is_end(ends, cut),
+		    "cut at %zu", cut);
+		cr_assert_eq(mqtt_tracker_feed(&t, s + cut, n - cut, 0),
+		    n - cut);
+		cr_assert(mqtt_tracker_at_boundary(&t), "cut at %zu", cut);
+	}
+}
+
+Test(mqtt, tracker_byte_by_byte)
+{
+	static uint8_t s[20300];
+	struct mqtt_tracker t;
+	size_t ends[4], n, i;
+
+	n = tracker_stream(s, ends);
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < n; i++) {
+		cr_assert_eq(mqtt_tracker_feed(&t, s + i, 1, 0), 1);
+		cr_assert_eq(mqtt_tracker_at_boundary(&t), is_end(ends, i + 1),
+		    "after byte %zu", i);
+	}
+}
+
+Test(mqtt, tracker_stops_at_the_boundary)
+{
+	static uint8_t s[20300];
+	struct mqtt_tracker t;
+	size_t ends[4], n, cut, took;
+	int k;
+
+	n = tracker_stream(s, ends);
+	for (cut = 1; cut < n; cut++) {
+		memset(&t, 0, sizeof(t));
+		(void)mqtt_tracker_feed(&t, s, cut, 0);
+		if (mqtt_tracker_at_boundary(&t))
+			continue;
+		took = mqtt_tracker_feed(&t, s + cut, n - cut, 1);
+		for (k = 0; k < 4 && ends[k] <= cut; k++)
+			;
+		cr_assert_eq(cut + took, ends[k], "cut at %zu", cut);
+		cr_assert(mqtt_tracker_at_boundary(&t));
+	}
+}
+
+Test(mqtt, tracker_bad_stream_is_never_a_boundary)
+{
+	static const uint8_t zero_type[] = { 0x00, 0x00 };
+	static const uint8_t long_len[] = { 0x30, 0xff, 0xff, 0xff, 0xff, 0x7f };
+	struct mqtt_tracker t;
+
+	memset(&t, 0, sizeof(t));
+	cr_assert_eq(mqtt_tracker_feed(&t, zero_type, 2, 1), 2);
+	cr_assert_not(mqtt_tracker_at_boundary(&t));
+	memset(&t, 0, sizeof(t));
+	cr_assert_eq(mqtt_tracker_feed(&t, long_len, 6, 0), 6);
+	cr_assert_not(mqtt_tracker_at_boundary(&t));
+}
