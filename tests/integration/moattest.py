@@ -604,6 +604,9 @@ class Mosquitto(Proc):
         return wait_for(lambda: rx.search(self.text(), start), timeout)
 
 
+READY_RX = re.compile(r"moat \S+ ready \(")
+
+
 class Moat(Proc):
     """moat with a generated moat.ini; waits for its "listening on" lines."""
 
@@ -634,6 +637,12 @@ class Moat(Proc):
                 self.host, self.port = self.addrs[0]
                 say("  %s is listening on %s" % (self.name, ", ".join(
                     fmt_hostport(h, p) for h, p in self.addrs)))
+                # Start-up ends with "ready": what moat opens before it (a
+                # file watch, say) is in place before a test counts on it.
+                if not wait_for(lambda: READY_RX.search(self.text()) or
+                                not self.alive(), 10):
+                    raise Failure("%s did not log 'ready' within 10 s:\n%s"
+                                  % (self.name, tail(self.log)))
                 return
             if not self.alive():
                 raise Failure("%s exited with %s before listening:\n%s"
