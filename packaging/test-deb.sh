@@ -22,7 +22,8 @@
 #     from the identity map and a client without a certificate are refused;
 #     ExecReload (SIGHUP) after adding the device to the map lets it in;
 #     SIGTERM stops moat. sd_notify must say READY=1, RELOADING=1 and
-#     STOPPING=1, and every system call, socket family and mapping moat
+#     STOPPING=1 (and WATCHDOG=1, with WATCHDOG_USEC from WatchdogSec=),
+#     and every system call, socket family and mapping moat
 #     used must be allowed by the unit's sandbox (packaging/check-sandbox.py).
 #  5. dpkg --purge removes the user, the group, the secret, the
 #     statoverride and /etc/moat.
@@ -243,6 +244,11 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 exec_reload=$(sed -n 's/^ExecReload=//p' "$unit")
 [ -n "$exec_start" ] && [ -n "$exec_reload" ] ||
 	fail "$unit lacks ExecStart or ExecReload"
+# WatchdogSec= as systemd hands it over: $WATCHDOG_USEC.
+watchdog_sec=$(sed -n 's/^WatchdogSec=//p' "$unit")
+[ -n "$watchdog_sec" ] || fail "$unit lacks WatchdogSec"
+[[ $watchdog_sec =~ ^[0-9]+s?$ ]] || fail "WatchdogSec=$watchdog_sec: this test reads whole seconds only"
+watchdog_usec=$((${watchdog_sec%s} * 1000000))
 case "$exec_start" in
 *[\$\`\"\'\;\|\&]*) fail "ExecStart uses shell syntax this test does not expand" ;;
 esac
@@ -292,15 +298,18 @@ EOF
 pids+=($!)
 wait_for "test -S '$notify_sock'" 5 || fail "no notify socket"
 
-say "ExecStart as moat: $exec_start (NOTIFY_SOCKET=$notify_sock, under strace)"
+say "ExecStart as moat: $exec_start (NOTIFY_SOCKET=$notify_sock, WATCHDOG_USEC=$watchdog_usec, under strace)"
 # shellcheck disable=SC2086
-NOTIFY_SOCKET=$notify_sock strace -f -qq -o "$tmp/strace.txt" \
+NOTIFY_SOCKET=$notify_sock WATCHDOG_USEC=$watchdog_usec strace -f -qq -o "$tmp/strace.txt" \
 	"${as_moat[@]}" $exec_start >"$tmp/moat.log" 2>&1 &
 moat_pid=$!
 pids+=("$moat_pid")
 wait_for "grep -q READY=1 '$tmp/notify.log'" 15 || fail "moat sent no READY=1"
 listening "$dev_port" || fail "moat says READY=1 but does not listen on $dev_port"
 say "moat is ready (sd_notify: $(head -n 1 "$tmp/notify.log")) and listens on $dev_port"
+wait_for "grep -q WATCHDOG=1 '$tmp/notify.log'" 10 || fail "moat sent no WATCHDOG=1 with WATCHDOG_USEC set"
+grep -q "has not run its loop" "$tmp/moat.log" && fail "moat says a worker is stuck: $(grep 'has not run its loop' "$tmp/moat.log")"
+say "the watchdog: WATCHDOG=1 (WatchdogSec=$watchdog_sec)"
 main_pid=$(pgrep -P "$moat_pid" -x moat || pgrep -P "$moat_pid")
 [ -n "$main_pid" ] || fail "cannot find moat's process under strace"
 [ "$(ps -o user= -p "$main_pid")" = moat ] || fail "moat runs as $(ps -o user= -p "$main_pid"), not moat"

@@ -60,6 +60,9 @@ struct gate_result {
 	char rule[IDENTITY_MAX];        /* "map entry [x]", "template", ...
 	                                 * for logs */
 	enum identity_rule rule_kind;   /* the same, to decide on */
+	char identity[IDENTITY_MAX];    /* the identity value taken from
+	                                 * the certificate, for the close
+	                                 * line; empty when none was */
 };
 
 /*

@@ -198,13 +198,22 @@ size_t mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out,
  * broker's stream towards a device, which moat passes through unframed):
  * the fixed-header bytes of the next packet read so far, and how many
  * bytes of the current packet are still to come. A zeroed struct is at a
- * boundary. A header that mqtt_frame() refuses sets bad for good.
+ * boundary. A header that mqtt_frame() refuses sets bad for good. The
+ * type of the stream's first packet and its first MQTT_TRACKER_KEEP body
+ * bytes are kept (the broker's CONNACK code, for the close line); nothing
+ * else of the stream is.
  */
+#define MQTT_TRACKER_KEEP 2
 struct mqtt_tracker {
 	uint8_t hdr[5];      /* fixed header of the next packet, so far */
 	uint8_t nhdr;
 	int bad;             /* the stream does not frame: never a boundary */
 	size_t left;         /* bytes of the current packet after its header */
+	uint8_t first_type;  /* MQTT_PKT_* of the first packet; 0 until its
+	                      * fixed header is whole */
+	int first_done;      /* the first packet has ended */
+	uint8_t first_body[MQTT_TRACKER_KEEP]; /* its first body bytes */
+	uint8_t nfirst;      /* how many of them were read */
 };
 
 /*
@@ -217,6 +226,13 @@ size_t mqtt_tracker_feed(struct mqtt_tracker *t, const uint8_t *buf,
 
 /* 1 when the bytes fed so far end exactly after a whole packet. */
 int mqtt_tracker_at_boundary(const struct mqtt_tracker *t);
+
+/*
+ * The return code (3.1, 3.1.1) or reason code (5) of the stream's first
+ * packet when it is a CONNACK whose code was read, else -1 (no packet
+ * yet, another type first, or a CONNACK too short to carry one).
+ */
+int mqtt_tracker_connack_code(const struct mqtt_tracker *t);
 
 /*
  * An MQTT 5 DISCONNECT from the server with reason and no properties:

@@ -200,6 +200,7 @@ decide(struct gate_result *res, struct mqtt_connect *pc,
 	    pc->level, &cr);
 	snprintf(res->rule, sizeof(res->rule), "%s", cr.rule);
 	res->rule_kind = cr.rule_kind;
+	snprintf(res->identity, sizeof(res->identity), "%s", cr.identity);
 	if (v != ID_OK)
 		gv = identity_refusal(res, v, &cr);
 	else

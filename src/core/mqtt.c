@@ -849,10 +849,16 @@ tracker_header_byte(struct mqtt_tracker *t, uint8_t b)
 	t->hdr[t->nhdr++] = b;
 	switch (mqtt_frame(t->hdr, t->nhdr, SIZE_MAX, &f, &why)) {
 	case MQTT_OK:                   /* a packet with no body */
+		if (t->first_type == 0) {
+			t->first_type = t->hdr[0] >> 4;
+			t->first_done = 1;
+		}
 		t->nhdr = 0;
 		break;
 	case MQTT_INCOMPLETE:
 		if (f.hdr_len != 0) {
+			if (t->first_type == 0)
+				t->first_type = t->hdr[0] >> 4;
 			t->nhdr = 0;
 			t->left = f.rem_len;
 		} else if (t->nhdr == sizeof(t->hdr)) {
@@ -865,6 +871,33 @@ tracker_header_byte(struct mqtt_tracker *t, uint8_t b)
 	}
 }
 
+/*
+ * n body bytes of the first packet go by: keep the first few, and note its
+ * end (t->left still counts these n).
+ */
+static void
+keep_first(struct mqtt_tracker *t, const uint8_t *p, size_t n)
+{
+	size_t k = sizeof(t->first_body) - t->nfirst;
+
+	if (k > n)
+		k = n;
+	memcpy(t->first_body + t->nfirst, p, k);
+	t->nfirst += (uint8_t)k;
+	if (n == t->left)
+		t->first_done = 1;
+}
+
+int
+mqtt_tracker_connack_code(const struct mqtt_tracker *t)
+{
+	/* CONNACK: acknowledge flags, then the code, in every version. */
+	if (t->first_type != MQTT_PKT_CONNACK ||
+	    t->nfirst < MQTT_TRACKER_KEEP)
+		return (-1);
+	return (t->first_body[1]);
+}
+
 size_t
 mqtt_tracker_feed(struct mqtt_tracker *t, const uint8_t *buf, size_t len,
     int stop)
@@ -874,6 +907,8 @@ mqtt_tracker_feed(struct mqtt_tracker *t, const uint8_t *buf, size_t len,
 	while (i < len && !t->bad) {
 		if (t->left > 0) {
 			n = len - i < t->left ? len - i : t->left;
+			if (t->first_type != 0 && !t->first_done)
+				keep_first(t, buf + i, n);
 			t->left -= n;
 			i += n;
 		} else {

@@ -370,6 +370,7 @@ take_connect(struct conn *c)
 		return (0);
 	case GATE_REFUSE:
 		c->mqtt_level = res.level;
+		c->identity = dup_name(res.identity);
 		if (res.send_connack)
 			send_connack(c, res.connack_level, res.connack_code);
 		conn_close(c, res.reason, res.detail);
@@ -378,6 +379,7 @@ take_connect(struct conn *c)
 		break;
 	}
 	c->mqtt_level = res.level;
+	c->identity = dup_name(res.identity);
 	c->username = dup_name(res.username);
 	c->client_id = dup_name(res.client_id);
 	c->device_cid = dup_name(res.device_cid);
@@ -707,8 +709,12 @@ static void
 conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
-	char up[24], down[24], dur[24], id[24], wid[12];
+	char up[24], down[24], dur[24], id[24], wid[12], ack[12];
+	int code = mqtt_tracker_connack_code(&c->down_mqtt);
 
+	/* The broker's CONNACK code; "-" (text) or null (JSON): none came. */
+	if (code >= 0)
+		snprintf(ack, sizeof(ack), "%d", code);
 	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
 	snprintf(wid, sizeof(wid), "%u", w->index);
 	snprintf(up, sizeof(up), "%llu", (unsigned long long)c->up.bytes);
@@ -727,7 +733,8 @@ conn_free(struct conn *c)
 	    "client_id", c->client_id, "up", up, "down", down,
 	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
 	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
-	    "fingerprint", c->cert.fingerprint, NULL);
+	    "fingerprint", c->cert.fingerprint, "identity", c->identity,
+	    "connack", code >= 0 ? ack : NULL, NULL);
 
 	if (w->sweep == c)
 		w->sweep = c->next;
@@ -742,6 +749,7 @@ conn_free(struct conn *c)
 
 	tls_session_free(c->tls);
 	cert_identity_clear(&c->cert);
+	free(c->identity);
 	free(c->username);
 	free(c->client_id);
 	free(c->device_cid);

@@ -75,6 +75,7 @@ struct conn {
 	char peer[64];
 	struct sockaddr_storage peer_sa;
 	struct cert_identity cert;      /* of the device certificate */
+	char *identity;                 /* the identity value, for the log */
 	char *username;                 /* mapped, for the log */
 	char *client_id;
 	char *device_cid;               /* as the device sent it, or NULL */

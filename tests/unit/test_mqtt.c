@@ -1444,3 +1444,60 @@ Test(mqtt, tracker_bad_stream_is_never_a_boundary)
 	cr_assert_eq(mqtt_tracker_feed(&t, long_len, 6, 0), 6);
 	cr_assert_not(mqtt_tracker_at_boundary(&t));
 }
+
+/* --- the broker's first packet ------------------------------------------- */
+
+/* Feed s[0..n) to a zeroed tracker in pieces of step bytes. */
+static int
+connack_code_fed(const uint8_t *s, size_t n, size_t step)
+{
+	struct mqtt_tracker t;
+	size_t i, k;
+
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < n; i += k) {
+		k = n - i < step ? n - i : step;
+		cr_assert_eq(mqtt_tracker_feed(&t, s + i, k, 0), k);
+	}
+	return (mqtt_tracker_connack_code(&t));
+}
+
+Test(mqtt, tracker_connack_code_every_version_and_split)
+{
+	/* 3.1.1 refused (5), then a PUBLISH whose body looks like one */
+	static const uint8_t v3[] = { 0x20, 0x02, 0x00, 0x05,
+	    0x30, 0x03, 0x00, 0x01, 0x87 };
+	/* 5: session present, 0x87, empty properties */
+	static const uint8_t v5[] = { 0x20, 0x03, 0x01, 0x87, 0x00 };
+	static const uint8_t ok[] = { 0x20, 0x02, 0x00, 0x00 };
+	size_t step;
+
+	for (step = 1; step <= sizeof(v3); step++) {
+		cr_assert_eq(connack_code_fed(v3, sizeof(v3), step),
+		    MQTT_CONNACK_V3_NOT_AUTHORIZED, "step %zu", step);
+		cr_assert_eq(connack_code_fed(v5, sizeof(v5), step),
+		    MQTT_RC_NOT_AUTHORIZED, "step %zu", step);
+		cr_assert_eq(connack_code_fed(ok, sizeof(ok), step),
+		    MQTT_CONNACK_V3_ACCEPTED, "step %zu", step);
+	}
+}
+
+Test(mqtt, tracker_connack_code_only_from_the_first_packet)
+{
+	/* a PUBLISH first, then a CONNACK: no code */
+	static const uint8_t pub_first[] = { 0x30, 0x03, 0x00, 0x01, 0x41,
+	    0x20, 0x02, 0x00, 0x05 };
+	/* a CONNACK too short to carry a code, then another packet */
+	static const uint8_t short_ack[] = { 0x20, 0x01, 0x00,
+	    0x30, 0x02, 0x00, 0x00 };
+	static const uint8_t half[] = { 0x20, 0x02, 0x00 };
+	static const uint8_t zero_type[] = { 0x00, 0x02, 0x00, 0x05 };
+	struct mqtt_tracker t;
+
+	cr_assert_eq(connack_code_fed(pub_first, sizeof(pub_first), 1), -1);
+	cr_assert_eq(connack_code_fed(short_ack, sizeof(short_ack), 1), -1);
+	cr_assert_eq(connack_code_fed(half, sizeof(half), 1), -1);
+	cr_assert_eq(connack_code_fed(zero_type, sizeof(zero_type), 4), -1);
+	memset(&t, 0, sizeof(t));
+	cr_assert_eq(mqtt_tracker_connack_code(&t), -1);
+}
