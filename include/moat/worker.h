@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "moat/config.h"
+#include "moat/reason.h"
 
 struct admit;
 struct conn;
@@ -27,6 +28,10 @@ struct snapshot;
 struct worker;
 
 #define WORKER_NWARN  4       /* limits warned about apart (conn.c) */
+/* Upper bounds, in days, of the buckets of days left on the certificates
+ * of connected devices; one more bucket holds the rest (+Inf). */
+#define WORKER_DAYS_BUCKETS(X) X(1) X(7) X(30) X(90) X(365)
+#define WORKER_NDAYS  6
 
 /*
  * What a worker does with its connections, given by the daemon (conn.h's
@@ -63,6 +68,13 @@ struct worker_counters {
 	atomic_uint_fast64_t open;
 	atomic_uint_fast64_t accepted;
 	atomic_uint_fast64_t refused;
+	atomic_uint_fast64_t closed[CONN_NREASONS]; /* by close reason */
+	atomic_uint_fast64_t bytes_up;      /* of closed connections */
+	atomic_uint_fast64_t bytes_down;
+	/* Authenticated connections open now, by the bucket their
+	 * certificate's days left fell in when the handshake ended. */
+	atomic_uint_fast64_t days_left[WORKER_NDAYS];
+	atomic_uint_fast64_t days_sum;      /* their days left, summed */
 };
 
 struct worker {
@@ -148,6 +160,24 @@ int worker_free(struct worker *w);
 
 /* A connection id unique across the workers: 1, 2, 3, ... */
 uint64_t worker_conn_id(struct worker *w);
+
+/*
+ * Count a connection's end (only from w's loop): its reason, its bytes
+ * each way, and, when days >= 0 (worker_count_cert), its place in
+ * days_left.
+ */
+void worker_count_close(struct worker *w, enum conn_reason why,
+    uint64_t up, uint64_t down, int64_t days);
+
+/*
+ * Count an authenticated connection whose certificate is valid until
+ * not_after (seconds since the epoch) in days_left (only from w's loop).
+ * Returns its whole days left, which worker_count_close() takes back.
+ */
+int64_t worker_count_cert(struct worker *w, int64_t not_after);
+
+/* The days_left bucket of a certificate with days whole days left. */
+int worker_days_bucket(int64_t days);
 
 /* Bump one of w's counters (only from w's loop). */
 #define WORKER_COUNT(w, field, delta)                                   \

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <uv.h>
 
+#include "moat/admin.h"
 #include "moat/config.h"
 #include "moat/conn.h"
 #include "moat/daemon.h"
@@ -64,6 +66,8 @@ struct daemon {
 	uint64_t watchdog_ns;           /* $WATCHDOG_USEC, in ns; 0: off */
 	int watchdog_warned;
 	struct daemon_stats final;      /* summed once the workers ended */
+	struct admin *admin;            /* [admin] endpoint, or NULL */
+	struct admin_view view;         /* what it reports */
 };
 
 void
@@ -150,6 +154,7 @@ install(struct daemon *d, struct snapshot *snap)
 		worker_post_snapshot(&d->workers[i], snapshot_ref(snap));
 	snapshot_unref(d->snap);
 	d->snap = snap;
+	d->view.snap = snap;
 	daemon_stats(d, &st);
 	log_info("reloaded %s; new connections use it, %llu open ones are "
 	    "checked against its CRL and identity map", d->config_path,
@@ -174,9 +179,12 @@ reload_done(uv_work_t *req, int status)
 	if (job->snap == NULL) {
 		log_error("reload failed, still running the previous "
 		    "configuration: %s", job->err);
+		d->view.reloads_failed++;
 		watch_seen(d->watch, job->digest);
 	} else {
 		install(d, job->snap);
+		d->view.reloads_ok++;
+		d->view.last_reload_ok = (int64_t)time(NULL);
 		(void)watch_arm(d->watch, d->snap->cfg, job->digest);
 	}
 	job->snap = NULL;
@@ -210,6 +218,7 @@ start_reload(struct daemon *d)
 		log_error("reload failed, still running the previous "
 		    "configuration: cannot start the reload: %s",
 		    uv_strerror(r));
+		d->view.reloads_failed++;
 		(void)notify_send("READY=1");
 		return;
 	}
@@ -323,6 +332,8 @@ stop_now(struct daemon *d)
 		uv_close((uv_handle_t *)&d->drain_timer, on_closed_quietly);
 	}
 	close_watchdog(d);
+	admin_close(d->admin);
+	d->admin = NULL;
 	for (i = 0; i < d->nspawned; i++)
 		worker_post_stop(&d->workers[i]);
 }
@@ -370,6 +381,7 @@ start_drain(struct daemon *d, const char *name)
 	    (unsigned long long)d->snap->cfg->drain_timeout_ms);
 	(void)notify_send("STOPPING=1");
 	d->stopping = 1;
+	d->view.stopping = 1;
 	if (d->reloading)
 		(void)uv_cancel((uv_req_t *)&d->job.req);
 	d->drain_start = uv_now(d->loop);
@@ -549,6 +561,29 @@ init_shared(struct daemon *d)
 	d->shared.heartbeat_ms = d->watchdog_ns / 4000000;
 	if (d->watchdog_ns > 0 && d->shared.heartbeat_ms == 0)
 		d->shared.heartbeat_ms = 1;
+	/* /healthz reads the beats too: always beat, at least this often. */
+	if (d->shared.heartbeat_ms == 0 ||
+	    d->shared.heartbeat_ms > ADMIN_HEARTBEAT_MS)
+		d->shared.heartbeat_ms = ADMIN_HEARTBEAT_MS;
+	return (0);
+}
+
+/* [admin] address: bind it before privileges are dropped; it serves once
+ * the control loop runs. 0 or -1 (logged). */
+static int
+start_admin(struct daemon *d)
+{
+	char err[512];
+
+	d->view.workers = d->workers;
+	d->view.snap = d->snap;
+	d->view.last_reload_ok = (int64_t)time(NULL);
+	d->admin = admin_start(d->loop, d->snap->cfg->admin_address, &d->view,
+	    err, sizeof(err));
+	if (d->admin == NULL && err[0] != '\0') {
+		log_error("%s", err);
+		return (-1);
+	}
 	return (0);
 }
 
@@ -561,6 +596,8 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	rc = reap_workers(d);
 	close_signals(d);
 	close_watchdog(d);
+	admin_close(d->admin);
+	d->admin = NULL;
 	watch_close(d->watch);
 	if (d->drain_timer_init) {
 		d->drain_timer_init = 0;
@@ -599,13 +636,15 @@ daemon_run(const char *config_path, struct snapshot *snap)
 		(void)destroy(d, NULL);
 		return (1);
 	}
-	if (init_shared(d) != 0 || start_workers(d) != 0 ||
+	if (init_shared(d) != 0 || start_admin(d) != 0 ||
+	    start_workers(d) != 0 ||
 	    start_signals(d) != 0 || start_watchdog(d) != 0 ||
 	    (d->watch = watch_start(d->loop, config_path, snap->cfg,
 	    on_files_changed, d)) == NULL) {
 		(void)destroy(d, NULL);
 		return (1);
 	}
+	d->view.nworkers = d->nspawned;
 	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s; "
 	    "%u worker%s", PACKAGE_VERSION, tls_library_version(),
 	    uv_version_string(), snap->backend.text, d->nworkers,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@
 #include "moat/log.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
+
+#define SECONDS_PER_DAY 86400
 
 #define BACKLOG     511
 #define SCRATCH_LEN 16384
@@ -464,4 +467,46 @@ worker_conn_id(struct worker *w)
 {
 	return (atomic_fetch_add_explicit(&w->shared->next_id, 1,
 	    memory_order_relaxed) + 1);
+}
+
+void
+worker_count_close(struct worker *w, enum conn_reason why, uint64_t up,
+    uint64_t down, int64_t days)
+{
+	if ((unsigned)why < CONN_NREASONS)
+		WORKER_COUNT(w, closed[why], 1);
+	WORKER_COUNT(w, bytes_up, up);
+	WORKER_COUNT(w, bytes_down, down);
+	if (days < 0)
+		return;
+	WORKER_COUNT(w, days_left[worker_days_bucket(days)], -1);
+	WORKER_COUNT(w, days_sum, -(uint64_t)days);
+}
+
+int64_t
+worker_count_cert(struct worker *w, int64_t not_after)
+{
+	int64_t days = (not_after - (int64_t)time(NULL)) / SECONDS_PER_DAY;
+
+	if (days < 0)
+		days = 0;
+	WORKER_COUNT(w, days_left[worker_days_bucket(days)], 1);
+	WORKER_COUNT(w, days_sum, days);
+	return (days);
+}
+
+int
+worker_days_bucket(int64_t days)
+{
+	static const int64_t le[] = {
+#define X(n) n,
+		WORKER_DAYS_BUCKETS(X)
+#undef X
+	};
+	int i;
+
+	for (i = 0; i < WORKER_NDAYS - 1; i++)
+		if (days <= le[i])
+			return (i);
+	return (WORKER_NDAYS - 1);
 }

@@ -416,7 +416,8 @@ Test(config, unknown_section_with_keys)
 	load(TLS "[tsl]\ncert = /x\n");
 	cr_assert_null(cfg);
 	assert_err_is(":5: unknown section [tsl]; known sections: [listen], "
-	    "[tls], [backend], [limits], [identity], [log], [process]");
+	    "[tls], [backend], [limits], [identity], [log], [process], "
+	    "[admin]");
 }
 
 Test(config, unknown_empty_section)
