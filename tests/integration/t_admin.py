@@ -20,7 +20,13 @@
                sockets than the client cap keep /healthz away only until
                their deadline.
   reload       a broken server certificate and SIGHUP: the reload fails,
-               moat_reloads_total{result="failed"} is 1, ok stays 0."""
+               moat_reloads_total{result="failed"} is 1, ok stays 0.
+  --check      127.0.0.1:9883 and off pass quietly; 0.0.0.0:9883 passes
+               with a warning that it is reachable from outside; port 0
+               and a host name are errors (exit 1).
+  draining     after SIGTERM with a live device, /readyz is 503
+               "draining" while /healthz stays 200; moat exits 0 once the
+               device leaves."""
 
 import os
 import re
@@ -300,6 +306,46 @@ def reload_failure(t, moat, port):
             'moat_reloads_total{result="failed"} 1, ok 0')
 
 
+def check_cases(t, backend):
+    t.step("moat --check and [admin] address")
+    cases = (("127.0.0.1:9883", 0, None),
+             ("off", 0, None),
+             ("0.0.0.0:9883", 0, r"reachable from outside"),
+             ("127.0.0.1:0", 1, r"needs a fixed port"),
+             ("localhost:9883", 1, r"admin"))
+    for value, rc, rx in cases:
+        text, _ = t.ini_text(backend, extra="[admin]\naddress = %s\n"
+                             % value)
+        path = t.write("check.ini", text)
+        r = t.moat_run(["--check", "-c", path])
+        out = r.stdout + r.stderr
+        warned = "reachable from outside" in out
+        t.check(r.returncode == rc and (re.search(rx, out) if rx else
+                                        not warned),
+                "address = %s: --check exits %d%s" % (
+                    value, rc, ", saying %r" % rx if rx else
+                    ", no warning"), out)
+
+
+def draining(t, moat, port):
+    t.step("SIGTERM with a live device: /readyz 503 while draining")
+    c = mt.RawClient("127.0.0.1", moat.port, t.device_ctx("sensor-a"),
+                     source="127.0.0.51")
+    t.check(c.connect("drained") == 0, "the device is connected")
+    os.kill(moat.pid, signal.SIGTERM)
+    t.check(mt.wait_for(lambda: "draining" in moat.text(), 5),
+            "moat drains")
+    status, body = http(port, "/readyz")
+    t.check(status == 503 and "draining" in body,
+            "/readyz: 503 draining", "%s %r" % (status, body))
+    status, _ = http(port, "/healthz")
+    t.check(status == 200, "/healthz: still 200")
+    c.close()
+    t.check(mt.wait_for(lambda: not moat.alive(), 10),
+            "moat exits once the device has gone")
+    t.check(moat.p.returncode == 0, "exit 0")
+
+
 def main(t):
     mt.need_tool("mosquitto")
     t.pki.device("sensor-a")
@@ -321,6 +367,14 @@ def main(t):
     limits(t, port)
     reload_failure(t, moat, port)
     moat.stop_and_check()
+    check_cases(t, "127.0.0.1:%d" % broker.port)
+    port = mt.free_port()
+    moat = t.start_moat("127.0.0.1:%d" % broker.port, name="moat-drain",
+                        limits={"drain_timeout": "20s"},
+                        extra="[admin]\naddress = 127.0.0.1:%d\n" % port)
+    draining(t, moat, port)
+    moat.stop()
+    t.check_sanitizers(moat.log)
 
 
 if __name__ == "__main__":
