@@ -16,9 +16,9 @@
                cover every PUBLISH sent and bytes down every CONNACK.
   limits       a request head over 4 KiB is refused (431 or closed); a
                client that sends half a request line is cut at the 5 s
-               deadline while /healthz answers at once meanwhile; more idle
-               sockets than the client cap keep /healthz away only until
-               their deadline.
+               deadline while /healthz answers at once meanwhile; of 12
+               idle sockets the 4 over the cap of 8 are closed at once, and
+               the rest keep /healthz away only until their deadline.
   reload       a broken server certificate and SIGHUP: the reload fails,
                moat_reloads_total{result="failed"} is 1, ok stays 0.
   --check      127.0.0.1:9883 and off pass quietly; 0.0.0.0:9883 passes
@@ -275,9 +275,20 @@ def limits(t, port):
     slow.close()
     t.check(got == b"" and 4 <= took <= 7,
             "the slow client is cut at the deadline (%.1f s)" % took)
+    t0 = time.monotonic()
     idle = [socket.create_connection(("127.0.0.1", port), 10)
             for _ in range(12)]
-    t0 = time.monotonic()
+    shut = 0
+    for s in idle:
+        s.settimeout(0.2)
+        try:
+            shut += s.recv(1) == b""
+        except socket.timeout:
+            pass
+        except OSError:
+            shut += 1
+    t.check(shut == 12 - 8, "over the cap of 8 clients, %d of 12 idle "
+            "sockets are closed at once" % shut)
     ok = mt.wait_for(lambda: http(port, "/healthz", timeout=2)[0] == 200, 8,
                      interval=0.2)
     took = time.monotonic() - t0
