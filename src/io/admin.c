@@ -390,6 +390,11 @@ metrics_connections(struct body *b, const struct totals *t)
 	    "Device connections accepted.");
 	body_add(b, "moat_connections_accepted_total %llu\n",
 	    (unsigned long long)t->accepted);
+	family(b, "moat_connections_turned_away_total", "counter",
+	    "Connections closed at accept, over a limit, before any "
+	    "handshake.");
+	body_add(b, "moat_connections_turned_away_total %llu\n",
+	    (unsigned long long)t->refused);
 	by_reason(b, "moat_connections_closed_total", "Device connections "
 	    "closed, by reason.", t, NULL);
 	by_reason(b, "moat_handshakes_failed_total", "Connections closed "

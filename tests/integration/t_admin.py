@@ -185,6 +185,8 @@ def scripted_run(t, moat, broker, port):
     t.check(val(s, "moat_connections_open") == 0, "nothing open")
     t.check(val(s, "moat_connections_accepted_total") == DEVICES + 2,
             "accepted = %d" % (DEVICES + 2))
+    t.check(val(s, "moat_connections_turned_away_total") == 0,
+            "none turned away at accept")
     closed = {dict(k[1])["reason"]: v for k, v in s.items()
               if k[0] == "moat_connections_closed_total"}
     t.check(sum(closed.values()) == DEVICES + 2,
