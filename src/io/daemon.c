@@ -139,6 +139,9 @@ install(struct daemon *d, struct snapshot *snap)
 	if (!same_listeners(d->snap->cfg, snap->cfg))
 		log_warn("reload: [listen] changes take effect only after a "
 		    "restart; still listening where moat started");
+	if (strcmp(d->snap->cfg->admin_address, snap->cfg->admin_address) != 0)
+		log_warn("reload: [admin] address changes take effect only "
+		    "after a restart; still serving it where moat started");
 	if (count_workers(snap->cfg) != d->nworkers)
 		log_warn("reload: [process] workers changes take effect only "
 		    "after a restart; still running %u", d->nworkers);
