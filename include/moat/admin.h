@@ -2,7 +2,8 @@
 /*
  * The admin endpoint ([admin] address): a small HTTP/1.1 server on the
  * daemon's control loop, never on a worker loop, serving /healthz,
- * /readyz and /metrics. Bounded on every side: at most ADMIN_MAX_CLIENTS
+ * /readyz, /metrics and /connections (which asks every worker for its
+ * list through worker_post_list() and answers once all have replied). Bounded on every side: at most ADMIN_MAX_CLIENTS
  * clients at a time (more are closed at once), ADMIN_MAX_REQUEST bytes per
  * request head, ADMIN_DEADLINE_MS per request, GET only, and every
  * response closes its connection.
@@ -29,6 +30,8 @@ struct worker;
 #define ADMIN_STALE_MS     5000     /* /healthz: a worker that has not
                                      * beaten for this long is stuck */
 #define ADMIN_HEARTBEAT_MS 1000     /* how often workers beat at least */
+#define ADMIN_LIST_DEFAULT 1000     /* /connections without ?limit= */
+#define ADMIN_LIST_MAX     100000   /* the largest ?limit= */
 
 /* What the endpoint reports: owned by the daemon, which updates it on the
  * control loop; the endpoint only reads it. */
@@ -49,6 +52,10 @@ struct admin_view {
  */
 struct admin *admin_start(uv_loop_t *loop, const char *address,
     const struct admin_view *view, char *err, size_t errlen);
+
+/* On the control loop, when a worker has answered worker_post_list():
+ * collect the answers of /connections. admin_listed(NULL) does nothing. */
+void admin_listed(struct admin *a);
 
 /* Close the listening socket and every client; the memory is freed once
  * loop has run their close callbacks. admin_close(NULL) does nothing. */

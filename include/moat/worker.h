@@ -45,6 +45,7 @@ struct worker_conn_ops {
 	int (*recheck)(struct worker *w, unsigned max); /* conn_recheck */
 	void (*drain)(struct worker *w);  /* close what is not yet live */
 	void (*end_all)(struct worker *w); /* end the live ones (0x8B) */
+	char *(*list)(struct worker *w, unsigned limit); /* conn_list_json */
 };
 
 /* Steps of a graceful stop, posted by the daemon (worker_post_drain). */
@@ -61,6 +62,8 @@ struct worker_shared {
 	_Atomic uint64_t handshakes;  /* in their handshake, all workers */
 	_Atomic uint64_t connected;   /* authenticated, all workers */
 	uint64_t heartbeat_ms;        /* each loop beats this often; 0: off */
+	uv_async_t *listed;           /* on the control loop: a worker
+	                               * answered worker_post_list() */
 };
 
 /* Counters of one worker: written by its loop only, read by anyone. */
@@ -86,6 +89,11 @@ struct worker {
 	_Atomic(struct snapshot *) posted; /* next snapshot, one reference */
 	atomic_int stop_posted;
 	atomic_int drain_posted;      /* enum worker_drain */
+	atomic_uint list_posted;      /* limit + 1 of a connection list
+	                               * asked for; 0: none */
+	_Atomic(char *) list_reply;   /* its answer, taken by
+	                               * worker_take_list() */
+	atomic_int list_done;         /* list_reply is set (maybe NULL) */
 	enum worker_drain drained;    /* the steps taken (own loop only) */
 	struct worker_shared *shared;
 	struct snapshot *snap;        /* current snapshot (one reference) */
@@ -150,6 +158,18 @@ void worker_post_stop(struct worker *w);
  * worker_post_stop(): the daemon posts that once no connection is left.
  */
 void worker_post_drain(struct worker *w, enum worker_drain step);
+
+/*
+ * From any thread: ask w for the JSON of at most limit of its live
+ * connections (conn_list_json). w answers on its loop, then sends
+ * shared->listed; worker_take_list() then returns the answer. One request
+ * at a time per worker.
+ */
+void worker_post_list(struct worker *w, unsigned limit);
+
+/* w's answer: 1 with *json (the caller frees it; NULL when w ran out of
+ * memory), or 0 when w has not answered yet. */
+int worker_take_list(struct worker *w, char **json);
 
 /*
  * After the thread has been joined (or was never spawned): free what w

@@ -552,8 +552,9 @@ static const struct opt opts[] = {
 		.what = "off or a loopback address such as 127.0.0.1:9883",
 		.help = "Plain HTTP endpoint for probes and monitoring: "
 		    "/healthz (every worker loop is alive), /readyz "
-		    "(listening, the broker answers, not draining) and "
-		    "/metrics (Prometheus text). It has no authentication, "
+		    "(listening, the broker answers, not draining), "
+		    "/metrics (Prometheus text) and /connections (JSON). "
+		    "It has no authentication, "
 		    "so keep it on loopback, such as 127.0.0.1:9883; any "
 		    "other address must be set explicitly and --check "
 		    "warns that it is reachable from outside. off (the "

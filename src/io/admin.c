@@ -44,6 +44,13 @@ struct admin {
 	struct client *clients;
 	unsigned nclients;
 	int server_open, closing;
+	/* /connections: one gathering at a time, over every worker */
+	struct client *list_client;     /* waiting for it, or NULL */
+	char **list_parts;              /* each worker's answer */
+	unsigned char *list_got;        /* which workers answered */
+	unsigned list_pending;          /* yet to answer; 0: none asked */
+	unsigned list_limit;
+	int list_failed;                /* a worker ran out of memory */
 };
 
 struct client {
@@ -61,7 +68,7 @@ struct client {
 	char buf[ADMIN_MAX_REQUEST];
 	size_t len;
 	int handles;                    /* open handles; freed at 0 */
-	int probing, answered, closing;
+	int probing, listing, answered, closing;
 };
 
 /* A growing response body; on allocation failure it stays failed. */
@@ -136,6 +143,8 @@ client_close(struct client *cl)
 	if (cl->closing)
 		return;
 	cl->closing = 1;
+	if (cl->a->list_client == cl)
+		cl->a->list_client = NULL;
 	uv_close((uv_handle_t *)&cl->tcp, on_client_handle_closed);
 	uv_close((uv_handle_t *)&cl->timer, on_client_handle_closed);
 	if (cl->probing)
@@ -153,9 +162,12 @@ on_client_timer(uv_timer_t *t)
 {
 	struct client *cl = t->data;
 
-	if (cl->probing && !cl->answered) {
-		respond_text(cl, HTTP_UNAVAILABLE, "the broker does not "
-		    "answer\n");
+	if ((cl->probing || cl->listing) && !cl->answered) {
+		if (cl->a->list_client == cl)
+			cl->a->list_client = NULL;
+		respond_text(cl, HTTP_UNAVAILABLE, cl->probing ? "the broker "
+		    "does not answer\n" : "the workers did not answer in "
+		    "time\n");
 		(void)uv_timer_start(&cl->timer, on_client_timer,
 		    ADMIN_DEADLINE_MS, 0);
 		return;
@@ -491,6 +503,139 @@ serve_metrics(struct client *cl)
 	free(b.p);
 }
 
+/* --- /connections -------------------------------------------------------- */
+
+/* ?limit=N (1..ADMIN_LIST_MAX), or nothing. 0 or -1. */
+static int
+list_limit(const char *query, unsigned *limit)
+{
+	static const char key[] = "limit=";
+	const char *p;
+	unsigned long v = 0;
+
+	*limit = ADMIN_LIST_DEFAULT;
+	if (query[0] == '\0')
+		return (0);
+	if (strncmp(query, key, sizeof(key) - 1) != 0)
+		return (-1);
+	for (p = query + sizeof(key) - 1; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > ADMIN_LIST_MAX)
+			return (-1);
+	}
+	if (*p != '\0' || v == 0 || p == query + sizeof(key) - 1)
+		return (-1);
+	*limit = (unsigned)v;
+	return (0);
+}
+
+static void
+list_reset(struct admin *a)
+{
+	unsigned i;
+
+	for (i = 0; a->list_parts != NULL && i < a->view->nworkers; i++)
+		free(a->list_parts[i]);
+	free(a->list_parts);
+	free(a->list_got);
+	a->list_parts = NULL;
+	a->list_got = NULL;
+	a->list_pending = 0;
+	a->list_failed = 0;
+}
+
+/* Every worker answered: one JSON array of at most list_limit objects. */
+static void
+list_finish(struct admin *a)
+{
+	struct body b = { NULL, 0, 0, 0 };
+	struct client *cl = a->list_client;
+	const char *p, *nl;
+	unsigned i, n = 0;
+
+	a->list_client = NULL;
+	if (cl == NULL || a->list_failed) {
+		if (cl != NULL)
+			respond_text(cl, HTTP_UNAVAILABLE, "out of memory\n");
+		return;
+	}
+	body_add(&b, "[");
+	for (i = 0; i < a->view->nworkers; i++)
+		for (p = a->list_parts[i]; p != NULL && n < a->list_limit &&
+		    (nl = strchr(p, '\n')) != NULL; p = nl + 1, n++)
+			body_add(&b, "%s\n%.*s", n > 0 ? "," : "",
+			    (int)(nl - p), p);
+	body_add(&b, "%s]\n", n > 0 ? "\n" : "");
+	if (b.failed || b.p == NULL)
+		respond_text(cl, HTTP_UNAVAILABLE, "out of memory\n");
+	else
+		respond(cl, HTTP_OK, "application/json", b.p, b.len);
+	free(b.p);
+}
+
+void
+admin_listed(struct admin *a)
+{
+	const struct admin_view *v;
+	unsigned i;
+	char *json;
+
+	if (a == NULL || a->list_pending == 0)
+		return;
+	v = a->view;
+	for (i = 0; i < v->nworkers; i++) {
+		if (a->list_got[i] || !worker_take_list(&v->workers[i], &json))
+			continue;
+		a->list_got[i] = 1;
+		a->list_parts[i] = json;
+		if (json == NULL)
+			a->list_failed = 1;
+		a->list_pending--;
+	}
+	if (a->list_pending > 0)
+		return;
+	list_finish(a);
+	list_reset(a);
+}
+
+/* Ask every worker; admin_listed() answers once all have replied, or the
+ * client's timer says they did not in time. */
+static void
+serve_connections(struct client *cl, const char *query)
+{
+	struct admin *a = cl->a;
+	unsigned i, n = a->view->nworkers, limit;
+
+	if (list_limit(query, &limit) != 0) {
+		respond_text(cl, HTTP_BAD_REQUEST, "?limit= takes a number "
+		    "from 1 to 100000\n");
+		return;
+	}
+	if (a->list_pending > 0) {
+		respond_text(cl, HTTP_UNAVAILABLE, "busy with another "
+		    "/connections; try again\n");
+		return;
+	}
+	if (n == 0) {
+		respond(cl, HTTP_OK, "application/json", "[]\n", 3);
+		return;
+	}
+	a->list_parts = calloc(n, sizeof(*a->list_parts));
+	a->list_got = calloc(n, sizeof(*a->list_got));
+	if (a->list_parts == NULL || a->list_got == NULL) {
+		list_reset(a);
+		respond_text(cl, HTTP_UNAVAILABLE, "out of memory\n");
+		return;
+	}
+	a->list_limit = limit;
+	a->list_pending = n;
+	a->list_client = cl;
+	cl->listing = 1;
+	for (i = 0; i < n; i++)
+		worker_post_list(&a->view->workers[i], limit);
+	(void)uv_timer_start(&cl->timer, on_client_timer, ADMIN_PROBE_MS, 0);
+}
+
 /* --- requests ------------------------------------------------------------ */
 
 static void
@@ -504,9 +649,11 @@ dispatch(struct client *cl, const struct http_request *req)
 		serve_readyz(cl);
 	else if (strcmp(req->path, "/metrics") == 0)
 		serve_metrics(cl);
+	else if (strcmp(req->path, "/connections") == 0)
+		serve_connections(cl, req->query);
 	else
 		respond_text(cl, HTTP_NOT_FOUND, "not found; try /healthz, "
-		    "/readyz or /metrics\n");
+		    "/readyz, /metrics or /connections\n");
 }
 
 static void
@@ -619,8 +766,11 @@ on_connection(uv_stream_t *server, int status)
 static void
 admin_maybe_free(struct admin *a)
 {
-	if (a->closing && !a->server_open && a->nclients == 0)
-		free(a);
+	if (!a->closing || a->server_open || a->nclients > 0)
+		return;
+	/* Answers still on their way stay with their worker (worker_free). */
+	list_reset(a);
+	free(a);
 }
 
 static void
@@ -671,7 +821,7 @@ admin_start(uv_loop_t *loop, const char *address,
 		return (NULL);
 	}
 	log_info("admin endpoint on http://%s/ (/healthz, /readyz, "
-	    "/metrics)", address);
+	    "/metrics, /connections)", address);
 	return (a);
 }
 

@@ -68,6 +68,8 @@ struct daemon {
 	struct daemon_stats final;      /* summed once the workers ended */
 	struct admin *admin;            /* [admin] endpoint, or NULL */
 	struct admin_view view;         /* what it reports */
+	uv_async_t listed;              /* a worker answered /connections */
+	int listed_init;
 };
 
 void
@@ -551,6 +553,7 @@ static const struct worker_conn_ops conn_ops = {
 	.recheck = conn_recheck,
 	.drain = drain_conns,
 	.end_all = end_conns,
+	.list = conn_list_json,
 };
 
 static int
@@ -573,10 +576,19 @@ init_shared(struct daemon *d)
 
 /* [admin] address: bind it before privileges are dropped; it serves once
  * the control loop runs. 0 or -1 (logged). */
+static void
+on_listed(uv_async_t *h)
+{
+	struct daemon *d = h->data;
+
+	admin_listed(d->admin);
+}
+
 static int
 start_admin(struct daemon *d)
 {
 	char err[512];
+	int r;
 
 	d->view.workers = d->workers;
 	d->view.snap = d->snap;
@@ -587,6 +599,18 @@ start_admin(struct daemon *d)
 		log_error("%s", err);
 		return (-1);
 	}
+	if (d->admin == NULL)
+		return (0);
+	/* Workers send it until they are joined: closed in destroy(). */
+	if ((r = uv_async_init(d->loop, &d->listed, on_listed)) != 0) {
+		log_error("[admin]: cannot make an async handle: %s",
+		    uv_strerror(r));
+		return (-1);
+	}
+	d->listed.data = d;
+	d->listed_init = 1;
+	uv_unref((uv_handle_t *)&d->listed);
+	d->shared.listed = &d->listed;
 	return (0);
 }
 
@@ -597,6 +621,10 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	int rc;
 
 	rc = reap_workers(d);
+	if (d->listed_init) {
+		d->listed_init = 0;
+		uv_close((uv_handle_t *)&d->listed, on_closed_quietly);
+	}
 	close_signals(d);
 	close_watchdog(d);
 	admin_close(d->admin);

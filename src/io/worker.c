@@ -356,6 +356,9 @@ worker_start(struct worker *w, unsigned index, unsigned nworkers,
 	atomic_init(&w->stop_posted, 0);
 	atomic_init(&w->drain_posted, WORKER_DRAIN_NONE);
 	atomic_init(&w->beat, 0);
+	atomic_init(&w->list_posted, 0);
+	atomic_init(&w->list_reply, NULL);
+	atomic_init(&w->list_done, 0);
 	w->scratch_len = SCRATCH_LEN;
 	if (init_loop(w, err, errlen) != 0)
 		goto fail;
@@ -381,6 +384,19 @@ on_sweep(uv_timer_t *t)
 		(void)uv_timer_stop(t);
 }
 
+/* A connection list was asked for (worker_post_list): answer it. */
+static void
+answer_list(struct worker *w)
+{
+	unsigned want = atomic_exchange(&w->list_posted, 0);
+
+	if (want == 0)
+		return;
+	atomic_store(&w->list_reply, w->shared->conn->list(w, want - 1));
+	atomic_store(&w->list_done, 1);
+	(void)uv_async_send(w->shared->listed);
+}
+
 static void
 on_wake(uv_async_t *a)
 {
@@ -398,6 +414,7 @@ on_wake(uv_async_t *a)
 		if (w->sweep != NULL && !w->stopping)
 			(void)uv_timer_start(&w->sweep_timer, on_sweep, 0, 1);
 	}
+	answer_list(w);
 	drain(w);
 	if (atomic_load(&w->stop_posted))
 		stop(w);
@@ -459,7 +476,27 @@ worker_free(struct worker *w)
 	snapshot_unref(atomic_exchange(&w->posted, NULL));
 	snapshot_unref(w->snap);
 	w->snap = NULL;
+	free(atomic_exchange(&w->list_reply, NULL));
 	return (rc);
+}
+
+void
+worker_post_list(struct worker *w, unsigned limit)
+{
+	atomic_store(&w->list_done, 0);
+	free(atomic_exchange(&w->list_reply, NULL));
+	atomic_store(&w->list_posted, limit + 1);
+	(void)uv_async_send(&w->wake);
+}
+
+int
+worker_take_list(struct worker *w, char **json)
+{
+	if (!atomic_load(&w->list_done))
+		return (0);
+	atomic_store(&w->list_done, 0);
+	*json = atomic_exchange(&w->list_reply, NULL);
+	return (1);
 }
 
 uint64_t

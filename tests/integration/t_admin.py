@@ -14,6 +14,12 @@
                is N + 2, identity_refused 1, a handshake failure 1, the
                closed counters sum to accepted, nothing is open, bytes up
                cover every PUBLISH sent and bytes down every CONNACK.
+  connections  4 connected devices on both workers and one past its
+               handshake without a CONNECT: /connections is a JSON array
+               of exactly these 5, the 4 with identity, mapped username,
+               client id, subject, peer, state proxying, since, not_after,
+               the fifth await_connect with username null; ?limit=2 gives
+               2; a bad ?limit= is 400; [] once they have gone.
   limits       a request head over 4 KiB is refused (431 or closed); a
                client that sends half a request line is cut at the 5 s
                deadline while /healthz answers at once meanwhile; of 12
@@ -257,6 +263,60 @@ def live_histogram(t, moat, port):
         c.close()
 
 
+def connections(t, moat, port):
+    t.step("/connections lists the live devices of both workers")
+    import json
+    cs = []
+    try:
+        for i in range(4):
+            c = mt.RawClient("127.0.0.1", moat.port,
+                             t.device_ctx("sensor-a"),
+                             source="127.0.0.%d" % (60 + i))
+            cs.append(c)
+            t.check(c.connect("listed-%d" % i) == 0,
+                    "device listed-%d is connected" % i)
+        c = mt.RawClient("127.0.0.1", moat.port, t.device_ctx("sensor-a"),
+                         source="127.0.0.70")
+        cs.append(c)     # past its handshake, no CONNECT yet
+        status, body = http(port, "/connections")
+        t.check(status == 200, "/connections: 200", body)
+        lst = json.loads(body)
+        mt.say("      " + body.strip().replace("\n", "\n      "))
+        t.check(len(lst) == 5 and
+                sorted(o["client_id"] for o in lst
+                       if o["client_id"] is not None) ==
+                ["listed-%d" % i for i in range(4)],
+                "one object per device past its handshake", body)
+        waiting = [o for o in lst if o["client_id"] is None]
+        t.check(waiting[0]["state"] == "await_connect" and
+                waiting[0]["username"] is None,
+                "the one without a CONNECT: await_connect, username null")
+        o = [o for o in lst if o["client_id"] is not None][0]
+        t.check(o["identity"] == "sensor-a" and o["username"] == "sensor-a"
+                and o["subject"] == "CN=sensor-a" and o["up"] >= 0 and
+                o["not_after"] > time.time() + 86400 and
+                abs(o["since"] - time.time()) < 30 and
+                o["state"] == "proxying" and
+                o["peer"].startswith("127.0.0.6"),
+                "identity, username, subject, peer, state, since, "
+                "not_after", str(o))
+        t.check(set(x["worker"] for x in lst) <= {0, 1},
+                "worker is 0 or 1: %s" % sorted(set(x["worker"]
+                                                    for x in lst)))
+        status, body = http(port, "/connections?limit=2")
+        mt.say("      ?limit=2: %r" % body[:60])
+        t.check(status == 200 and len(json.loads(body)) == 2,
+                "?limit=2: two objects")
+        for q in ("limit=0", "limit=x", "limit=100001", "foo=1"):
+            status, _ = http(port, "/connections?" + q)
+            t.check(status == 400, "?%s: 400" % q)
+    finally:
+        for c in cs:
+            c.close()
+    t.check(mt.wait_for(lambda: http(port, "/connections")[1] == "[]\n",
+                        5), "[] once they have gone")
+
+
 def limits(t, port):
     t.step("request size cap, deadline, client cap")
     status, body = http(port, None, raw=b"GET /metrics HTTP/1.1\r\nX: " +
@@ -377,6 +437,7 @@ def main(t):
     broker = probes(t, moat, broker, port)
     scripted_run(t, moat, broker, port)
     live_histogram(t, moat, port)
+    connections(t, moat, port)
     limits(t, port)
     reload_failure(t, moat, port)
     moat.stop_and_check()
