@@ -19,6 +19,7 @@
 #define MOAT_CERT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct cert_crl;
 struct cert_identity;
@@ -61,6 +62,14 @@ enum cert_verdict cert_peer_identity(struct tls_session *s,
  */
 enum cert_verdict cert_verify_file(const struct config *cfg,
     const char *path, struct cert_identity *id, char *why, size_t whylen);
+
+/* notAfter of a DER certificate, seconds since the epoch, into *out.
+ * 0, or -1 when it cannot be read. */
+int cert_der_not_after(const unsigned char *der, size_t len, int64_t *out);
+
+/* notAfter of the first certificate of the PEM file at path (the server
+ * certificate of a chain), seconds since the epoch; 0 when unreadable. */
+int64_t cert_file_not_after(const char *path);
 
 /*
  * The subject of the DER certificate der (len bytes) as an RFC 4514 string

@@ -94,6 +94,8 @@ struct config {
 	                                      * the user's primary group */
 	int watch_files;                     /* [process] 1: reload when the
 	                                      * files change (watch.h) */
+	char *admin_address;                 /* [admin] address, "off" to
+	                                      * disable (admin.h) */
 
 	/* [identity]: certificate -> broker credentials (identity.h) */
 	enum identity_source id_source;

@@ -97,4 +97,14 @@ void conn_end_all(struct worker *w, uint8_t mqtt5_reason,
 /* Close every connection of w with reason why. */
 void conn_close_all(struct worker *w, enum conn_reason why);
 
+/*
+ * On w's loop: w's connections past their handshake, at most limit, as
+ * JSON objects, one per line ("{...}\n"): id, worker, state, peer,
+ * subject, identity (the certificate CN), username, client_id, since
+ * (seconds since the epoch), up, down, not_after. Returns a malloc'd
+ * string ("" for none; the caller frees it), or NULL when out of memory
+ * (connlist.c).
+ */
+char *conn_list_json(struct worker *w, unsigned limit);
+
 #endif

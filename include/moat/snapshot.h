@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "moat/backend.h"
 #include "moat/privdrop.h"
@@ -33,6 +34,8 @@ struct snapshot {
 	 * addresses off loopback where the broker's port listens.
 	 */
 	struct backend_exposure exposure;
+	int64_t cert_not_after;         /* the server certificate's notAfter,
+	                                 * seconds since the epoch; 0: unknown */
 	struct cert_crl *crl;           /* [tls] crl's revoked certificates,
 	                                 * to re-check live connections; NULL
 	                                 * without a crl */

@@ -12,6 +12,7 @@
 #define MOAT_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct tls_ctx;
@@ -63,6 +64,10 @@ struct tls_ctx *tls_ctx_new(const struct config *cfg, char *err,
  * in less than 7 days"), or NULL. Owned by ctx.
  */
 const char *tls_ctx_warning(const struct tls_ctx *ctx);
+
+/* The CRL's earliest nextUpdate, seconds since the epoch; 0 without a
+ * CRL. */
+int64_t tls_ctx_crl_next_update(const struct tls_ctx *ctx);
 
 /* Free a context; tls_ctx_free(NULL) does nothing. Sessions must be gone. */
 void tls_ctx_free(struct tls_ctx *ctx);

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "moat/config.h"
+#include "moat/reason.h"
 
 struct admit;
 struct conn;
@@ -27,6 +28,10 @@ struct snapshot;
 struct worker;
 
 #define WORKER_NWARN  4       /* limits warned about apart (conn.c) */
+/* Upper bounds, in days, of the buckets of days left on the certificates
+ * of connected devices; one more bucket holds the rest (+Inf). */
+#define WORKER_DAYS_BUCKETS(X) X(1) X(7) X(30) X(90) X(365)
+#define WORKER_NDAYS  6
 
 /*
  * What a worker does with its connections, given by the daemon (conn.h's
@@ -40,6 +45,7 @@ struct worker_conn_ops {
 	int (*recheck)(struct worker *w, unsigned max); /* conn_recheck */
 	void (*drain)(struct worker *w);  /* close what is not yet live */
 	void (*end_all)(struct worker *w); /* end the live ones (0x8B) */
+	char *(*list)(struct worker *w, unsigned limit); /* conn_list_json */
 };
 
 /* Steps of a graceful stop, posted by the daemon (worker_post_drain). */
@@ -56,6 +62,8 @@ struct worker_shared {
 	_Atomic uint64_t handshakes;  /* in their handshake, all workers */
 	_Atomic uint64_t connected;   /* authenticated, all workers */
 	uint64_t heartbeat_ms;        /* each loop beats this often; 0: off */
+	uv_async_t *listed;           /* on the control loop: a worker
+	                               * answered worker_post_list() */
 };
 
 /* Counters of one worker: written by its loop only, read by anyone. */
@@ -63,6 +71,13 @@ struct worker_counters {
 	atomic_uint_fast64_t open;
 	atomic_uint_fast64_t accepted;
 	atomic_uint_fast64_t refused;
+	atomic_uint_fast64_t closed[CONN_NREASONS]; /* by close reason */
+	atomic_uint_fast64_t bytes_up;      /* of closed connections */
+	atomic_uint_fast64_t bytes_down;
+	/* Authenticated connections open now, by the bucket their
+	 * certificate's days left fell in when the handshake ended. */
+	atomic_uint_fast64_t days_left[WORKER_NDAYS];
+	atomic_uint_fast64_t days_sum;      /* their days left, summed */
 };
 
 struct worker {
@@ -74,6 +89,11 @@ struct worker {
 	_Atomic(struct snapshot *) posted; /* next snapshot, one reference */
 	atomic_int stop_posted;
 	atomic_int drain_posted;      /* enum worker_drain */
+	atomic_uint list_posted;      /* limit + 1 of a connection list
+	                               * asked for; 0: none */
+	_Atomic(char *) list_reply;   /* its answer, taken by
+	                               * worker_take_list() */
+	atomic_int list_done;         /* list_reply is set (maybe NULL) */
 	enum worker_drain drained;    /* the steps taken (own loop only) */
 	struct worker_shared *shared;
 	struct snapshot *snap;        /* current snapshot (one reference) */
@@ -140,6 +160,18 @@ void worker_post_stop(struct worker *w);
 void worker_post_drain(struct worker *w, enum worker_drain step);
 
 /*
+ * From any thread: ask w for the JSON of at most limit of its live
+ * connections (conn_list_json). w answers on its loop, then sends
+ * shared->listed; worker_take_list() then returns the answer. One request
+ * at a time per worker.
+ */
+void worker_post_list(struct worker *w, unsigned limit);
+
+/* w's answer: 1 with *json (the caller frees it; NULL when w ran out of
+ * memory), or 0 when w has not answered yet. */
+int worker_take_list(struct worker *w, char **json);
+
+/*
  * After the thread has been joined (or was never spawned): free what w
  * owns and close its loop. Returns 0, or -1 when the loop still had
  * handles open.
@@ -148,6 +180,24 @@ int worker_free(struct worker *w);
 
 /* A connection id unique across the workers: 1, 2, 3, ... */
 uint64_t worker_conn_id(struct worker *w);
+
+/*
+ * Count a connection's end (only from w's loop): its reason, its bytes
+ * each way, and, when days >= 0 (worker_count_cert), its place in
+ * days_left.
+ */
+void worker_count_close(struct worker *w, enum conn_reason why,
+    uint64_t up, uint64_t down, int64_t days);
+
+/*
+ * Count an authenticated connection whose certificate is valid until
+ * not_after (seconds since the epoch) in days_left (only from w's loop).
+ * Returns its whole days left, which worker_count_close() takes back.
+ */
+int64_t worker_count_cert(struct worker *w, int64_t not_after);
+
+/* The days_left bucket of a certificate with days whole days left. */
+int worker_days_bucket(int64_t days);
 
 /* Bump one of w's counters (only from w's loop). */
 #define WORKER_COUNT(w, field, delta)                                   \

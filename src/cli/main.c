@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "moat/addr.h"
 #include "moat/cli.h"
 #include "moat/config.h"
 #include "moat/daemon.h"
@@ -112,6 +113,30 @@ exposure_warning(const char *path, const struct snapshot *snap, int check)
 	return (x->state == BACKEND_EXPOSURE_FOUND);
 }
 
+/* [admin] address off loopback: anyone who reaches it reads /metrics. */
+static void
+admin_warning(const struct config *cfg, int check)
+{
+	char where[512], err[256];
+	struct addr a;
+
+	if (cfg->admin_address == NULL ||
+	    strcmp(cfg->admin_address, "off") == 0 ||
+	    addr_parse_listen(cfg->admin_address, &a, err, sizeof(err)) != 0 ||
+	    addr_is_loopback(a.kind, a.ip))
+		return;
+	config_where(cfg, "admin", "address", where, sizeof(where));
+	if (check)
+		fprintf(stderr, "%s: warning: the admin endpoint %s is "
+		    "reachable from outside this host, without "
+		    "authentication; bind it to 127.0.0.1 unless a firewall "
+		    "guards it\n", where, cfg->admin_address);
+	else
+		log_warn("%s: the admin endpoint %s is reachable from outside "
+		    "this host, without authentication", where,
+		    cfg->admin_address);
+}
+
 /*
  * Say what is allowed but unsafe in snap: on stderr for --check, else in
  * the log. Returns 1 when the broker's port is exposed, else 0.
@@ -121,6 +146,8 @@ startup_warnings(const char *path, const struct snapshot *snap, int check)
 {
 	char where[512];
 	int exposed = exposure_warning(path, snap, check);
+
+	admin_warning(snap->cfg, check);
 
 	if (snap->cfg->id_client_id == ID_CID_KEEP) {
 		/* Allowed, but it gives up invariant 3: say so every time. */

@@ -102,6 +102,7 @@ static int check_backend(const char *, char *, size_t);
 static int check_password(const char *, char *, size_t);
 static int check_user(const char *, char *, size_t);
 static int check_group(const char *, char *, size_t);
+static int check_admin(const char *, char *, size_t);
 
 static const struct opt_value id_sources[] = {
 #define X(name, text) { text, ID_SRC_##name },
@@ -544,6 +545,20 @@ static const struct opt opts[] = {
 		    "half a second and reloads only when their contents "
 		    "differ from what it last read. false: reload only on "
 		    "SIGHUP.",
+	}, {
+		.section = "admin", .key = "address", .type = OPT_STRING,
+		.offset = OFF(admin_address), .def = "off",
+		.check = check_admin, .arg = "off | ADDRESS:PORT",
+		.what = "off or a loopback address such as 127.0.0.1:9883",
+		.help = "Plain HTTP endpoint for probes and monitoring: "
+		    "/healthz (every worker loop is alive), /readyz "
+		    "(listening, the broker answers, not draining), "
+		    "/metrics (Prometheus text) and /connections (JSON). "
+		    "It has no authentication, "
+		    "so keep it on loopback, such as 127.0.0.1:9883; any "
+		    "other address must be set explicitly and --check "
+		    "warns that it is reachable from outside. off (the "
+		    "default): no endpoint, no port opened.",
 	},
 };
 
@@ -864,6 +879,26 @@ check_group(const char *value, char *err, size_t errlen)
  * Syntax and the loopback rule on literals only: a host name is resolved
  * once, when the snapshot is built (snapshot.c), never while loading.
  */
+/* [admin] address: off, or a listen address with a real port. */
+static int
+check_admin(const char *value, char *err, size_t errlen)
+{
+	struct addr a;
+	char e[ECHO_MAX * 4 + 8];
+
+	if (strcmp(value, "off") == 0)
+		return (0);
+	if (addr_parse_listen(value, &a, err, errlen) != 0)
+		return (-1);
+	if (a.port == 0) {
+		snprintf(err, errlen, "\"%s\" needs a fixed port, such as "
+		    "127.0.0.1:9883: probes and scrapers must know where to "
+		    "connect", echo(value, e, sizeof(e)));
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 check_backend(const char *value, char *err, size_t errlen)
 {

@@ -591,6 +591,7 @@ handshake_done(struct conn *c)
 		conn_close(c, CONN_CLOSE_TOO_MANY_CONNECTIONS, why);
 		return;
 	}
+	c->cert_days = worker_count_cert(c->w, c->cert.not_after);
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_kv(LOG_LVL_DEBUG, "tls_established", "peer", c->peer,
 		    "subject", c->cert.dn, "fingerprint", c->cert.fingerprint,
@@ -735,6 +736,9 @@ conn_free(struct conn *c)
 	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
 	    "fingerprint", c->cert.fingerprint, "identity", c->identity,
 	    "connack", code >= 0 ? ack : NULL, NULL);
+
+	worker_count_close(w, c->reason, c->up.bytes, c->down.bytes,
+	    c->cert_days);
 
 	if (w->sweep == c)
 		w->sweep = c->next;
@@ -1037,6 +1041,7 @@ conn_accept(struct worker *w, uv_stream_t *server)
 	}
 	c->dev.data = c;
 	c->w = w;
+	c->cert_days = -1;
 	pipe_init(&c->up, &up_ops, c, (uv_stream_t *)&c->dev, &c->be.s);
 	pipe_init(&c->down, &down_ops, c, &c->be.s, (uv_stream_t *)&c->dev);
 	if (uv_accept(server, (uv_stream_t *)&c->dev) != 0 ||

@@ -76,6 +76,8 @@ struct conn {
 	struct sockaddr_storage peer_sa;
 	struct cert_identity cert;      /* of the device certificate */
 	char *identity;                 /* the identity value, for the log */
+	int64_t cert_days;              /* days left counted in its worker's
+	                                 * days_left, or -1: not counted */
 	char *username;                 /* mapped, for the log */
 	char *client_id;
 	char *device_cid;               /* as the device sent it, or NULL */

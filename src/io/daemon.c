@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <uv.h>
 
+#include "moat/admin.h"
 #include "moat/config.h"
 #include "moat/conn.h"
 #include "moat/daemon.h"
@@ -64,6 +66,10 @@ struct daemon {
 	uint64_t watchdog_ns;           /* $WATCHDOG_USEC, in ns; 0: off */
 	int watchdog_warned;
 	struct daemon_stats final;      /* summed once the workers ended */
+	struct admin *admin;            /* [admin] endpoint, or NULL */
+	struct admin_view view;         /* what it reports */
+	uv_async_t listed;              /* a worker answered /connections */
+	int listed_init;
 };
 
 void
@@ -135,6 +141,9 @@ install(struct daemon *d, struct snapshot *snap)
 	if (!same_listeners(d->snap->cfg, snap->cfg))
 		log_warn("reload: [listen] changes take effect only after a "
 		    "restart; still listening where moat started");
+	if (strcmp(d->snap->cfg->admin_address, snap->cfg->admin_address) != 0)
+		log_warn("reload: [admin] address changes take effect only "
+		    "after a restart; still serving it where moat started");
 	if (count_workers(snap->cfg) != d->nworkers)
 		log_warn("reload: [process] workers changes take effect only "
 		    "after a restart; still running %u", d->nworkers);
@@ -150,6 +159,7 @@ install(struct daemon *d, struct snapshot *snap)
 		worker_post_snapshot(&d->workers[i], snapshot_ref(snap));
 	snapshot_unref(d->snap);
 	d->snap = snap;
+	d->view.snap = snap;
 	daemon_stats(d, &st);
 	log_info("reloaded %s; new connections use it, %llu open ones are "
 	    "checked against its CRL and identity map", d->config_path,
@@ -174,9 +184,12 @@ reload_done(uv_work_t *req, int status)
 	if (job->snap == NULL) {
 		log_error("reload failed, still running the previous "
 		    "configuration: %s", job->err);
+		d->view.reloads_failed++;
 		watch_seen(d->watch, job->digest);
 	} else {
 		install(d, job->snap);
+		d->view.reloads_ok++;
+		d->view.last_reload_ok = (int64_t)time(NULL);
 		(void)watch_arm(d->watch, d->snap->cfg, job->digest);
 	}
 	job->snap = NULL;
@@ -210,6 +223,7 @@ start_reload(struct daemon *d)
 		log_error("reload failed, still running the previous "
 		    "configuration: cannot start the reload: %s",
 		    uv_strerror(r));
+		d->view.reloads_failed++;
 		(void)notify_send("READY=1");
 		return;
 	}
@@ -323,6 +337,8 @@ stop_now(struct daemon *d)
 		uv_close((uv_handle_t *)&d->drain_timer, on_closed_quietly);
 	}
 	close_watchdog(d);
+	admin_close(d->admin);
+	d->admin = NULL;
 	for (i = 0; i < d->nspawned; i++)
 		worker_post_stop(&d->workers[i]);
 }
@@ -370,6 +386,7 @@ start_drain(struct daemon *d, const char *name)
 	    (unsigned long long)d->snap->cfg->drain_timeout_ms);
 	(void)notify_send("STOPPING=1");
 	d->stopping = 1;
+	d->view.stopping = 1;
 	if (d->reloading)
 		(void)uv_cancel((uv_req_t *)&d->job.req);
 	d->drain_start = uv_now(d->loop);
@@ -536,6 +553,7 @@ static const struct worker_conn_ops conn_ops = {
 	.recheck = conn_recheck,
 	.drain = drain_conns,
 	.end_all = end_conns,
+	.list = conn_list_json,
 };
 
 static int
@@ -549,6 +567,50 @@ init_shared(struct daemon *d)
 	d->shared.heartbeat_ms = d->watchdog_ns / 4000000;
 	if (d->watchdog_ns > 0 && d->shared.heartbeat_ms == 0)
 		d->shared.heartbeat_ms = 1;
+	/* /healthz reads the beats too: always beat, at least this often. */
+	if (d->shared.heartbeat_ms == 0 ||
+	    d->shared.heartbeat_ms > ADMIN_HEARTBEAT_MS)
+		d->shared.heartbeat_ms = ADMIN_HEARTBEAT_MS;
+	return (0);
+}
+
+/* [admin] address: bind it before privileges are dropped; it serves once
+ * the control loop runs. 0 or -1 (logged). */
+static void
+on_listed(uv_async_t *h)
+{
+	struct daemon *d = h->data;
+
+	admin_listed(d->admin);
+}
+
+static int
+start_admin(struct daemon *d)
+{
+	char err[512];
+	int r;
+
+	d->view.workers = d->workers;
+	d->view.snap = d->snap;
+	d->view.last_reload_ok = (int64_t)time(NULL);
+	d->admin = admin_start(d->loop, d->snap->cfg->admin_address, &d->view,
+	    err, sizeof(err));
+	if (d->admin == NULL && err[0] != '\0') {
+		log_error("%s", err);
+		return (-1);
+	}
+	if (d->admin == NULL)
+		return (0);
+	/* Workers send it until they are joined: closed in destroy(). */
+	if ((r = uv_async_init(d->loop, &d->listed, on_listed)) != 0) {
+		log_error("[admin]: cannot make an async handle: %s",
+		    uv_strerror(r));
+		return (-1);
+	}
+	d->listed.data = d;
+	d->listed_init = 1;
+	uv_unref((uv_handle_t *)&d->listed);
+	d->shared.listed = &d->listed;
 	return (0);
 }
 
@@ -559,8 +621,14 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	int rc;
 
 	rc = reap_workers(d);
+	if (d->listed_init) {
+		d->listed_init = 0;
+		uv_close((uv_handle_t *)&d->listed, on_closed_quietly);
+	}
 	close_signals(d);
 	close_watchdog(d);
+	admin_close(d->admin);
+	d->admin = NULL;
 	watch_close(d->watch);
 	if (d->drain_timer_init) {
 		d->drain_timer_init = 0;
@@ -599,13 +667,15 @@ daemon_run(const char *config_path, struct snapshot *snap)
 		(void)destroy(d, NULL);
 		return (1);
 	}
-	if (init_shared(d) != 0 || start_workers(d) != 0 ||
+	if (init_shared(d) != 0 || start_admin(d) != 0 ||
+	    start_workers(d) != 0 ||
 	    start_signals(d) != 0 || start_watchdog(d) != 0 ||
 	    (d->watch = watch_start(d->loop, config_path, snap->cfg,
 	    on_files_changed, d)) == NULL) {
 		(void)destroy(d, NULL);
 		return (1);
 	}
+	d->view.nworkers = d->nspawned;
 	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s; "
 	    "%u worker%s", PACKAGE_VERSION, tls_library_version(),
 	    uv_version_string(), snap->backend.text, d->nworkers,

@@ -45,6 +45,7 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 	if (privdrop_resolve(cfg, &snap->run_as, err, errlen) != 0)
 		goto fail1;
 	backend_audit(&snap->backend, &snap->exposure);
+	snap->cert_not_after = cert_file_not_after(cfg->tls_cert);
 	if ((snap->tls = tls_ctx_new(cfg, err, errlen)) == NULL)
 		goto fail1;
 	if ((snap->ident = identity_rules_new(cfg, err, errlen)) == NULL)

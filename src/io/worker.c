@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,6 +26,8 @@
 #include "moat/log.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
+
+#define SECONDS_PER_DAY 86400
 
 #define BACKLOG     511
 #define SCRATCH_LEN 16384
@@ -353,6 +356,9 @@ worker_start(struct worker *w, unsigned index, unsigned nworkers,
 	atomic_init(&w->stop_posted, 0);
 	atomic_init(&w->drain_posted, WORKER_DRAIN_NONE);
 	atomic_init(&w->beat, 0);
+	atomic_init(&w->list_posted, 0);
+	atomic_init(&w->list_reply, NULL);
+	atomic_init(&w->list_done, 0);
 	w->scratch_len = SCRATCH_LEN;
 	if (init_loop(w, err, errlen) != 0)
 		goto fail;
@@ -378,6 +384,19 @@ on_sweep(uv_timer_t *t)
 		(void)uv_timer_stop(t);
 }
 
+/* A connection list was asked for (worker_post_list): answer it. */
+static void
+answer_list(struct worker *w)
+{
+	unsigned want = atomic_exchange(&w->list_posted, 0);
+
+	if (want == 0)
+		return;
+	atomic_store(&w->list_reply, w->shared->conn->list(w, want - 1));
+	atomic_store(&w->list_done, 1);
+	(void)uv_async_send(w->shared->listed);
+}
+
 static void
 on_wake(uv_async_t *a)
 {
@@ -395,6 +414,7 @@ on_wake(uv_async_t *a)
 		if (w->sweep != NULL && !w->stopping)
 			(void)uv_timer_start(&w->sweep_timer, on_sweep, 0, 1);
 	}
+	answer_list(w);
 	drain(w);
 	if (atomic_load(&w->stop_posted))
 		stop(w);
@@ -456,7 +476,27 @@ worker_free(struct worker *w)
 	snapshot_unref(atomic_exchange(&w->posted, NULL));
 	snapshot_unref(w->snap);
 	w->snap = NULL;
+	free(atomic_exchange(&w->list_reply, NULL));
 	return (rc);
+}
+
+void
+worker_post_list(struct worker *w, unsigned limit)
+{
+	atomic_store(&w->list_done, 0);
+	free(atomic_exchange(&w->list_reply, NULL));
+	atomic_store(&w->list_posted, limit + 1);
+	(void)uv_async_send(&w->wake);
+}
+
+int
+worker_take_list(struct worker *w, char **json)
+{
+	if (!atomic_load(&w->list_done))
+		return (0);
+	atomic_store(&w->list_done, 0);
+	*json = atomic_exchange(&w->list_reply, NULL);
+	return (1);
 }
 
 uint64_t
@@ -464,4 +504,46 @@ worker_conn_id(struct worker *w)
 {
 	return (atomic_fetch_add_explicit(&w->shared->next_id, 1,
 	    memory_order_relaxed) + 1);
+}
+
+void
+worker_count_close(struct worker *w, enum conn_reason why, uint64_t up,
+    uint64_t down, int64_t days)
+{
+	if ((unsigned)why < CONN_NREASONS)
+		WORKER_COUNT(w, closed[why], 1);
+	WORKER_COUNT(w, bytes_up, up);
+	WORKER_COUNT(w, bytes_down, down);
+	if (days < 0)
+		return;
+	WORKER_COUNT(w, days_left[worker_days_bucket(days)], -1);
+	WORKER_COUNT(w, days_sum, -(uint64_t)days);
+}
+
+int64_t
+worker_count_cert(struct worker *w, int64_t not_after)
+{
+	int64_t days = (not_after - (int64_t)time(NULL)) / SECONDS_PER_DAY;
+
+	if (days < 0)
+		days = 0;
+	WORKER_COUNT(w, days_left[worker_days_bucket(days)], 1);
+	WORKER_COUNT(w, days_sum, days);
+	return (days);
+}
+
+int
+worker_days_bucket(int64_t days)
+{
+	static const int64_t le[] = {
+#define X(n) n,
+		WORKER_DAYS_BUCKETS(X)
+#undef X
+	};
+	int i;
+
+	for (i = 0; i < WORKER_NDAYS - 1; i++)
+		if (days <= le[i])
+			return (i);
+	return (WORKER_NDAYS - 1);
 }

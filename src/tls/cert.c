@@ -780,6 +780,34 @@ der_not_after(struct der validity, int64_t *out)
 	return (der_time(tag, t, out));
 }
 
+int64_t
+cert_file_not_after(const char *path)
+{
+	WOLFSSL_X509 *x;
+	const unsigned char *der;
+	int64_t when = 0;
+	int n = 0;
+
+	if ((x = wolfSSL_X509_load_certificate_file(path,
+	    WOLFSSL_FILETYPE_PEM)) == NULL)
+		return (0);
+	if ((der = wolfSSL_X509_get_der(x, &n)) == NULL || n <= 0 ||
+	    cert_der_not_after(der, (size_t)n, &when) != 0)
+		when = 0;
+	wolfSSL_X509_free(x);
+	return (when);
+}
+
+int
+cert_der_not_after(const unsigned char *der, size_t len, int64_t *out)
+{
+	struct cert_parts cp;
+
+	if (cert_split(der, len, &cp) != 0)
+		return (-1);
+	return (der_not_after(cp.validity, out));
+}
+
 /* Subject, issuer CN, serial and fingerprint from the DER. */
 static enum cert_verdict
 read_names(WOLFSSL_X509 *x, const unsigned char *der, size_t dersz,

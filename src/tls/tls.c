@@ -592,6 +592,12 @@ fail:
 	return (NULL);
 }
 
+int64_t
+tls_ctx_crl_next_update(const struct tls_ctx *t)
+{
+	return ((int64_t)t->crl_next_update);
+}
+
 const char *
 tls_ctx_warning(const struct tls_ctx *t)
 {

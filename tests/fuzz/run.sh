@@ -9,6 +9,8 @@
 #                 seeds in tests/fuzz/corpus/connect
 #   fuzz_frame    the framer for every packet type (fuzz_frame.c), seeds
 #                 in tests/fuzz/corpus/frame and corpus/connect
+#   fuzz_http     the admin endpoint's HTTP request head reader
+#                 (fuzz_http.c)
 #   fuzz_gate     the CONNECT decision with real identity rules
 #                 (fuzz_gate.c), seeds in tests/fuzz/corpus/gate; links
 #                 the pure library's sources with wolfSSL and inih
@@ -70,8 +72,8 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined -o "$out/probe" \
 	exit 77
 fi
 
-targets="fuzz_connect fuzz_frame fuzz_gate fuzz_netstat"
-ntargets=4
+targets="fuzz_connect fuzz_frame fuzz_gate fuzz_netstat fuzz_http"
+ntargets=5
 # Each target gets its share, at least one second.
 share=$((secs / ntargets))
 [ "$share" -ge 1 ] || share=1
@@ -94,6 +96,7 @@ build() {
 	case $1 in
 	fuzz_gate) srcs=$srcs_gate libs=$libs_gate cflags=$cflags_gate ;;
 	fuzz_netstat) srcs="$top/src/core/netstat.c $top/src/core/addr.c $top/src/core/text.c" libs='' cflags='' ;;
+	fuzz_http) srcs="$top/src/core/http.c" libs='' cflags='' ;;
 	*) srcs=$srcs_codec libs='' cflags='' ;;
 	esac
 	# shellcheck disable=SC2086 # srcs, cflags and libs are lists

@@ -416,7 +416,8 @@ Test(config, unknown_section_with_keys)
 	load(TLS "[tsl]\ncert = /x\n");
 	cr_assert_null(cfg);
 	assert_err_is(":5: unknown section [tsl]; known sections: [listen], "
-	    "[tls], [backend], [limits], [identity], [log], [process]");
+	    "[tls], [backend], [limits], [identity], [log], [process], "
+	    "[admin]");
 }
 
 Test(config, unknown_empty_section)
@@ -1311,4 +1312,38 @@ Test(config, process_group_needs_user)
 {
 	load_fails(TLS "[process]\nworkers = 1\ngroup = moat\n", 7,
 	    "[process] group is set but user is not; set user too");
+}
+
+/* --- [admin] -------------------------------------------------------------- */
+
+Test(config, admin_default_off)
+{
+	load_ok(TLS);
+	cr_assert_str_eq(cfg->admin_address, "off");
+}
+
+Test(config, admin_address)
+{
+	load_ok(TLS "[admin]\naddress = 127.0.0.1:9883\n");
+	cr_assert_str_eq(cfg->admin_address, "127.0.0.1:9883");
+}
+
+Test(config, admin_address_any_is_allowed_when_explicit)
+{
+	load_ok(TLS "[admin]\naddress = 0.0.0.0:9883\n");
+	cr_assert_str_eq(cfg->admin_address, "0.0.0.0:9883");
+}
+
+Test(config, admin_address_needs_a_fixed_port)
+{
+	load_fails(TLS "[admin]\naddress = 127.0.0.1:0\n", 6,
+	    "needs a fixed port");
+}
+
+Test(config, admin_address_refuses_names_and_junk)
+{
+	load_fails(TLS "[admin]\naddress = localhost:9883\n", 6, "address");
+	teardown();
+	setup();
+	load_fails(TLS "[admin]\naddress = on\n", 6, "address");
 }
