@@ -425,26 +425,31 @@ metrics_connections(struct body *b, const struct totals *t)
 static void
 metrics_days_left(struct body *b, const struct totals *t)
 {
-	static const char *const le[] = {
-#define X(n) #n,
+	/* Buckets are whole days; Prometheus wants seconds. */
+	static const uint64_t days[] = {
+#define X(n) n,
 		WORKER_DAYS_BUCKETS(X)
 #undef X
-		"+Inf",
 	};
 	uint64_t cum = 0;
 	unsigned i;
 
-	family(b, "moat_device_certificate_days_left", "histogram",
-	    "Whole days left on the certificates of connected devices, "
-	    "as of their handshake.");
+	family(b, "moat_device_certificate_expiry_seconds", "histogram",
+	    "Time left on the certificates of connected devices, in whole "
+	    "days as of their handshake.");
 	for (i = 0; i < WORKER_NDAYS; i++) {
 		cum += t->days[i];
-		body_add(b, "moat_device_certificate_days_left_bucket"
-		    "{le=\"%s\"} %llu\n", le[i], (unsigned long long)cum);
+		if (i < WORKER_NDAYS - 1)
+			body_add(b, "moat_device_certificate_expiry_seconds_bucket"
+			    "{le=\"%llu\"} %llu\n", (unsigned long long)
+			    (days[i] * 86400), (unsigned long long)cum);
+		else
+			body_add(b, "moat_device_certificate_expiry_seconds_bucket"
+			    "{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 	}
-	body_add(b, "moat_device_certificate_days_left_sum %llu\n"
-	    "moat_device_certificate_days_left_count %llu\n",
-	    (unsigned long long)t->days_sum, (unsigned long long)cum);
+	body_add(b, "moat_device_certificate_expiry_seconds_sum %llu\n"
+	    "moat_device_certificate_expiry_seconds_count %llu\n",
+	    (unsigned long long)(t->days_sum * 86400), (unsigned long long)cum);
 }
 
 static void

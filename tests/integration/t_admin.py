@@ -222,8 +222,8 @@ def scripted_run(t, moat, broker, port):
             "plus a CONNECT each" % sent)
     t.check(down == 4 * DEVICES, "bytes down: the broker's %d CONNACKs "
             "of 4 bytes" % DEVICES)
-    t.check(val(s, "moat_device_certificate_days_left_count") == 0 and
-            val(s, "moat_device_certificate_days_left_bucket",
+    t.check(val(s, "moat_device_certificate_expiry_seconds_count") == 0 and
+            val(s, "moat_device_certificate_expiry_seconds_bucket",
                 le="+Inf") == 0, "no certificate counted once all closed")
     t.check(val(s, "moat_server_certificate_expiry_seconds") > 86400,
             "the server certificate expires in more than a day")
@@ -253,10 +253,10 @@ def live_histogram(t, moat, port):
         t.check(c.connect("live") == 0, "the device is connected")
         _, s = metrics(t, port)
         t.check(val(s, "moat_connections_open") == 1, "one open")
-        t.check(val(s, "moat_device_certificate_days_left_count") == 1 and
-                val(s, "moat_device_certificate_days_left_bucket",
-                    le="1") == 0 and
-                val(s, "moat_device_certificate_days_left_bucket",
+        t.check(val(s, "moat_device_certificate_expiry_seconds_count") == 1 and
+                val(s, "moat_device_certificate_expiry_seconds_bucket",
+                    le="86400") == 0 and
+                val(s, "moat_device_certificate_expiry_seconds_bucket",
                     le="+Inf") == 1, "its certificate counted once, with "
                 "more than a day left")
     finally:
