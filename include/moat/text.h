@@ -36,6 +36,9 @@ int text_is_control(uint32_t cp);
  */
 int text_is_format(uint32_t cp);
 
+/* The value of the hex digit c (0-9, a-f, A-F), or -1. */
+int text_hexval(int c);
+
 /* text_quote() flags. */
 #define TEXT_QUOTE_ESCAPES 0x1    /* write '"' and '\' as \" and \\ */
 #define TEXT_QUOTE_ASCII   0x2    /* escape every byte outside printable

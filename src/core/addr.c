@@ -60,18 +60,6 @@ addr_parse_ipv4(const char *s, unsigned char out[ADDR_IPV4_LEN])
 	return (0);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /*
  * Place the n bytes parsed (with "::" at byte gap, or gap < 0 for none)
  * into out, the gap widened with zeros to fill 16 bytes. "::" must stand
@@ -122,9 +110,9 @@ addr_parse_ipv6(const char *s, unsigned char out[ADDR_IPV6_LEN])
 	for (;;) {
 		tok = s;
 		v = 0;
-		for (nd = 0; nd <= IPV6_GROUP_DIGITS_MAX && hexval(*s) >= 0;
+		for (nd = 0; nd <= IPV6_GROUP_DIGITS_MAX && text_hexval(*s) >= 0;
 		    nd++, s++)
-			v = v * 16 + (unsigned)hexval(*s);
+			v = v * 16 + (unsigned)text_hexval(*s);
 		if (*s == '.') {
 			/* A dotted quad ends the address: the last 4 bytes. */
 			if (n + ADDR_IPV4_LEN > ADDR_IPV6_LEN ||

@@ -18,6 +18,7 @@
 
 #include "moat/addr.h"
 #include "moat/netstat.h"
+#include "moat/text.h"
 
 #define WORD_DIGITS 8
 #define WORD_BYTES 4
@@ -43,18 +44,6 @@ netstat_host_order(void)
 	return (b[0] == 1 ? NETSTAT_LITTLE_ENDIAN : NETSTAT_BIG_ENDIAN);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	return (-1);
-}
-
 /* Exactly n hex digits at *p (n <= 8); advances *p. Returns 0 or -1. */
 static int
 hex_field(const char **p, const char *end, size_t n, uint32_t *out)
@@ -66,7 +55,7 @@ hex_field(const char **p, const char *end, size_t n, uint32_t *out)
 	if ((size_t)(end - *p) < n)
 		return (-1);
 	for (i = 0; i < n; i++) {
-		if ((d = hexval((*p)[i])) < 0)
+		if ((d = text_hexval((*p)[i])) < 0)
 			return (-1);
 		v = v << 4 | (uint32_t)d;
 	}

@@ -68,6 +68,18 @@ text_is_control(uint32_t cp)
 }
 
 int
+text_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+int
 text_is_format(uint32_t cp)
 {
 	return ((cp >= 0x200b && cp <= 0x200f) ||

@@ -34,6 +34,7 @@
 #include "moat/config.h"
 #include "moat/identity.h"
 #include "moat/inifile.h"
+#include "moat/text.h"
 #include "moat/tls.h"
 
 /* DER tags used in certificates' names. */
@@ -1234,19 +1235,6 @@ cert_crl_free(struct cert_crl *crl)
 	free(crl);
 }
 
-/* A hex digit's value, or -1. */
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return (ch - '0');
-	if (ch >= 'A' && ch <= 'F')
-		return (ch - 'A' + 10);
-	if (ch >= 'a' && ch <= 'f')
-		return (ch - 'a' + 10);
-	return (-1);
-}
-
 int
 cert_crl_revoked(const struct cert_crl *crl, const struct cert_identity *id)
 {
@@ -1259,8 +1247,8 @@ cert_crl_revoked(const struct cert_crl *crl, const struct cert_identity *id)
 	    (n = strlen(id->serial)) % 2 != 0 || n / 2 > sizeof(raw))
 		return (0);
 	for (i = 0; i < n / 2; i++) {
-		if ((hi = hexval(id->serial[2 * i])) < 0 ||
-		    (lo = hexval(id->serial[2 * i + 1])) < 0)
+		if ((hi = text_hexval(id->serial[2 * i])) < 0 ||
+		    (lo = text_hexval(id->serial[2 * i + 1])) < 0)
 			return (0);
 		raw[i] = (unsigned char)(hi << 4 | lo);
 	}
