@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "moat/conn.h"
+#include "moat/text.h"
 #include "moat/worker.h"
 
 #include "conn_int.h"
@@ -64,11 +65,18 @@ out_add(struct out *o, const char *fmt, ...)
 	o->len += (size_t)n;
 }
 
-/* "key":"value" with JSON escapes, or "key":null for NULL. */
+/*
+ * "key":"value" with JSON escapes, or "key":null for NULL. Escaped as the
+ * JSON log escapes (text.h's rules): control and format characters as
+ * \uNNNN, and each byte of invalid UTF-8 as \u00NN, so the output is
+ * always valid JSON and never reorders a terminal line.
+ */
 static void
 out_str(struct out *o, const char *key, const char *s)
 {
-	unsigned char ch;
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n, k;
+	uint32_t cp;
 
 	out_add(o, ",\"%s\":", key);
 	if (s == NULL) {
@@ -76,14 +84,16 @@ out_str(struct out *o, const char *key, const char *s)
 		return;
 	}
 	out_add(o, "\"");
-	for (; *s != '\0' && !o->failed; s++) {
-		ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			out_add(o, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			out_add(o, "\\u%04x", ch);
+	for (n = strlen(s); n > 0 && !o->failed; p += k, n -= k) {
+		if ((k = text_utf8_next(p, n, &cp)) == 0) {
+			out_add(o, "\\u%04x", p[0]);
+			k = 1;
+		} else if (text_is_control(cp) || text_is_format(cp))
+			out_add(o, "\\u%04x", (unsigned)cp);
+		else if (cp == '"' || cp == '\\')
+			out_add(o, "\\%c", (int)cp);
 		else
-			out_add(o, "%c", ch);
+			out_add(o, "%.*s", (int)k, (const char *)p);
 	}
 	out_add(o, "\"");
 }
@@ -96,7 +106,7 @@ one(struct out *o, const struct conn *c, uint64_t now_ms, time_t now)
 	out_str(o, "state", conn_state_name(c->st));
 	out_str(o, "peer", c->peer);
 	out_str(o, "subject", c->cert.dn);
-	out_str(o, "identity", c->cert.cn);
+	out_str(o, "identity", c->identity);
 	out_str(o, "username", c->username);
 	out_str(o, "client_id", c->client_id);
 	out_add(o, ",\"since\":%lld,\"up\":%llu,\"down\":%llu,"
