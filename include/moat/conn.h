@@ -27,7 +27,7 @@ struct worker;
 	X(CLOSED, "closed")
 
 #define X(name, text) CONN_ST_##name,
-enum conn_state { CONN_STATES(X) };
+enum conn_state { CONN_STATES(X) CONN_NSTATES };
 #undef X
 
 /* Names for logs. */

@@ -19,6 +19,7 @@
 #ifndef MOAT_PIPE_H
 #define MOAT_PIPE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +51,9 @@ struct pipe {
 	uv_stream_t *source;            /* read from; NULL until set */
 	uv_stream_t *sink;              /* written to; NULL until set */
 	uint64_t bytes;                 /* delivered through the hook */
+	atomic_uint_fast64_t *total;    /* counted here too (a counter
+	                                 * written by this loop only), or
+	                                 * NULL; set by the owner */
 	int reading;                    /* source is being read */
 	int paused;                     /* by backpressure on the way */
 };

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "moat/config.h"
+#include "moat/conn.h"
 #include "moat/reason.h"
 
 struct admit;
@@ -69,11 +70,12 @@ struct worker_shared {
 /* Counters of one worker: written by its loop only, read by anyone. */
 struct worker_counters {
 	atomic_uint_fast64_t open;
+	atomic_uint_fast64_t state[CONN_NSTATES]; /* open, by state */
 	atomic_uint_fast64_t accepted;
 	atomic_uint_fast64_t refused;
 	atomic_uint_fast64_t closed[CONN_NREASONS]; /* by close reason */
-	atomic_uint_fast64_t bytes_up;      /* of closed connections */
-	atomic_uint_fast64_t bytes_down;
+	atomic_uint_fast64_t bytes_up;      /* forwarded so far, counted */
+	atomic_uint_fast64_t bytes_down;    /* by the pipes as they go */
 	/* Authenticated connections open now, by the bucket their
 	 * certificate's days left fell in when the handshake ended. */
 	atomic_uint_fast64_t days_left[WORKER_NDAYS];
@@ -182,12 +184,12 @@ int worker_free(struct worker *w);
 uint64_t worker_conn_id(struct worker *w);
 
 /*
- * Count a connection's end (only from w's loop): its reason, its bytes
- * each way, and, when days >= 0 (worker_count_cert), its place in
- * days_left.
+ * Count a connection's end (only from w's loop): its reason and, when
+ * days >= 0 (worker_count_cert), its place in days_left. Its bytes were
+ * counted as they went (pipe.total).
  */
 void worker_count_close(struct worker *w, enum conn_reason why,
-    uint64_t up, uint64_t down, int64_t days);
+    int64_t days);
 
 /*
  * Count an authenticated connection whose certificate is valid until

@@ -315,6 +315,7 @@ serve_readyz(struct client *cl)
 /* Every counter of every worker, summed. */
 struct totals {
 	uint64_t open, accepted, refused, up, down, days_sum;
+	uint64_t state[CONN_NSTATES];
 	uint64_t closed[CONN_NREASONS];
 	uint64_t days[WORKER_NDAYS];
 };
@@ -342,6 +343,8 @@ sum_workers(const struct admin_view *v, struct totals *t)
 		t->days_sum += load(&c->days_sum);
 		for (j = 0; j < CONN_NREASONS; j++)
 			t->closed[j] += load(&c->closed[j]);
+		for (j = 0; j < CONN_NSTATES; j++)
+			t->state[j] += load(&c->state[j]);
 		for (j = 0; j < WORKER_NDAYS; j++)
 			t->days[j] += load(&c->days_left[j]);
 	}
@@ -394,10 +397,16 @@ by_reason(struct body *b, const char *name, const char *help,
 static void
 metrics_connections(struct body *b, const struct totals *t)
 {
+	unsigned st;
+
 	family(b, "moat_connections_open", "gauge",
-	    "Device connections open now.");
-	body_add(b, "moat_connections_open %llu\n",
-	    (unsigned long long)t->open);
+	    "Device connections open now, by state: handshake (TLS), "
+	    "await_connect (for the device's CONNECT), connecting (to the "
+	    "broker), proxying, draining and closed (being torn down).");
+	for (st = 0; st < CONN_NSTATES; st++)
+		body_add(b, "moat_connections_open{state=\"%s\"} %llu\n",
+		    conn_state_name((enum conn_state)st),
+		    (unsigned long long)t->state[st]);
 	family(b, "moat_connections_accepted_total", "counter",
 	    "Device connections accepted.");
 	body_add(b, "moat_connections_accepted_total %llu\n",

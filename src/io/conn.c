@@ -64,6 +64,15 @@ conn_state_name(enum conn_state st)
 	    state_names[st] : "?");
 }
 
+/* Move c to state st, keeping the worker's count by state. */
+static void
+conn_enter(struct conn *c, enum conn_state st)
+{
+	WORKER_COUNT(c->w, state[c->st], -1);
+	WORKER_COUNT(c->w, state[st], 1);
+	c->st = st;
+}
+
 static void close_handles(struct conn *c);
 static void drain_check(struct conn *c);
 
@@ -388,7 +397,7 @@ take_connect(struct conn *c)
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the CONNECT");
 		return (-1);
 	}
-	c->st = CONN_ST_CONNECTING;
+	conn_enter(c, CONN_ST_CONNECTING);
 	upstream_connect(c);
 	return (c->st >= CONN_ST_DRAINING ? -1 : 0);
 }
@@ -598,7 +607,7 @@ handshake_done(struct conn *c)
 		    "version", tls_session_version(c->tls), "cipher",
 		    tls_session_cipher(c->tls), NULL);
 	/* One deadline for the CONNECT and the broker connection. */
-	c->st = CONN_ST_AWAIT_CONNECT;
+	conn_enter(c, CONN_ST_AWAIT_CONNECT);
 	conn_arm_timer(c, c->snap->cfg->connect_timeout_ms);
 }
 
@@ -670,7 +679,7 @@ conn_broker_up(struct conn *c)
 {
 	int r;
 
-	c->st = CONN_ST_PROXYING;
+	conn_enter(c, CONN_ST_PROXYING);
 	conn_arm_proxying(c);
 	if (c->pend_len > 0 && pipe_write(&c->up, c->pend,
 	    c->pend_len) != 0) {
@@ -737,8 +746,7 @@ conn_free(struct conn *c)
 	    "fingerprint", c->cert.fingerprint, "identity", c->identity,
 	    "connack", code >= 0 ? ack : NULL, NULL);
 
-	worker_count_close(w, c->reason, c->up.bytes, c->down.bytes,
-	    c->cert_days);
+	worker_count_close(w, c->reason, c->cert_days);
 
 	if (w->sweep == c)
 		w->sweep = c->next;
@@ -750,6 +758,7 @@ conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	w->nconns--;
 	WORKER_COUNT(w, open, -1);
+	WORKER_COUNT(w, state[c->st], -1);
 
 	tls_session_free(c->tls);
 	cert_identity_clear(&c->cert);
@@ -776,7 +785,7 @@ close_handles(struct conn *c)
 {
 	if (c->st == CONN_ST_CLOSED)
 		return;
-	c->st = CONN_ST_CLOSED;
+	conn_enter(c, CONN_ST_CLOSED);
 	c->open_handles = c->be_init ? 3 : 2;
 	uv_close((uv_handle_t *)&c->dev, on_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
@@ -820,7 +829,7 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 	if (c->st >= CONN_ST_DRAINING)
 		return;
 	handshake_uncount(c);
-	c->st = CONN_ST_DRAINING;
+	conn_enter(c, CONN_ST_DRAINING);
 	c->t_drain = uv_now(c->w->loop);
 	c->reason = why;
 	if (detail != NULL)
@@ -1044,6 +1053,8 @@ conn_accept(struct worker *w, uv_stream_t *server)
 	c->cert_days = -1;
 	pipe_init(&c->up, &up_ops, c, (uv_stream_t *)&c->dev, &c->be.s);
 	pipe_init(&c->down, &down_ops, c, &c->be.s, (uv_stream_t *)&c->dev);
+	c->up.total = &w->count.bytes_up;
+	c->down.total = &w->count.bytes_down;
 	if (uv_accept(server, (uv_stream_t *)&c->dev) != 0 ||
 	    (r = uv_timer_init(w->loop, &c->timer)) != 0) {
 		if (r != 0)
@@ -1071,6 +1082,7 @@ conn_accept(struct worker *w, uv_stream_t *server)
 	w->conns = c;
 	w->nconns++;
 	WORKER_COUNT(w, open, 1);
+	WORKER_COUNT(w, state[c->st], 1);
 
 	if ((c->tls = tls_session_new(c->snap->tls, &dev_io, c)) == NULL) {
 		conn_close(c, CONN_CLOSE_NO_MEMORY, NULL);

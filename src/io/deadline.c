@@ -147,6 +147,7 @@ on_timer(uv_timer_t *t)
 		conn_linger_over(c);
 		break;
 	case CONN_ST_CLOSED:
+	case CONN_NSTATES:
 		break;
 	}
 }

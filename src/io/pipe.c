@@ -50,6 +50,9 @@ int
 pipe_deliver(struct pipe *p, const char *data, size_t len)
 {
 	p->bytes += len;
+	if (p->total != NULL)
+		atomic_store_explicit(p->total, atomic_load_explicit(p->total,
+		    memory_order_relaxed) + len, memory_order_relaxed);
 	return (p->ops->deliver(p, data, len));
 }
 

@@ -507,13 +507,10 @@ worker_conn_id(struct worker *w)
 }
 
 void
-worker_count_close(struct worker *w, enum conn_reason why, uint64_t up,
-    uint64_t down, int64_t days)
+worker_count_close(struct worker *w, enum conn_reason why, int64_t days)
 {
 	if ((unsigned)why < CONN_NREASONS)
 		WORKER_COUNT(w, closed[why], 1);
-	WORKER_COUNT(w, bytes_up, up);
-	WORKER_COUNT(w, bytes_down, down);
 	if (days < 0)
 		return;
 	WORKER_COUNT(w, days_left[worker_days_bucket(days)], -1);

@@ -115,6 +115,11 @@ def parse_prometheus(t, text):
     return out
 
 
+# Values of the state label of moat_connections_open.
+STATES = ("handshake", "await_connect", "connecting", "proxying", "draining",
+          "closed")
+
+
 def val(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())))
 
@@ -188,7 +193,10 @@ def scripted_run(t, moat, broker, port):
     mt.say("      " + "\n      ".join(ln for ln in body.splitlines()
                                       if not ln.startswith("#") and
                                       not ln.endswith(" 0")))
-    t.check(val(s, "moat_connections_open") == 0, "nothing open")
+    opened = {dict(k[1])["state"]: v for k, v in s.items()
+              if k[0] == "moat_connections_open"}
+    t.check(set(opened) == set(STATES) and not any(opened.values()),
+            "nothing open, in any state", str(opened))
     t.check(val(s, "moat_connections_accepted_total") == DEVICES + 2,
             "accepted = %d" % (DEVICES + 2))
     t.check(val(s, "moat_connections_turned_away_total") == 0,
@@ -252,7 +260,21 @@ def live_histogram(t, moat, port):
     try:
         t.check(c.connect("live") == 0, "the device is connected")
         _, s = metrics(t, port)
-        t.check(val(s, "moat_connections_open") == 1, "one open")
+        opened = {dict(k[1])["state"]: v for k, v in s.items()
+                  if k[0] == "moat_connections_open"}
+        t.check(opened.get("proxying") == 1 and sum(opened.values()) == 1,
+                "one open, proxying", str(opened))
+        up0 = val(s, "moat_bytes_total", direction="up")
+        down0 = val(s, "moat_bytes_total", direction="down")
+        ping = bytes([0xC0, 0])             # PINGREQ
+        c.send(ping)
+        first, _ = c.read_packet()
+        t.check(first >> 4 == 13, "the broker answers the PINGREQ")
+        _, s = metrics(t, port)
+        t.check(val(s, "moat_bytes_total", direction="up") == up0 + 2 and
+                val(s, "moat_bytes_total", direction="down") == down0 + 2,
+                "bytes are counted while the connection is open: the "
+                "PINGREQ's 2 bytes up, the PINGRESP's down")
         t.check(val(s, "moat_device_certificate_expiry_seconds_count") == 1 and
                 val(s, "moat_device_certificate_expiry_seconds_bucket",
                     le="86400") == 0 and
