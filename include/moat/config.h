@@ -46,6 +46,19 @@ enum identity_source { IDENTITY_SOURCES(X) };
 enum identity_client_id { IDENTITY_CLIENT_ID(X) };
 #undef X
 
+/*
+ * [limits] on_duplicate (also a key of the identity map): what a new
+ * connection does when its identity already has
+ * max_connections_per_identity. Rows as above.
+ */
+#define LIMITS_ON_DUPLICATE(X)                  \
+	X(REPLACE, "replace")                   \
+	X(REFUSE, "refuse")
+
+#define X(name, text) DUP_##name,
+enum on_duplicate { LIMITS_ON_DUPLICATE(X) };
+#undef X
+
 /* [identity] password, parsed by config_parse_password(). */
 enum identity_password {
 	ID_PW_NONE,                          /* none */
@@ -83,6 +96,9 @@ struct config {
 	                                      * per source address */
 	uint64_t max_handshakes;             /* still in the handshake, all
 	                                      * addresses */
+	uint64_t max_conns_per_identity;     /* live with one identity, all
+	                                      * workers; 0: no limit */
+	enum on_duplicate on_duplicate;      /* over that: replace, refuse */
 
 	uint64_t max_connect_size;           /* [limits] bytes */
 

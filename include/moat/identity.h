@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moat/config.h"
 #include "moat/text.h"
 
 /* The [identity] enums (source, client_id, password) live in config.h. */
@@ -154,5 +155,14 @@ int identity_text_check(const char *s, size_t len, int acl, char *problem,
  */
 const char *identity_echo(const char *s, size_t len, char *buf,
     size_t buflen);
+
+/*
+ * The [limits] max_connections_per_identity (0: none) and on_duplicate
+ * that hold for the identity value identity: those of its entry in the
+ * map where it sets them, else cfg's. r may be NULL (cfg's then).
+ */
+void identity_conn_limit(const struct identity_rules *r,
+    const struct config *cfg, const char *identity, uint64_t *max,
+    enum on_duplicate *dup);
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * The identity map: the file named by [identity] map = FILE, one INI
  * section per device identity with optional username, password, client_id
- * and deny keys. idmap_parse() takes the file's bytes, checks every line
+ * and deny keys, and the [limits] keys max_connections_per_identity and
+ * on_duplicate. idmap_parse() takes the file's bytes, checks every line
  * the way inih will read it, and returns the entries sorted by identity for
  * idmap_lookup()'s bsearch; a bad map yields "FILE:LINE: what is wrong" for
  * the earliest problem and no map. Pure: no files, no global state.
@@ -11,17 +12,20 @@
 #define MOAT_IDMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A map bigger than this (about a million devices) is the wrong file. */
 #define IDMAP_FILE_MAX (64 * 1024 * 1024)
 
-/* One [section] of the map file. Absent keys are NULL. */
+/* One [section] of the map file. Absent keys are NULL (numbers: -1). */
 struct idmap_entry {
 	char *name;              /* the identity value */
 	char *username;
 	char *password;          /* secret */
 	char *client_id;
 	int deny;
+	int64_t max_conns;       /* max_connections_per_identity; 0: none */
+	int on_duplicate;        /* enum on_duplicate (config.h) */
 	int line;                /* line of "[name]" */
 };
 

@@ -156,11 +156,19 @@ static const struct opt_value log_formats[] = {
 	{ NULL, 0 },
 };
 
+static const struct opt_value on_duplicates[] = {
+#define X(name, text) { text, DUP_##name },
+	LIMITS_ON_DUPLICATE(X)
+#undef X
+	{ NULL, 0 },
+};
+
 /* Enums are stored through an int *. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_client_id) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum on_duplicate) == sizeof(int), "enum size");
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -389,6 +397,39 @@ static const struct opt opts[] = {
 		    "a thousand devices reconnect at once, while a flood "
 		    "must open 1024 connections within one device's "
 		    "handshake to push it out (1 to 1000000).",
+	}, {
+		.section = "limits", .key = "max_connections_per_identity",
+		.type = OPT_COUNT, .offset = OFF(max_conns_per_identity),
+		.min = 0, .max = 1000000, .def = "0",
+		.arg = "NUMBER | 0",
+		.what = "a number such as 1, or 0 for no limit",
+		.help = "Most connections one identity may have open at once "
+		    "after its CONNECT, across all workers; on_duplicate says "
+		    "what a connection beyond it does. One device usually "
+		    "needs one: a second is a stolen certificate, a clone, or "
+		    "a device reconnecting before its old connection timed "
+		    "out. 0 (the default) means no limit. Otherwise 1 to "
+		    "1000000. An identity's entry in the map may set its own "
+		    "(max_connections_per_identity = N there). A reload "
+		    "applies a changed limit to new connections; open ones "
+		    "stay, but count.",
+	}, {
+		.section = "limits", .key = "on_duplicate", .type = OPT_ENUM,
+		.offset = OFF(on_duplicate), .def = "replace",
+		.values = on_duplicates, .arg = "replace | refuse",
+		.what = "replace or refuse",
+		.help = "What happens when a connection would exceed "
+		    "max_connections_per_identity. replace (the default): the "
+		    "new connection goes on to the broker and the oldest of "
+		    "that identity is closed (reason=session_taken_over; MQTT "
+		    "5 devices first receive DISCONNECT 0x8E, session taken "
+		    "over), so a device that reconnects after a network "
+		    "change is never locked out by its own stale connection. "
+		    "refuse: the new connection gets CONNACK 0x03 (server "
+		    "unavailable; MQTT 5: 0x97, quota exceeded) and is closed "
+		    "(reason=too_many_per_identity), so a cloned certificate "
+		    "cannot push the device off. An identity's entry in the "
+		    "map may set its own.",
 	}, {
 		.section = "limits", .key = "max_connect_size",
 		.type = OPT_COUNT, .offset = OFF(max_connect_size),

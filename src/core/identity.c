@@ -1072,3 +1072,16 @@ identity_creds_digest(const struct identity_creds *cr,
 	wc_Sha256Free(&h);
 	return (rc);
 }
+
+void
+identity_conn_limit(const struct identity_rules *r, const struct config *cfg,
+    const char *identity, uint64_t *max, enum on_duplicate *dup)
+{
+	const struct idmap_entry *e = r != NULL ? idmap_lookup(r->map,
+	    identity) : NULL;
+
+	*max = e != NULL && e->max_conns >= 0 ? (uint64_t)e->max_conns :
+	    cfg->max_conns_per_identity;
+	*dup = e != NULL && e->on_duplicate >= 0 ?
+	    (enum on_duplicate)e->on_duplicate : cfg->on_duplicate;
+}

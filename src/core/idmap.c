@@ -18,16 +18,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moat/config.h"
 #include "moat/idmap.h"
 #include "moat/inifile.h"
 #include "moat/text.h"
 
 #define MSG_MAX 512
+/* max_connections_per_identity: as [limits] allows. */
+#define MAX_CONNS_MAX 1000000
 
 struct idmap {
 	char *path;              /* the file it was read from */
 	struct idmap_entry *v;   /* sorted by name, then line */
 	size_t n;
+};
+
+enum map_key {
+	MK_USERNAME,
+	MK_PASSWORD,
+	MK_CLIENT_ID,
+	MK_DENY,
+	MK_MAX_CONNS,
+	MK_ON_DUPLICATE,
+	MK_NKEYS
 };
 
 struct mapload {
@@ -37,7 +50,7 @@ struct mapload {
 	size_t n;
 	size_t cap;
 	struct idmap_entry *cur; /* the section being read, or NULL */
-	int key_line[4];         /* where cur's keys were set */
+	int key_line[MK_NKEYS];  /* where cur's keys were set */
 };
 
 /* Quote a value from the map for a message. */
@@ -119,23 +132,20 @@ map_section(void *user, const char *s, size_t n)
 		return;
 	}
 	e->line = ld->ini.lineno;
+	e->max_conns = -1;
+	e->on_duplicate = -1;
 	ld->n++;
 	ld->cur = e;
 	memset(ld->key_line, 0, sizeof(ld->key_line));
 }
-
-enum map_key {
-	MK_USERNAME,
-	MK_PASSWORD,
-	MK_CLIENT_ID,
-	MK_DENY,
-};
 
 static const char *const map_keys[] = {
 	[MK_USERNAME] = "username",
 	[MK_PASSWORD] = "password",
 	[MK_CLIENT_ID] = "client_id",
 	[MK_DENY] = "deny",
+	[MK_MAX_CONNS] = "max_connections_per_identity",
+	[MK_ON_DUPLICATE] = "on_duplicate",
 };
 
 /* Store one string value in *slot; 0 or -1 (error recorded). */
@@ -147,6 +157,54 @@ map_store(struct mapload *ld, char **slot, const char *value)
 		return (-1);
 	}
 	return (0);
+}
+
+/* max_connections_per_identity = N: 0 (no limit) to MAX_CONNS_MAX,
+ * digits only. 0 or -1 (error recorded). */
+static int
+map_max_conns(struct mapload *ld, struct idmap_entry *e, const char *value)
+{
+	char e1[TEXT_QUOTE_BUF];
+	const char *p;
+	int64_t v = 0;
+
+	for (p = value; *p != '\0'; p++) {
+		if (!isdigit((unsigned char)*p) || v > MAX_CONNS_MAX)
+			break;
+		v = v * 10 + (*p - '0');
+	}
+	if (*p != '\0' || v > MAX_CONNS_MAX) {
+		ini_fail(ld, "max_connections_per_identity = \"%s\": write a "
+		    "number from 1 to %d, or 0 for no limit on this identity",
+		    quote(value, strlen(value), e1, sizeof(e1)), MAX_CONNS_MAX);
+		return (-1);
+	}
+	e->max_conns = v;
+	return (0);
+}
+
+/* on_duplicate = replace | refuse, the words of [limits]. 0 or -1. */
+static int
+map_on_duplicate(struct mapload *ld, struct idmap_entry *e,
+    const char *value)
+{
+	static const char *const names[] = {
+#define X(name, text) [DUP_##name] = text,
+		LIMITS_ON_DUPLICATE(X)
+#undef X
+	};
+	char e1[TEXT_QUOTE_BUF];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(value, names[i]) == 0) {
+			e->on_duplicate = (int)i;
+			return (0);
+		}
+	ini_fail(ld, "on_duplicate = \"%s\": write on_duplicate = replace or "
+	    "on_duplicate = refuse", quote(value, strlen(value), e1,
+	    sizeof(e1)));
+	return (-1);
 }
 
 /* inih's handler: one "key = value" line of the map. */
@@ -180,7 +238,8 @@ map_pair(void *user, const char *section, const char *name,
 			break;
 	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
 		ini_fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
-		    "password, client_id, deny",
+		    "password, client_id, deny, max_connections_per_identity, "
+		    "on_duplicate",
 		    quote(name, strlen(name), e1, sizeof(e1)), e->name);
 		return (0);
 	}
@@ -216,6 +275,10 @@ map_pair(void *user, const char *section, const char *name,
 			return (0);
 		}
 		return (map_store(ld, &e->password, value) == 0);
+	case MK_MAX_CONNS:
+		return (map_max_conns(ld, e, value) == 0);
+	case MK_ON_DUPLICATE:
+		return (map_on_duplicate(ld, e, value) == 0);
 	default:
 		if (strcmp(value, "true") == 0)
 			e->deny = 1;

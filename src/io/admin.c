@@ -369,6 +369,7 @@ static int
 is_connect_refusal(enum conn_reason r)
 {
 	return (r == CONN_CLOSE_TOO_MANY_CONNECTIONS ||
+	    r == CONN_CLOSE_TOO_MANY_PER_IDENTITY ||
 	    r == CONN_CLOSE_CONNECT_TIMEOUT ||
 	    r == CONN_CLOSE_MQTT_NOT_CONNECT ||
 	    r == CONN_CLOSE_MQTT_MALFORMED ||

@@ -326,6 +326,17 @@ conn_refuse_unavailable(struct conn *c, enum conn_reason why,
 	conn_close(c, why, detail);
 }
 
+void
+conn_refuse(struct conn *c, uint8_t v3_code, uint8_t v5_code,
+    enum conn_reason why, const char *detail)
+{
+	if (c->mqtt_level == MQTT_LEVEL_5)
+		send_connack(c, MQTT_LEVEL_5, v5_code);
+	else
+		send_connack(c, MQTT_LEVEL_311, v3_code);
+	conn_close(c, why, detail);
+}
+
 /* Keep a printable copy of a mapped name for the close line. */
 static char *
 dup_name(const char *s)
@@ -397,6 +408,8 @@ take_connect(struct conn *c)
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the CONNECT");
 		return (-1);
 	}
+	if (conn_dup_join(c) != 0)
+		return (-1);
 	conn_enter(c, CONN_ST_CONNECTING);
 	upstream_connect(c);
 	return (c->st >= CONN_ST_DRAINING ? -1 : 0);
@@ -747,6 +760,7 @@ conn_free(struct conn *c)
 	    "connack", code >= 0 ? ack : NULL, NULL);
 
 	worker_count_close(w, c->reason, c->cert_days);
+	(void)conn_dup_leave(c, NULL, 0);       /* left in conn_close() */
 
 	if (w->sweep == c)
 		w->sweep = c->next;
@@ -826,9 +840,17 @@ on_be_shutdown(uv_shutdown_t *req, int status)
 void
 conn_close(struct conn *c, enum conn_reason why, const char *detail)
 {
+	char taken[GATE_DETAIL_MAX];
+
 	if (c->st >= CONN_ST_DRAINING)
 		return;
 	handshake_uncount(c);
+	/* Replaced by a newer one: that is why, whoever closes it first
+	 * (moat, or the broker taking over the same client id). */
+	if (conn_dup_leave(c, taken, sizeof(taken)) != 0) {
+		why = CONN_CLOSE_SESSION_TAKEN_OVER;
+		detail = taken;
+	}
 	conn_enter(c, CONN_ST_DRAINING);
 	c->t_drain = uv_now(c->w->loop);
 	c->reason = why;

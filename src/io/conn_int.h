@@ -15,6 +15,7 @@
 
 #include "moat/admit.h"
 #include "moat/conn.h"
+#include "moat/idconns.h"
 #include "moat/identity.h"
 #include "moat/mqtt.h"
 #include "moat/pipe.h"
@@ -83,6 +84,8 @@ struct conn {
 	char *device_cid;               /* as the device sent it, or NULL */
 	uint8_t creds_digest[IDENTITY_DIGEST_LEN]; /* of the mapped
 	                                 * credentials (gate.h) */
+	struct idconns_node idn;        /* in w->shared->idconns from the
+	                                 * CONNECT's acceptance to the close */
 	enum conn_reason reason;
 	char detail[600];
 };
@@ -113,6 +116,27 @@ void conn_broker_up(struct conn *c);
  * and close with why and detail (conn.c). */
 void conn_refuse_unavailable(struct conn *c, enum conn_reason why,
     const char *detail);
+
+/* Answer with a CONNACK refusal, v3_code in the 3.1.1 form or v5_code
+ * for MQTT 5, and close with why and detail (conn.c). */
+void conn_refuse(struct conn *c, uint8_t v3_code, uint8_t v5_code,
+    enum conn_reason why, const char *detail);
+
+/*
+ * The CONNECT was accepted: count c under its identity, across the
+ * workers (idconns.h). Over [limits] max_connections_per_identity, with
+ * on_duplicate = refuse c is refused (CONNACK 0x03 / 0x97) and closed;
+ * with replace the oldest of its identity are marked for their workers
+ * to end. Returns 0, or -1 when c was closed (conndup.c).
+ */
+int conn_dup_join(struct conn *c);
+
+/*
+ * Take c out of that count (once; later calls return 0). Returns 1 when a
+ * newer connection had replaced c, with a detail naming it in detail
+ * (conndup.c).
+ */
+int conn_dup_leave(struct conn *c, char *detail, size_t len);
 
 /* Connect to the snapshot's broker; on failure the device is refused
  * (upstream.c). */

@@ -19,6 +19,7 @@
 #include "moat/config.h"
 #include "moat/conn.h"
 #include "moat/daemon.h"
+#include "moat/idconns.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
 #include "moat/notify.h"
@@ -554,7 +555,17 @@ static const struct worker_conn_ops conn_ops = {
 	.drain = drain_conns,
 	.end_all = end_conns,
 	.list = conn_list_json,
+	.replaced = conn_end_replaced,
 };
+
+/* A worker's connections were replaced (idconns.h): it ends them. */
+static void
+wake_replaced(void *arg, unsigned worker)
+{
+	struct daemon *d = arg;
+
+	worker_post_replaced(&d->workers[worker]);
+}
 
 static int
 init_shared(struct daemon *d)
@@ -563,6 +574,11 @@ init_shared(struct daemon *d)
 	atomic_init(&d->shared.next_id, 0);
 	atomic_init(&d->shared.handshakes, 0);
 	atomic_init(&d->shared.connected, 0);
+	if ((d->shared.idconns = idconns_new(d->nworkers, wake_replaced,
+	    d)) == NULL) {
+		log_error("out of memory");
+		return (-1);
+	}
 	d->watchdog_ns = (uint64_t)notify_watchdog_usec() * 1000;
 	d->shared.heartbeat_ms = d->watchdog_ns / 4000000;
 	if (d->watchdog_ns > 0 && d->shared.heartbeat_ms == 0)
@@ -621,6 +637,8 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	int rc;
 
 	rc = reap_workers(d);
+	idconns_free(d->shared.idconns);
+	d->shared.idconns = NULL;
 	if (d->listed_init) {
 		d->listed_init = 0;
 		uv_close((uv_handle_t *)&d->listed, on_closed_quietly);
