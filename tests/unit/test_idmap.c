@@ -116,3 +116,66 @@ Test(idmap, error_is_path_line_message)
 	cr_assert_str_eq(err, "dir/m.ini:3: [a] is already defined on line "
 	    "1; an identity may have one section: merge them");
 }
+
+/* The map must not load; err must be exactly want (path "m.ini"). */
+static void
+parse_fails(const char *text, const char *want)
+{
+	map = idmap_parse("m.ini", text, strlen(text), err, sizeof(err));
+	cr_assert_null(map, "accepted:\n%s", text);
+	cr_assert_str_eq(err, want);
+}
+
+Test(idmap, per_identity_limits)
+{
+	const struct idmap_entry *e;
+
+	parse("[a]\nmax_connections_per_identity = 2\n"
+	    "[b]\non_duplicate = refuse\n"
+	    "[c]\nmax_connections_per_identity = 0\non_duplicate = replace\n"
+	    "[d]\nusername = ud\n"
+	    "[e]\nmax_connections_per_identity = 1000000\n");
+	e = get("a");
+	cr_assert_eq(e->max_conns, 2);
+	cr_assert_eq(e->on_duplicate, -1, "unset");
+	e = get("b");
+	cr_assert_eq(e->max_conns, -1, "unset");
+	cr_assert_eq(e->on_duplicate, DUP_REFUSE);
+	e = get("c");
+	cr_assert_eq(e->max_conns, 0, "0: no limit for this identity");
+	cr_assert_eq(e->on_duplicate, DUP_REPLACE);
+	e = get("d");
+	cr_assert_eq(e->max_conns, -1);
+	cr_assert_eq(e->on_duplicate, -1);
+	cr_assert_eq(get("e")->max_conns, 1000000);
+}
+
+Test(idmap, per_identity_limits_refused)
+{
+	static const char *bad[] = { "1000001", "-1", "+1", "one", "1.5",
+	    "2 conns", "99999999999999999999999" };
+	char text[256], want[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[a]\n[b]\n"
+		    "max_connections_per_identity = %s\n", bad[i]);
+		snprintf(want, sizeof(want), "m.ini:3: "
+		    "max_connections_per_identity = \"%s\": write a number "
+		    "from 1 to 1000000, or 0 for no limit on this identity",
+		    bad[i]);
+		parse_fails(text, want);
+	}
+	parse_fails("[a]\non_duplicate = kick\n", "m.ini:2: on_duplicate = "
+	    "\"kick\": write on_duplicate = replace or on_duplicate = "
+	    "refuse");
+	parse_fails("[a]\non_duplicate = REFUSE\n", "m.ini:2: on_duplicate = "
+	    "\"REFUSE\": write on_duplicate = replace or on_duplicate = "
+	    "refuse");
+	parse_fails("[a]\non_duplicate = refuse\non_duplicate = replace\n",
+	    "m.ini:3: on_duplicate is already set on line 2; a key may "
+	    "appear once in a section: keep only one");
+	parse_fails("[a]\nmax_connections = 1\n", "m.ini:2: unknown key "
+	    "\"max_connections\" in [a]; known keys: username, password, "
+	    "client_id, deny, max_connections_per_identity, on_duplicate");
+}
