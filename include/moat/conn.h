@@ -98,7 +98,9 @@ void conn_end_all(struct worker *w, uint8_t mqtt5_reason,
  * On w's loop: end w's connections that newer ones of their identity
  * replaced (idconns.h, [limits] on_duplicate = replace) with
  * conn_end(MQTT_RC_SESSION_TAKEN_OVER, CONN_CLOSE_SESSION_TAKEN_OVER),
- * the detail naming the newer connection (conndup.c).
+ * the detail naming the newer connection, and connect to the broker
+ * those of w's newer ones whose replaced connections have all closed
+ * (conndup.c).
  */
 void conn_end_replaced(struct worker *w);
 

@@ -12,7 +12,10 @@
  * replace, the oldest connections beyond the limit are marked replaced
  * (from then on they no longer count) and queued for the worker that owns
  * them, which is woken through the wake function given to idconns_new()
- * and takes its queue with idconns_take(). No event loop inside.
+ * and takes its queue with idconns_take(). The newcomer waits: once the
+ * last replaced connection of its identity has left, it is queued in turn
+ * (IDCONNS_RESUME) for its own worker, so that the broker never sees the
+ * old and the new session at once. No event loop inside.
  */
 #ifndef MOAT_IDCONNS_H
 #define MOAT_IDCONNS_H
@@ -31,18 +34,31 @@ struct idconns_entry;
 struct idconns_node {
 	struct idconns_node *prev, *next;  /* same identity, oldest first */
 	struct idconns_node *queued_next;  /* in its worker's queue */
+	struct idconns_node *taken_next;   /* in what idconns_take() gave */
 	struct idconns_entry *entry;       /* NULL: not in the table */
 	void *owner;                       /* the caller's connection */
 	uint64_t id;                       /* the connection id */
 	unsigned worker;                   /* the worker that owns it */
 	int replaced;                      /* a newer one took its place */
 	int queued;                        /* in its worker's queue */
+	unsigned waiting;                  /* replaced ones not yet gone */
+	struct idconns_node *waiter;       /* replaced: who waits for it */
 	uint64_t by_id;                    /* replaced: the newer one's id */
 	char by_peer[IDCONNS_PEER_MAX];    /* and its peer */
+	int todo;                          /* enum idconns_todo, set by
+	                                    * idconns_take() */
+};
+
+/* What a worker does with a node idconns_take() gave it. */
+enum idconns_todo {
+	IDCONNS_END = 1,        /* replaced: end its connection */
+	IDCONNS_RESUME,         /* the ones it replaced are gone: go on */
 };
 
 enum idconns_verdict {
-	IDCONNS_JOINED = 0,     /* counted; maybe older ones replaced */
+	IDCONNS_JOINED = 0,     /* counted */
+	IDCONNS_WAIT,           /* counted, replaced older ones: wait for
+	                         * IDCONNS_RESUME */
 	IDCONNS_REFUSED,        /* at the limit with refuse: not counted */
 	IDCONNS_NO_MEMORY,      /* no entry for a new identity: not counted */
 };
@@ -69,7 +85,10 @@ void idconns_free(struct idconns *t);
  * that count: with DUP_REFUSE nothing changes and IDCONNS_REFUSED is
  * returned; with DUP_REPLACE the oldest of them beyond max - 1 are
  * marked replaced and queued for their workers (woken through wake) and
- * node joins. *nreplaced (may be NULL) is set to how many were.
+ * node joins; then, while any replaced connection of the identity is
+ * still in the table, node waits: IDCONNS_WAIT is returned, and node is
+ * queued for its worker with todo IDCONNS_RESUME once the last of them
+ * leaves. *nreplaced (may be NULL) is set to how many were replaced.
  */
 enum idconns_verdict idconns_join(struct idconns *t, struct idconns_node *n,
     const char *identity, uint64_t max, enum on_duplicate dup,
@@ -79,15 +98,15 @@ enum idconns_verdict idconns_join(struct idconns *t, struct idconns_node *n,
  * Take node out of the table (and out of its worker's queue). Returns 1
  * when a newer connection had replaced it (its by_id and by_peer say
  * which), else 0; also 0 for a node not in the table, so a second call
- * does nothing.
+ * does nothing. The last replaced node to leave lets its waiter resume.
  */
 int idconns_leave(struct idconns *t, struct idconns_node *n);
 
 /*
  * The nodes queued for worker, taken off its queue: a list linked by
- * queued_next, or NULL. Only worker's own thread may call this; the nodes
- * stay in the table until their connection leaves, which only that
- * thread does, so they remain valid while it runs.
+ * taken_next, each with its todo, or NULL. Only worker's own thread may
+ * call this; the nodes stay in the table until their connection leaves,
+ * which only that thread does, so they remain valid while it runs.
  */
 struct idconns_node *idconns_take(struct idconns *t, unsigned worker);
 

@@ -382,6 +382,7 @@ static int
 take_connect(struct conn *c)
 {
 	struct gate_result res;
+	int wait;
 
 	switch (gate_connect((const uint8_t *)c->pend, c->pend_len,
 	    (size_t)c->snap->cfg->max_connect_size, c->snap->ident, &c->cert,
@@ -408,10 +409,11 @@ take_connect(struct conn *c)
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the CONNECT");
 		return (-1);
 	}
-	if (conn_dup_join(c) != 0)
+	if ((wait = conn_dup_join(c)) < 0)
 		return (-1);
 	conn_enter(c, CONN_ST_CONNECTING);
-	upstream_connect(c);
+	if (wait == 0)
+		upstream_connect(c);
 	return (c->st >= CONN_ST_DRAINING ? -1 : 0);
 }
 

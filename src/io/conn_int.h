@@ -86,6 +86,8 @@ struct conn {
 	                                 * credentials (gate.h) */
 	struct idconns_node idn;        /* in w->shared->idconns from the
 	                                 * CONNECT's acceptance to the close */
+	int dup_wait;                   /* CONNECTING: waits for those it
+	                                 * replaced to close (conndup.c) */
 	enum conn_reason reason;
 	char detail[600];
 };
@@ -127,7 +129,9 @@ void conn_refuse(struct conn *c, uint8_t v3_code, uint8_t v5_code,
  * workers (idconns.h). Over [limits] max_connections_per_identity, with
  * on_duplicate = refuse c is refused (CONNACK 0x03 / 0x97) and closed;
  * with replace the oldest of its identity are marked for their workers
- * to end. Returns 0, or -1 when c was closed (conndup.c).
+ * to end. Returns 0 (connect to the broker), 1 (c replaced others: it
+ * waits, and conn_end_replaced() connects it once they are gone), or -1
+ * when c was closed (conndup.c).
  */
 int conn_dup_join(struct conn *c);
 

@@ -7,12 +7,20 @@
  * when it closes.
  *
  * refuse: the newcomer gets the CONNACK refusal and nothing reaches the
- * broker. replace: the newcomer goes on at once; the oldest connections
- * of its identity are marked replaced under the table's lock and their
- * workers are woken to end them (MQTT 5: DISCONNECT 0x8E). The mark, not
- * the wake-up, decides the close reason: when the broker itself drops
- * the old session first because the newcomer took its client id, the old
- * connection still closes as session_taken_over.
+ * broker. replace: the oldest connections of its identity are marked
+ * replaced under the table's lock and their workers are woken to end
+ * them (MQTT 5: DISCONNECT 0x8E); the newcomer waits in CONNECTING, its
+ * CONNECT held, until the last of them has closed, and only then
+ * connects to the broker. So the broker never holds the old and the new
+ * session at once: with one client id it never takes the old session
+ * over itself (which would send the device its own DISCONNECT 0x8E and
+ * close the old connection from the broker's side first), the device
+ * gets exactly one DISCONNECT, moat's, and the old connection's will and
+ * session end before the new one starts. The wait is short (a wake-up of
+ * another worker; at most END_WAIT_MS when the broker is half through a
+ * packet to the old device) and bounded by connect_timeout. The mark,
+ * not the wake-up, decides the close reason: whatever ends a replaced
+ * connection first, it closes as session_taken_over.
  */
 #include "config.h"
 
@@ -72,6 +80,9 @@ conn_dup_join(struct conn *c)
 	    &n)) {
 	case IDCONNS_JOINED:
 		return (0);
+	case IDCONNS_WAIT:
+		c->dup_wait = 1;
+		return (1);
 	case IDCONNS_REFUSED:
 		refused_detail(c, max, detail, sizeof(detail));
 		conn_refuse(c, MQTT_CONNACK_V3_SERVER_UNAVAILABLE,
@@ -118,13 +129,21 @@ conn_end_replaced(struct worker *w)
 {
 	struct idconns_node *n, *next;
 	char detail[GATE_DETAIL_MAX];
+	struct conn *c;
 
 	/* Each stays valid until it leaves, which only this loop does. */
 	for (n = idconns_take(w->shared->idconns, w->index); n != NULL;
 	    n = next) {
-		next = n->queued_next;
-		taken_detail(n, detail, sizeof(detail));
-		conn_end(n->owner, MQTT_RC_SESSION_TAKEN_OVER,
-		    CONN_CLOSE_SESSION_TAKEN_OVER, detail);
+		next = n->taken_next;
+		c = n->owner;
+		if (n->todo == IDCONNS_END) {
+			taken_detail(n, detail, sizeof(detail));
+			conn_end(c, MQTT_RC_SESSION_TAKEN_OVER,
+			    CONN_CLOSE_SESSION_TAKEN_OVER, detail);
+		} else if (c->dup_wait && c->st == CONN_ST_CONNECTING) {
+			/* The ones it replaced are gone: to the broker. */
+			c->dup_wait = 0;
+			upstream_connect(c);
+		}
 	}
 }

@@ -133,10 +133,16 @@ on_timer(uv_timer_t *t)
 		conn_close(c, CONN_CLOSE_CONNECT_TIMEOUT, detail);
 		break;
 	case CONN_ST_CONNECTING:
-		snprintf(detail, sizeof(detail),
-		    "broker %s did not accept within %llu ms",
-		    c->snap->backend.text,
-		    (unsigned long long)cfg->connect_timeout_ms);
+		if (c->dup_wait)
+			snprintf(detail, sizeof(detail), "the connections of "
+			    "its identity that it replaces did not close "
+			    "within %llu ms",
+			    (unsigned long long)cfg->connect_timeout_ms);
+		else
+			snprintf(detail, sizeof(detail),
+			    "broker %s did not accept within %llu ms",
+			    c->snap->backend.text,
+			    (unsigned long long)cfg->connect_timeout_ms);
 		conn_refuse_unavailable(c, CONN_CLOSE_CONNECT_TIMEOUT,
 		    detail);
 		break;

@@ -4,7 +4,7 @@
  * idconns.h): chained hashing on the identity value, seeded from
  * getrandom(2) and doubled when there are more identities than buckets;
  * each entry holds its identity's nodes oldest first; one queue per worker
- * of the nodes it must end. One mutex guards it all: it is taken when an
+ * of the nodes it must end or let go on. One mutex guards it all: it is taken when an
  * authenticated connection opens or closes, never on the data path.
  */
 #include "config.h"
@@ -189,6 +189,20 @@ enqueue(struct idconns *t, struct idconns_node *n)
 		t->wake(t->arg, n->worker);
 }
 
+/* n waits for every replaced node of e still in the table; 1 if any. */
+static int
+wait_for_replaced(struct idconns_entry *e, struct idconns_node *n)
+{
+	struct idconns_node *o;
+
+	for (o = e->oldest; o != NULL; o = o->next)
+		if (o != n && o->replaced) {
+			o->waiter = n;
+			n->waiting++;
+		}
+	return (n->waiting > 0);
+}
+
 /* Mark the oldest live nodes of e replaced by n until e has keep. */
 static unsigned
 replace_oldest(struct idconns *t, struct idconns_entry *e, uint64_t keep,
@@ -217,6 +231,7 @@ idconns_join(struct idconns *t, struct idconns_node *n, const char *identity,
 {
 	struct idconns_entry *e;
 	unsigned count = 0;
+	int wait = 0;
 
 	snprintf(n->by_peer, sizeof(n->by_peer), "%s", peer);
 	pthread_mutex_lock(&t->lock);
@@ -240,12 +255,14 @@ idconns_join(struct idconns *t, struct idconns_node *n, const char *identity,
 		e->oldest = n;
 	e->newest = n;
 	e->live++;
+	if (count > 0)
+		wait = wait_for_replaced(e, n);
 	/* by_peer is the replacer's field: it held peer only to be copied. */
 	n->by_peer[0] = '\0';
 	pthread_mutex_unlock(&t->lock);
 	if (nreplaced != NULL)
 		*nreplaced = count;
-	return (IDCONNS_JOINED);
+	return (wait ? IDCONNS_WAIT : IDCONNS_JOINED);
 }
 
 /* Take n off its worker's queue. */
@@ -264,6 +281,26 @@ dequeue(struct idconns *t, struct idconns_node *n)
 	n->queued_next = NULL;
 }
 
+/*
+ * n leaves e: the one waiting for it may go on when n was the last it
+ * waited for; those n itself waited for no longer have a waiter.
+ */
+static void
+release_waits(struct idconns *t, struct idconns_entry *e,
+    struct idconns_node *n)
+{
+	struct idconns_node *w = n->waiter, *o;
+
+	if (w != NULL && --w->waiting == 0 && !w->replaced && !w->queued)
+		enqueue(t, w);
+	n->waiter = NULL;
+	if (n->waiting > 0)
+		for (o = e->oldest; o != NULL; o = o->next)
+			if (o->waiter == n)
+				o->waiter = NULL;
+	n->waiting = 0;
+}
+
 int
 idconns_leave(struct idconns *t, struct idconns_node *n)
 {
@@ -279,6 +316,7 @@ idconns_leave(struct idconns *t, struct idconns_node *n)
 	}
 	if (n->queued)
 		dequeue(t, n);
+	release_waits(t, e, n);
 	if (n->prev != NULL)
 		n->prev->next = n->next;
 	else
@@ -312,8 +350,13 @@ idconns_take(struct idconns *t, unsigned worker)
 	pthread_mutex_lock(&t->lock);
 	list = t->queue[worker].head;
 	t->queue[worker].head = NULL;
-	for (n = list; n != NULL; n = n->queued_next)
+	for (n = list; n != NULL; n = n->queued_next) {
+		/* queued_next is the table's again once n may be queued anew;
+		 * taken_next is the worker's alone. */
+		n->taken_next = n->queued_next;
+		n->todo = n->replaced ? IDCONNS_END : IDCONNS_RESUME;
 		n->queued = 0;
+	}
 	pthread_mutex_unlock(&t->lock);
 	return (list);
 }

@@ -13,8 +13,11 @@ the worker the case needs (the log's worker= field proves where it was).
              (session taken over) and then the end of the stream, and its
              close line says reason=session_taken_over naming the second;
              the second works (a publish comes back through the broker).
-  replace5s  the same with one client id, so that the broker drops the old
-             session too: moat's close reason is still session_taken_over.
+  replace5s  the same with one client id: moat ends the old connection
+             before the new one reaches the broker, so the broker never
+             takes the session over itself (its log never says "already
+             connected"), the device gets exactly one DISCONNECT, and the
+             close reason is session_taken_over.
   replace3   sensor-a twice over MQTT 3.1.1 on one worker: the first is
              closed without a byte (3.1.1 has no DISCONNECT from the
              server), reason=session_taken_over; the second works.
@@ -160,7 +163,7 @@ def close_and_worker(t, moat, c, cid):
     return worker_in(line_of(moat, mark, cid))
 
 
-def replace5(t, moat, src, same_cid):
+def replace5(t, moat, broker, src, same_cid):
     what = "replace5s" if same_cid else "replace5"
     cid1 = "a5-%s-1" % ("s" if same_cid else "d")
     cid2 = cid1 if same_cid else "a5-d-2"
@@ -173,6 +176,9 @@ def replace5(t, moat, src, same_cid):
     t.check(worker_in(line) == 0, "%s: the first was on worker 0" % what,
             line)
     works(t, c2, 5, "moat/a/2", what + " second")
+    t.check("Client %s already connected" % cid1 not in broker.text(),
+            "%s: the broker never had both sessions at once (no takeover "
+            "in its log)" % what)
     t.check(close_and_worker(t, moat, c2, cid2) == 1,
             "%s: the second was on worker 1" % what)
 
@@ -290,10 +296,10 @@ def main(t):
     src = Sources()
     with t.subcase("replace5"):
         t.step("replace, MQTT 5, two workers, two client ids")
-        replace5(t, moat, src, False)
+        replace5(t, moat, broker, src, False)
     with t.subcase("replace5s"):
         t.step("replace, MQTT 5, two workers, one client id")
-        replace5(t, moat, src, True)
+        replace5(t, moat, broker, src, True)
     with t.subcase("replace3"):
         t.step("replace, MQTT 3.1.1, one worker")
         replace3(t, moat, src)

@@ -2,8 +2,8 @@
 /*
  * Unit tests of the table of live connections by identity (idconns.h):
  * counting, refuse and replace at the limit, the per-worker queues and
- * their wake-ups, leaving once, and that other identities are never
- * touched.
+ * their wake-ups, the newcomer's wait until those it replaced are gone,
+ * leaving once, and that other identities are never touched.
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +58,7 @@ queued(unsigned worker, struct idconns_node **first)
 
 	if (first != NULL)
 		*first = l;
-	for (n = l; n != NULL; n = n->queued_next)
+	for (n = l; n != NULL; n = n->taken_next)
 		k++;
 	return (k);
 }
@@ -132,8 +132,9 @@ Test(idconns, replace_marks_the_oldest_and_wakes_its_worker)
 	    "10.0.0.1:1000", &r), IDCONNS_JOINED);
 	cr_assert_eq(r, 0);
 	cr_assert_eq(idconns_join(t, &b, "dev-1", 1, DUP_REPLACE,
-	    "10.0.0.2:2000", &r), IDCONNS_JOINED);
+	    "10.0.0.2:2000", &r), IDCONNS_WAIT);
 	cr_assert_eq(r, 1);
+	cr_assert_eq(b.waiting, 1);
 	cr_assert_eq(woken[2], 1, "the old one's worker is woken");
 	cr_assert_eq(woken[0] + woken[1], 0);
 	cr_assert(a.replaced);
@@ -143,9 +144,15 @@ Test(idconns, replace_marks_the_oldest_and_wakes_its_worker)
 	cr_assert_eq(queued(0, NULL), 0);
 	cr_assert_eq(queued(2, &l), 1);
 	cr_assert_eq(l, &a);
+	cr_assert_eq(l->todo, IDCONNS_END);
 	cr_assert_eq(queued(2, NULL), 0, "taken once");
 	cr_assert_eq(idconns_leave(t, &a), 1, "a says it was replaced");
+	cr_assert_eq(woken[0], 1, "b's worker is woken once a is gone");
+	cr_assert_eq(queued(0, &l), 1);
+	cr_assert_eq(l, &b);
+	cr_assert_eq(l->todo, IDCONNS_RESUME, "b goes on to the broker");
 	cr_assert_eq(idconns_leave(t, &a), 0, "a second leave does nothing");
+	cr_assert_eq(queued(0, NULL), 0, "and wakes no one");
 	cr_assert_eq(idconns_leave(t, &b), 0);
 	cr_assert_eq(idconns_identities(t), 0);
 }
@@ -167,10 +174,13 @@ Test(idconns, replaced_ones_no_longer_count)
 	cr_assert(b.replaced);
 	cr_assert_eq(b.by_id, 3);
 	cr_assert_eq(a.by_id, 2);
+	cr_assert_eq(c.waiting, 2, "c waits for a and b alike");
 	cr_assert_eq(woken[0], 1, "woken once while the queue was full");
 	cr_assert_eq(queued(0, NULL), 2);
 	cr_assert_eq(idconns_leave(t, &b), 1);
+	cr_assert_eq(queued(0, NULL), 0, "a is still there: c waits on");
 	cr_assert_eq(idconns_leave(t, &a), 1);
+	cr_assert_eq(queued(0, NULL), 1, "c goes on");
 	cr_assert_eq(idconns_leave(t, &c), 0);
 }
 
@@ -185,7 +195,7 @@ Test(idconns, a_lowered_limit_replaces_the_excess)
 	}
 	node(&a[3], 4, 0);
 	cr_assert_eq(idconns_join(t, &a[3], "dev-1", 2, DUP_REPLACE, "p",
-	    &r), IDCONNS_JOINED);
+	    &r), IDCONNS_WAIT);
 	cr_assert_eq(r, 2, "three live, limit two: the two oldest go");
 	cr_assert(a[0].replaced && a[1].replaced && !a[2].replaced);
 	for (i = 0; i < 4; i++)
@@ -194,7 +204,7 @@ Test(idconns, a_lowered_limit_replaces_the_excess)
 
 Test(idconns, leaving_takes_a_node_off_its_queue)
 {
-	struct idconns_node a, b, c;
+	struct idconns_node a, b, c, *l;
 
 	node(&a, 1, 1);
 	node(&b, 2, 1);
@@ -204,7 +214,9 @@ Test(idconns, leaving_takes_a_node_off_its_queue)
 	idconns_join(t, &c, "y", 1, DUP_REPLACE, "p", NULL);
 	cr_assert(b.replaced);
 	cr_assert_eq(idconns_leave(t, &b), 1);
-	cr_assert_eq(queued(1, NULL), 0, "b left before its worker took it");
+	cr_assert_eq(queued(1, &l), 1, "b left before its worker took it");
+	cr_assert_eq(l, &c, "only c is queued, to go on");
+	cr_assert_eq(l->todo, IDCONNS_RESUME);
 	idconns_leave(t, &a);
 	idconns_leave(t, &c);
 }
@@ -271,4 +283,62 @@ Test(idconns, many_identities_grow_the_table)
 	for (i = 0; i < 3000; i++)
 		idconns_leave(t, &n[i]);
 	cr_assert_eq(idconns_identities(t), 0);
+}
+
+Test(idconns, a_waiter_that_leaves_first_wakes_no_one)
+{
+	struct idconns_node a, b, c;
+
+	node(&a, 1, 0);
+	node(&b, 2, 1);
+	node(&c, 3, 1);
+	idconns_join(t, &a, "dev-1", 1, DUP_REPLACE, "p", NULL);
+	cr_assert_eq(idconns_join(t, &b, "dev-1", 1, DUP_REPLACE, "p",
+	    NULL), IDCONNS_WAIT);
+	cr_assert_eq(queued(0, NULL), 1);
+	/* b gives up (its deadline) before a is gone. */
+	cr_assert_eq(idconns_leave(t, &b), 0);
+	cr_assert_null(a.waiter);
+	cr_assert_eq(idconns_leave(t, &a), 1);
+	cr_assert_eq(queued(1, NULL), 0, "no resume for a node that left");
+	/* A limit of two: a third connection replaces nothing, waits not. */
+	node(&a, 4, 0);
+	node(&b, 5, 0);
+	cr_assert_eq(idconns_join(t, &a, "dev-1", 2, DUP_REPLACE, "p",
+	    NULL), IDCONNS_JOINED);
+	cr_assert_eq(idconns_join(t, &b, "dev-1", 2, DUP_REPLACE, "p",
+	    NULL), IDCONNS_JOINED);
+	cr_assert_eq(idconns_join(t, &c, "dev-1", 2, DUP_REPLACE, "p",
+	    NULL), IDCONNS_WAIT);
+	cr_assert(a.replaced && !b.replaced);
+	idconns_leave(t, &a);
+	idconns_leave(t, &b);
+	idconns_leave(t, &c);
+}
+
+Test(idconns, a_replaced_waiter_is_ended_not_resumed)
+{
+	struct idconns_node a, b, c, *l;
+
+	node(&a, 1, 0);
+	node(&b, 2, 1);
+	node(&c, 3, 2);
+	idconns_join(t, &a, "dev-1", 1, DUP_REPLACE, "p", NULL);
+	idconns_join(t, &b, "dev-1", 1, DUP_REPLACE, "p", NULL);
+	/* c comes while b still waits for a: b is replaced too, and c
+	 * waits for both. */
+	cr_assert_eq(idconns_join(t, &c, "dev-1", 1, DUP_REPLACE, "p",
+	    NULL), IDCONNS_WAIT);
+	cr_assert(b.replaced);
+	cr_assert_eq(c.waiting, 2);
+	cr_assert_eq(queued(1, &l), 1);
+	cr_assert_eq(l->todo, IDCONNS_END);
+	cr_assert_eq(idconns_leave(t, &a), 1);
+	cr_assert_eq(queued(1, NULL), 0, "b is not resumed");
+	cr_assert_eq(queued(2, NULL), 0, "b is still there");
+	cr_assert_eq(idconns_leave(t, &b), 1);
+	cr_assert_eq(queued(2, &l), 1);
+	cr_assert_eq(l, &c);
+	cr_assert_eq(l->todo, IDCONNS_RESUME);
+	idconns_leave(t, &c);
 }
