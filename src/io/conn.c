@@ -314,27 +314,23 @@ send_connack(struct conn *c, uint8_t level, uint8_t code)
 }
 
 void
-conn_refuse_unavailable(struct conn *c, enum conn_reason why,
-    const char *detail)
-{
-	/* Levels moat does not speak are answered in the 3.1.1 form. */
-	if (c->mqtt_level == MQTT_LEVEL_5)
-		send_connack(c, MQTT_LEVEL_5, MQTT_RC_SERVER_UNAVAILABLE);
-	else
-		send_connack(c, MQTT_LEVEL_311,
-		    MQTT_CONNACK_V3_SERVER_UNAVAILABLE);
-	conn_close(c, why, detail);
-}
-
-void
 conn_refuse(struct conn *c, uint8_t v3_code, uint8_t v5_code,
     enum conn_reason why, const char *detail)
 {
+	/* Levels moat does not speak are answered in the 3.1.1 form. */
 	if (c->mqtt_level == MQTT_LEVEL_5)
 		send_connack(c, MQTT_LEVEL_5, v5_code);
 	else
 		send_connack(c, MQTT_LEVEL_311, v3_code);
 	conn_close(c, why, detail);
+}
+
+void
+conn_refuse_unavailable(struct conn *c, enum conn_reason why,
+    const char *detail)
+{
+	conn_refuse(c, MQTT_CONNACK_V3_SERVER_UNAVAILABLE,
+	    MQTT_RC_SERVER_UNAVAILABLE, why, detail);
 }
 
 /* Keep a printable copy of a mapped name for the close line. */
