@@ -32,6 +32,10 @@ the worker the case needs (the log's worker= field proves where it was).
              another identity); sensor-a and the second sensor-b work.
   unlimited  sensor-g (max_connections_per_identity = 0 in the map): two
              connections, both work.
+  reload     sensor-g's map entry changes to max_connections_per_identity
+             = 1 and moat reloads: its two open connections stay (a lowered
+             limit closes no one) but count, so the next sensor-g replaces
+             both.
   metrics    /metrics counts the refusals under moat_connect_refused_total
              and the replacements under moat_connections_closed_total.
   off        a second moat without the option: two sensor-a connections
@@ -41,6 +45,7 @@ the worker the case needs (the log's worker= field proves where it was).
 import ipaddress
 import os
 import re
+import signal
 import sys
 import time
 
@@ -253,6 +258,26 @@ def unlimited(t, moat, src):
         c.close()
 
 
+def reload(t, moat, src, mapfile):
+    g1 = connected(t, moat, "sensor-g", "rg-1", 5, src.on(0), "reload g1")
+    g2 = connected(t, moat, "sensor-g", "rg-2", 4, src.on(1), "reload g2")
+    with open(mapfile, "w") as f:
+        f.write(MAP.replace("[sensor-g]\nmax_connections_per_identity = 0",
+                            "[sensor-g]\nmax_connections_per_identity = 1"))
+    mark = moat.mark()
+    moat.p.send_signal(signal.SIGHUP)
+    t.check(mt.wait_for(lambda: "reloaded " in moat.text()[mark:], 10),
+            "reload: moat reloaded", moat.text()[mark:])
+    time.sleep(0.5)
+    t.check(ping(g1) and ping(g2), "reload: both open sensor-g connections "
+            "stay under the lowered limit")
+    g3 = connected(t, moat, "sensor-g", "rg-3", 5, src.on(1), "reload g3")
+    expect_replaced(t, moat, g1, 5, mark, "rg-1", "reload g1")
+    expect_replaced(t, moat, g2, 4, mark, "rg-2", "reload g2")
+    works(t, g3, 5, "moat/g/r", "reload g3")
+    g3.close()
+
+
 def metrics(t, port):
     _, s = t_admin.metrics(t, port)
     refused = t_admin.val(s, "moat_connect_refused_total",
@@ -261,8 +286,8 @@ def metrics(t, port):
                         reason="session_taken_over")
     t.check(refused == 2, "moat_connect_refused_total{reason="
             "\"too_many_per_identity\"} = 2 (got %s)" % refused)
-    t.check(taken == 4, "moat_connections_closed_total{reason="
-            "\"session_taken_over\"} = 4 (got %s)" % taken)
+    t.check(taken == 6, "moat_connections_closed_total{reason="
+            "\"session_taken_over\"} = 6 (got %s)" % taken)
 
 
 def off(t, broker):
@@ -314,6 +339,9 @@ def main(t):
     with t.subcase("unlimited"):
         t.step("the map's max_connections_per_identity = 0")
         unlimited(t, moat, src)
+    with t.subcase("reload"):
+        t.step("reload: a lowered limit for open connections")
+        reload(t, moat, src, mapfile)
     with t.subcase("metrics"):
         t.step("/metrics")
         metrics(t, admin)
