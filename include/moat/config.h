@@ -59,6 +59,9 @@ enum identity_client_id { IDENTITY_CLIENT_ID(X) };
 enum on_duplicate { LIMITS_ON_DUPLICATE(X) };
 #undef X
 
+/* The largest max_connections_per_identity, in moat.ini and the map. */
+#define LIMITS_MAX_CONNS_PER_IDENTITY 1000000
+
 /* [identity] password, parsed by config_parse_password(). */
 enum identity_password {
 	ID_PW_NONE,                          /* none */

@@ -400,7 +400,7 @@ static const struct opt opts[] = {
 	}, {
 		.section = "limits", .key = "max_connections_per_identity",
 		.type = OPT_COUNT, .offset = OFF(max_conns_per_identity),
-		.min = 0, .max = 1000000, .def = "0",
+		.min = 0, .max = LIMITS_MAX_CONNS_PER_IDENTITY, .def = "0",
 		.arg = "NUMBER | 0",
 		.what = "a number such as 1, or 0 for no limit",
 		.help = "Most connections one identity may have open at once "

@@ -24,8 +24,6 @@
 #include "moat/text.h"
 
 #define MSG_MAX 512
-/* max_connections_per_identity: as [limits] allows. */
-#define MAX_CONNS_MAX 1000000
 
 struct idmap {
 	char *path;              /* the file it was read from */
@@ -159,8 +157,8 @@ map_store(struct mapload *ld, char **slot, const char *value)
 	return (0);
 }
 
-/* max_connections_per_identity = N: 0 (no limit) to MAX_CONNS_MAX,
- * digits only. 0 or -1 (error recorded). */
+/* max_connections_per_identity = N: 0 (no limit) up to what [limits]
+ * allows, digits only. 0 or -1 (error recorded). */
 static int
 map_max_conns(struct mapload *ld, struct idmap_entry *e, const char *value)
 {
@@ -169,14 +167,16 @@ map_max_conns(struct mapload *ld, struct idmap_entry *e, const char *value)
 	int64_t v = 0;
 
 	for (p = value; *p != '\0'; p++) {
-		if (!isdigit((unsigned char)*p) || v > MAX_CONNS_MAX)
+		if (!isdigit((unsigned char)*p) ||
+		    v > LIMITS_MAX_CONNS_PER_IDENTITY)
 			break;
 		v = v * 10 + (*p - '0');
 	}
-	if (*p != '\0' || v > MAX_CONNS_MAX) {
+	if (*p != '\0' || v > LIMITS_MAX_CONNS_PER_IDENTITY) {
 		ini_fail(ld, "max_connections_per_identity = \"%s\": write a "
 		    "number from 1 to %d, or 0 for no limit on this identity",
-		    quote(value, strlen(value), e1, sizeof(e1)), MAX_CONNS_MAX);
+		    quote(value, strlen(value), e1, sizeof(e1)),
+		    LIMITS_MAX_CONNS_PER_IDENTITY);
 		return (-1);
 	}
 	e->max_conns = v;

@@ -758,7 +758,7 @@ conn_free(struct conn *c)
 	    "connack", code >= 0 ? ack : NULL, NULL);
 
 	worker_count_close(w, c->reason, c->cert_days);
-	(void)conn_dup_leave(c, NULL, 0);       /* left in conn_close() */
+	(void)conn_dup_leave(c, NULL, 0);       /* no-op: conn_close() did */
 
 	if (w->sweep == c)
 		w->sweep = c->next;

@@ -32,10 +32,8 @@
 #include "moat/gate.h"
 #include "moat/idconns.h"
 #include "moat/identity.h"
-#include "moat/log.h"
 #include "moat/mqtt.h"
 #include "moat/snapshot.h"
-#include "moat/text.h"
 #include "moat/worker.h"
 
 #include "conn_int.h"
@@ -52,10 +50,9 @@ refused_detail(const struct conn *c, uint64_t max, char *buf, size_t len)
 {
 	char e1[IDENTITY_ECHO_BUF];
 
-	snprintf(buf, len, "identity \"%s\" already has %llu connection%s "
-	    "(max_connections_per_identity = %llu, on_duplicate = %s)",
+	snprintf(buf, len, "identity \"%s\" already has its "
+	    "max_connections_per_identity (%llu) open, and on_duplicate = %s",
 	    identity_echo(c->identity, strlen(c->identity), e1, sizeof(e1)),
-	    (unsigned long long)max, max == 1 ? "" : "s",
 	    (unsigned long long)max, dup_names[DUP_REFUSE]);
 }
 

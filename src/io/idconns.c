@@ -4,8 +4,9 @@
  * idconns.h): chained hashing on the identity value, seeded from
  * getrandom(2) and doubled when there are more identities than buckets;
  * each entry holds its identity's nodes oldest first; one queue per worker
- * of the nodes it must end or let go on. One mutex guards it all: it is taken when an
- * authenticated connection opens or closes, never on the data path.
+ * of the nodes it must end or let go on. One mutex guards it all: it is
+ * taken when an authenticated connection opens or closes, never on the
+ * data path.
  */
 #include "config.h"
 
