@@ -220,7 +220,7 @@ LAST_OK = "moat_last_reload_success_timestamp_seconds"
 OPEN = "moat_connections_open"
 
 
-# --- files and probes ----------------------------------------------------------
+# --- files and probes --------------------------------------------------------
 
 def read(path):
     with open(path) as f:
@@ -284,7 +284,7 @@ def username_of(t, moat, name, client_id):
     return m.group(1) if m else None
 
 
-# --- the steps -----------------------------------------------------------------
+# --- the steps ---------------------------------------------------------------
 
 def start_streams(t, moat):
     t.step("%d streams connect, subscribe and start publishing" % STREAMS)
@@ -373,7 +373,7 @@ def reload(t, moat, aport, good, reason_rx=None):
     return after
 
 
-def rotate(t, srv, key, pem, keyfile):
+def rotate(srv, key, pem, keyfile):
     put(srv, read(pem))
     put(key, read(keyfile))
 
@@ -389,7 +389,7 @@ def main(t):
     t.pki.device("sensor-new")
     t.pki.other_device()
     srv, key = t.path("srv.pem"), t.path("srv.key")
-    rotate(t, srv, key, *certs["a"])
+    rotate(srv, key, *certs["a"])
     mapfile = t.write("map.ini", "[someone-else]\nusername = other\n")
 
     broker = t.mosquitto()
@@ -416,7 +416,7 @@ def main(t):
         progress(t, streams, "before the first reload")
 
         t.step("reload 1: server certificate B")
-        rotate(t, srv, key, *certs["b"])
+        rotate(srv, key, *certs["b"])
         reload(t, moat, aport, True)
         probe_sees(t, moat, certs["b"][0], "probe-1", NEW_CERT_S)
         progress(t, streams, "after reload 1")
@@ -430,7 +430,7 @@ def main(t):
         progress(t, streams, "after reload 2")
 
         t.step("reload 3: server certificate C")
-        rotate(t, srv, key, *certs["c"])
+        rotate(srv, key, *certs["c"])
         reload(t, moat, aport, True)
         probe_sees(t, moat, certs["c"][0], "probe-3", NEW_CERT_S)
         progress(t, streams, "after reload 3")
@@ -450,7 +450,7 @@ def main(t):
         progress(t, streams, "after reload 4")
 
         t.step("reload 5: server certificate D")
-        rotate(t, srv, key, *certs["d"])
+        rotate(srv, key, *certs["d"])
         # a second after start-up at least, so the timestamp can move
         mt.wait_for(lambda: time.time() >= m0[LAST_OK] + 1, 2)
         t5 = int(time.time())
