@@ -3,38 +3,62 @@
 """The Kubernetes manifests (packaging/kubernetes) hold what an operator
 relies on, and their configuration files work.
 
-The kustomize base is loaded the way kustomize builds it (resources, the
-configMapGenerator files, the images rewrite); where kubectl is on PATH its
-own "kubectl kustomize" output is checked the same way. Then:
+The kustomize base and the sidecar sample (examples/existing-broker, which
+uses the Component components/sidecar) are built the way kustomize builds
+them (resources, components, configMapGenerator files, strategic-merge
+patches by target, the images rewrite; any other field fails the test);
+where kubectl is on PATH (and, for the sample, knows Components) its own
+"kubectl kustomize" output is checked the same way and must equal this
+test's build up to hash suffixes and order. Then:
 
   objects      a Deployment, a Service, the generated ConfigMaps; nothing
-               else (the cert-manager example stays out of the base)
+               else (the examples stay out of the base)
   pod          runAsNonRoot, seccompProfile RuntimeDefault, no host
                network, no service account token, a grace period longer
-               than moat's 30 s drain
-  containers   each: an image with a pinned tag, allowPrivilegeEscalation
-               false, readOnlyRootFilesystem, every capability dropped and
-               none added, cpu and memory requests and limits, no hostPort
-  moat         port 8883, readiness and liveness TCP probes on it, -c naming
-               moat.ini in its ConfigMap; every file moat.ini names (cert,
-               key, ca, map, hmac_secret_file, ...) is a key of a volume
-               mounted at that directory, cert/key/ca being tls.crt,
+               than moat's [limits] drain_timeout (read from moat.ini, 20 s
+               when unset) and a 2 s linger
+  containers   each (the sample: moat's): an image with a pinned tag,
+               allowPrivilegeEscalation false, readOnlyRootFilesystem,
+               every capability dropped and none added, cpu and memory
+               requests and limits, no hostPort
+  moat         ports mqtts 8883 and admin 9883; readiness GET /readyz,
+               liveness (and startup) GET /healthz on the admin port,
+               which is moat.ini's [admin] address on every address of the
+               pod (the kubelet probes the pod's IP) and the pod's
+               prometheus.io/port; -c naming moat.ini in its ConfigMap;
+               every file moat.ini names (cert, key, ca, map,
+               hmac_secret_file, ...) is a key of a volume mounted at that
+               directory, without subPath, cert/key/ca being tls.crt,
                tls.key and ca.crt of one Secret (cert-manager's layout);
                the backend is loopback and is the broker's listener
-  broker       no ports, no probes; its mosquitto.conf has exactly one
-               listener, "listener 1883 127.0.0.1", no port/bind_address,
-               allow_anonymous false, password_file and acl_file in mounted
-               volumes; the ACL is "pattern readwrite devices/%u/#"
-  service      exposes 8883 only, to the moat container's port, and selects
-               the pod
+  broker       no probes; its mosquitto.conf has exactly one listener,
+               "listener 1883 127.0.0.1", no port/bind_address,
+               allow_anonymous false, password_file (and in the base
+               acl_file) in mounted volumes. The base's broker: no ports,
+               the ACL "pattern readwrite devices/%u/#", a preStop sleep
+               that outlives moat's drain, within the grace period. The
+               sample's broker container is exactly as the operator wrote
+               it
+  service      exposes 8883 only, to the moat container's port, neither
+               the admin port nor plaintext 1883, and selects the pod
+  twins        mutated copies (a probe path, a TCP probe, a short grace
+               period, a long drain_timeout, the admin port or 1883 in the
+               Service, [admin] on loopback or another port, a missing
+               volume, subPath, a changed broker container, ...) are each
+               refused with their problem named; the builder refuses a
+               kustomization field it does not build
   certificate  examples/certificate.yaml writes the Secret moat mounts, for
                "server auth", from an Issuer it defines
   yamllint     strict, with packaging/yamllint.yaml (when installed)
   files work   moat --check accepts the ConfigMap's moat.ini (paths moved
                under the test directory, test certificates in the Secret's
-               place), Mosquitto starts with the ConfigMap's mosquitto.conf,
+               place, the listen and admin addresses on loopback), the
+               broker starts with its ConfigMap's mosquitto.conf, moat's
+               admin endpoint answers GET /healthz and /readyz with 200,
                and a device's publish through moat arrives at a subscriber
-               on that broker (when moat and Mosquitto are available)
+               on that broker (when moat and Mosquitto are available); for
+               the base and again for the Component's moat.ini with the
+               sample's mosquitto.conf
 
 Needs python3-yaml (skips without it)."""
 
@@ -99,8 +123,9 @@ def read(path):
 
 # Fields of a kustomization (or Component) this test builds; any other
 # fails the test, so that it never checks less than kustomize would build.
-KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "resources", "configMapGenerator",
-                        "images", "components", "patches"}
+KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "resources",
+                        "configMapGenerator", "images", "components",
+                        "patches"}
 KUSTOMIZATION_KINDS = {
     "Kustomization": "kustomize.config.k8s.io/v1beta1",
     "Component": "kustomize.config.k8s.io/v1alpha1",
@@ -312,8 +337,6 @@ def build(kdir):
     set_images(objs, images)
     return objs
 
-
-build_base = build
 
 
 def kubectl_build(kdir):
