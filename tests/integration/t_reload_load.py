@@ -217,7 +217,7 @@ def metrics(port):
 OK = 'moat_reloads_total{result="ok"}'
 FAILED = 'moat_reloads_total{result="failed"}'
 LAST_OK = "moat_last_reload_success_timestamp_seconds"
-OPEN = "moat_connections_open"
+OPEN = 'moat_connections_open{state="proxying"}'
 
 
 # --- files and probes --------------------------------------------------------
