@@ -22,6 +22,9 @@ struct idmap_entry {
 	char *password;          /* secret */
 	char *client_id;
 	int deny;
+	char *publish;           /* topic rule lists (policy.h): "" allows */
+	char *subscribe;         /* nothing; NULL: the [policy] list */
+	int policy_line;         /* line of the first of the two, or 0 */
 	int line;                /* line of "[name]" */
 };
 
@@ -43,6 +46,15 @@ struct idmap *idmap_parse(const char *path, const char *buf, size_t len,
  */
 const struct idmap_entry *idmap_lookup(const struct idmap *map,
     const char *identity);
+
+/*
+ * The entry that sets publish or subscribe earliest in the file, or NULL
+ * when none does or map is NULL; for policy_check_map().
+ */
+const struct idmap_entry *idmap_first_policy(const struct idmap *map);
+
+/* The file the map was read from, as given to idmap_parse(). */
+const char *idmap_path(const struct idmap *map);
 
 /* Free the map, wiping its passwords; NULL does nothing. */
 void idmap_free(struct idmap *map);
