@@ -499,40 +499,35 @@ static const struct opt opts[] = {
 		.offset = OFF(policy_publish), .flags = OPT_EMPTY_OK,
 		.check = check_publish, .arg = "RULE, RULE, ...",
 		.what = "topic rules such as devices/{identity}/#",
-		.help = "Topics a device may publish to: MQTT filters "
-		    "separated by commas, with + for one level, # for the "
-		    "last level and all below, and the placeholders "
-		    "{identity} {cn} {serial} {fingerprint}, such as "
-		    "devices/{identity}/#. Empty: no publishing at all. "
-		    "Setting publish or subscribe turns the topic policy "
-		    "on, and then both are required; without them (no "
-		    "[policy] section) the topic policy is off: the "
-		    "broker's ACL is the only guard. A device whose "
-		    "placeholder values hold '/', '+' or '#' is refused. "
-		    "Map entries may set their own publish and subscribe.",
+		.help = "Topics a device may publish to: MQTT filters, "
+		    "comma-separated, with the placeholders {identity} {cn} "
+		    "{serial} {fingerprint}, such as devices/{identity}/#. "
+		    "Empty: none. Setting publish or subscribe turns the "
+		    "topic policy on and requires both; without them (no "
+		    "[policy] section) topic policy is off: the broker's ACL "
+		    "is the only guard. A device whose placeholder values "
+		    "hold '/', '+' or '#' is refused. Map entries may set "
+		    "their own publish and subscribe.",
 	}, {
 		.section = "policy", .key = "subscribe", .type = OPT_STRING,
 		.offset = OFF(policy_subscribe), .flags = OPT_EMPTY_OK,
 		.check = check_subscribe, .arg = "RULE, RULE, ...",
 		.what = "topic rules such as devices/{identity}/#",
 		.help = "Filters a device may subscribe to, written as for "
-		    "publish. A filter is allowed only when every topic it "
-		    "can match is allowed by the rules together, so #, "
-		    "+/... and $SYS/# are refused unless rules cover them "
-		    "($ topics need rules that begin with $). "
-		    "$share/GROUP/FILTER is judged on FILTER. Empty: no "
-		    "subscriptions at all.",
+		    "publish. A filter is allowed only when the rules "
+		    "together match every topic it can match, so #, +/... "
+		    "and $SYS/# are refused unless rules cover them. "
+		    "$share/GROUP/FILTER is judged on FILTER. Empty: none.",
 	}, {
 		.section = "policy", .key = "on_denied_publish",
 		.type = OPT_ENUM, .offset = OFF(policy_on_denied),
 		.def = "disconnect", .values = policy_denied,
 		.arg = "disconnect | drop", .what = "disconnect or drop",
-		.help = "What an MQTT 3.1.1 device gets for a refused "
-		    "PUBLISH, having no way to be told no: disconnect (the "
-		    "default) closes its connection; drop discards the "
-		    "message and, for QoS 1 and 2, acknowledges it so the "
-		    "device does not resend it forever. MQTT 5 devices get "
-		    "reason 0x87 instead.",
+		.help = "A refused PUBLISH from an MQTT 3.1.1 device, which "
+		    "cannot be told no: disconnect (the default) closes the "
+		    "connection; drop discards it, acknowledging QoS 1 and 2 "
+		    "so the device does not resend it forever. MQTT 5 "
+		    "devices get reason 0x87.",
 	}, {
 		.section = "log", .key = "level", .type = OPT_ENUM,
 		.offset = OFF(log_level), .def = "info", .values = log_levels,

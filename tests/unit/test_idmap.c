@@ -116,3 +116,62 @@ Test(idmap, error_is_path_line_message)
 	cr_assert_str_eq(err, "dir/m.ini:3: [a] is already defined on line "
 	    "1; an identity may have one section: merge them");
 }
+
+Test(idmap, topic_rule_keys)
+{
+	const struct idmap_entry *e;
+
+	parse("[a]\nusername = ua\n[b]\npublish = b/#, x/{identity}\n"
+	    "subscribe =\n[c]\nsubscribe = c/+\n");
+	e = get("a");
+	cr_assert_null(e->publish);
+	cr_assert_null(e->subscribe);
+	cr_assert_eq(e->policy_line, 0);
+	e = get("b");
+	cr_assert_str_eq(e->publish, "b/#, x/{identity}");
+	cr_assert_str_eq(e->subscribe, "");
+	cr_assert_eq(e->policy_line, 4);
+	e = get("c");
+	cr_assert_null(e->publish);
+	cr_assert_str_eq(e->subscribe, "c/+");
+	cr_assert_eq(e->policy_line, 7);
+	/* the earliest in the file, whatever the sort order */
+	cr_assert_eq(idmap_first_policy(map), get("b"));
+	cr_assert_str_eq(idmap_path(map), "m.ini");
+	cr_assert_null(idmap_first_policy(NULL));
+}
+
+Test(idmap, no_topic_rule_keys)
+{
+	parse("[z]\nusername = u\n[y]\ndeny = true\n");
+	cr_assert_null(idmap_first_policy(map));
+}
+
+Test(idmap, topic_rule_errors)
+{
+	static const struct {
+		const char *text;
+		const char *err;
+	} cases[] = {
+		{ "[a]\nusername = u\npublish = a/b#\n", "m.ini:3: publish "
+		    "rule \"a/b#\" has '#' that is not the whole last level" },
+		{ "[a]\nsubscribe = {nope}\n", "m.ini:2: subscribe rule "
+		    "\"{nope}\": unknown placeholder {nope}" },
+		{ "[a]\nsubscribe = a\nsubscribe = b\n", "m.ini:3: subscribe "
+		    "is already set on line 2" },
+		{ "[a]\npublish = ,\n", "m.ini:2: publish: rule 1 is empty" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		map = idmap_parse("m.ini", cases[i].text,
+		    strlen(cases[i].text), err, sizeof(err));
+		cr_expect_null(map, "accepted: %s", cases[i].text);
+		cr_expect(strncmp(err, cases[i].err,
+		    strlen(cases[i].err)) == 0, "want \"%s\", got \"%s\"",
+		    cases[i].err, err);
+		idmap_free(map);
+		map = NULL;
+	}
+}
