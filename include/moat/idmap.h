@@ -12,6 +12,9 @@
 
 #include <stddef.h>
 
+struct config;
+struct policy_rules;
+
 /* A map bigger than this (about a million devices) is the wrong file. */
 #define IDMAP_FILE_MAX (64 * 1024 * 1024)
 
@@ -48,13 +51,23 @@ const struct idmap_entry *idmap_lookup(const struct idmap *map,
     const char *identity);
 
 /*
- * The entry that sets publish or subscribe earliest in the file, or NULL
- * when none does or map is NULL; for policy_check_map().
+ * The topic rules for an identity: each of entry's publish and subscribe
+ * keys replaces the [policy] list of cfg. entry may be NULL (no entry, or
+ * the template). Returns 1 with out filled (pointing into cfg and entry,
+ * valid as long as they are), or 0 when topic policy is off (no [policy]
+ * rules: the broker's ACL is the only guard).
  */
-const struct idmap_entry *idmap_first_policy(const struct idmap *map);
+int idmap_policy_rules(const struct config *cfg,
+    const struct idmap_entry *entry, struct policy_rules *out);
 
-/* The file the map was read from, as given to idmap_parse(). */
-const char *idmap_path(const struct idmap *map);
+/*
+ * Load-time check across the two files: an entry that sets publish or
+ * subscribe while cfg has no [policy] rules would do nothing, so it is an
+ * error. map may be NULL. Returns 0, or -1 with "MAP:LINE: what is wrong;
+ * how to fix it" in err for the earliest such entry.
+ */
+int idmap_policy_check(const struct idmap *map, const struct config *cfg,
+    char *err, size_t errlen);
 
 /* Free the map, wiping its passwords; NULL does nothing. */
 void idmap_free(struct idmap *map);

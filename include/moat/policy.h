@@ -23,10 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct config;
-struct idmap;
-struct idmap_entry;
-
 /* MQTT strings carry a 16-bit length. */
 #define POLICY_TOPIC_MAX 65535
 
@@ -69,30 +65,14 @@ int policy_match(const uint8_t *filter, size_t flen, const uint8_t *topic,
 int policy_list_check(enum policy_kind kind, const char *list, char *err,
     size_t errlen);
 
-/* The rule lists for one identity; the strings are borrowed. */
+/*
+ * The rule lists for one identity, both non-NULL; the strings are
+ * borrowed. idmap_policy_rules() picks them from [policy] and the map.
+ */
 struct policy_rules {
 	const char *publish;      /* checked by policy_list_check() */
 	const char *subscribe;
 };
-
-/*
- * The rules for an identity: each of the map entry's publish and subscribe
- * keys replaces the [policy] one. entry may be NULL (no entry, or the
- * template). Returns 1 with out filled (pointing into cfg and entry, valid
- * as long as they are), or 0 when the topic policy is off (no [policy]
- * rules: the broker's ACL is the only guard).
- */
-int policy_rules_pick(const struct config *cfg,
-    const struct idmap_entry *entry, struct policy_rules *out);
-
-/*
- * Load-time check across the two files: a map entry that sets publish or
- * subscribe while moat.ini has no [policy] rules would be silently
- * ignored, so it is an error. map may be NULL. Returns 0, or -1 with
- * "MAP:LINE: what is wrong; how to fix it" in err.
- */
-int policy_check_map(const struct config *cfg, const struct idmap *map,
-    char *err, size_t errlen);
 
 /* What the placeholders stand for, for one device. NULL: not known. */
 struct policy_values {

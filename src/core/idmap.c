@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moat/config.h"
 #include "moat/idmap.h"
 #include "moat/inifile.h"
 #include "moat/policy.h"
@@ -353,14 +354,13 @@ idmap_lookup(const struct idmap *map, const char *identity)
 	    entry_key_cmp));
 }
 
-const struct idmap_entry *
-idmap_first_policy(const struct idmap *map)
+/* The entry that sets publish or subscribe earliest in the file. */
+static const struct idmap_entry *
+first_policy(const struct idmap *map)
 {
 	const struct idmap_entry *best = NULL;
 	size_t i;
 
-	if (map == NULL)
-		return (NULL);
 	for (i = 0; i < map->n; i++)
 		if (map->v[i].policy_line != 0 && (best == NULL ||
 		    map->v[i].policy_line < best->policy_line))
@@ -368,10 +368,36 @@ idmap_first_policy(const struct idmap *map)
 	return (best);
 }
 
-const char *
-idmap_path(const struct idmap *map)
+int
+idmap_policy_rules(const struct config *cfg, const struct idmap_entry *entry,
+    struct policy_rules *out)
 {
-	return (map->path);
+	if (!cfg->policy_on)
+		return (0);
+	out->publish = entry != NULL && entry->publish != NULL ?
+	    entry->publish : cfg->policy_publish;
+	out->subscribe = entry != NULL && entry->subscribe != NULL ?
+	    entry->subscribe : cfg->policy_subscribe;
+	return (1);
+}
+
+int
+idmap_policy_check(const struct idmap *map, const struct config *cfg,
+    char *err, size_t errlen)
+{
+	const struct idmap_entry *e;
+	char q[TEXT_QUOTE_BUF];
+
+	if (map == NULL || cfg->policy_on || (e = first_policy(map)) == NULL)
+		return (0);
+	snprintf(err, errlen, "%s:%d: [%s] sets topic rules, but %s has no "
+	    "[policy] rules, so topic policy is off and these would do "
+	    "nothing; add [policy] with publish and subscribe for every other "
+	    "device (\"publish = #\" and \"subscribe = #\" allow every topic "
+	    "not beginning with '$'), or remove the map's publish and "
+	    "subscribe keys", map->path, e->policy_line,
+	    quote(e->name, strlen(e->name), q, sizeof(q)), cfg->path);
+	return (-1);
 }
 
 void

@@ -28,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "moat/config.h"
-#include "moat/idmap.h"
 #include "moat/mqtt.h"
 #include "moat/policy.h"
 #include "moat/text.h"
@@ -38,6 +36,9 @@
 #define SHARE_LEN (sizeof(SHARE_PREFIX) - 1)
 /* No rule ending in '#' fits: the depth at which coverage is total. */
 #define NO_DEPTH SIZE_MAX
+/* Longest rule checked at load, placeholders filled (a moat.ini line is
+ * at most 198 bytes). */
+#define RULE_MAX 1024
 /* What a placeholder becomes when a rule list is checked at load. */
 #define SAMPLE_VALUE "x"
 
@@ -568,7 +569,7 @@ rule_check(enum policy_kind kind, const char *r, size_t n, char *err,
     size_t errlen)
 {
 	char e[TEXT_QUOTE_BUF], msg[256];
-	uint8_t buf[CONFIG_MAX_LINE * 2];
+	uint8_t buf[RULE_MAX];
 	const char *why;
 	size_t len;
 
@@ -717,39 +718,4 @@ policy_expand(const struct policy_rules *rules,
 		return (NULL);
 	}
 	return (s);
-}
-
-/* ------------------------------------------------------------------ */
-/* Configuration                                                       */
-
-int
-policy_rules_pick(const struct config *cfg, const struct idmap_entry *entry,
-    struct policy_rules *out)
-{
-	if (!cfg->policy_on)
-		return (0);
-	out->publish = entry != NULL && entry->publish != NULL ?
-	    entry->publish : cfg->policy_publish;
-	out->subscribe = entry != NULL && entry->subscribe != NULL ?
-	    entry->subscribe : cfg->policy_subscribe;
-	return (1);
-}
-
-int
-policy_check_map(const struct config *cfg, const struct idmap *map,
-    char *err, size_t errlen)
-{
-	const struct idmap_entry *e;
-	char q[TEXT_QUOTE_BUF];
-
-	if (cfg->policy_on || (e = idmap_first_policy(map)) == NULL)
-		return (0);
-	say(err, errlen, "%s:%d: [%s] sets %s, but %s has no [policy] "
-	    "rules, so topic policy is off and the key would do nothing; add "
-	    "[policy] with publish and subscribe for every other device "
-	    "(\"publish = #\" and \"subscribe = #\" allow every topic not "
-	    "beginning with '$'), or remove the key", idmap_path(map),
-	    e->policy_line, quote(e->name, strlen(e->name), q, sizeof(q)),
-	    e->publish != NULL ? "publish" : "subscribe", cfg->path);
-	return (-1);
 }

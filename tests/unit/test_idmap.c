@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moat/config.h"
 #include "moat/identity.h"
 #include "moat/idmap.h"
+#include "moat/policy.h"
 
 static char err[1024];
 static struct idmap *map;
@@ -135,17 +137,8 @@ Test(idmap, topic_rule_keys)
 	cr_assert_null(e->publish);
 	cr_assert_str_eq(e->subscribe, "c/+");
 	cr_assert_eq(e->policy_line, 7);
-	/* the earliest in the file, whatever the sort order */
-	cr_assert_eq(idmap_first_policy(map), get("b"));
-	cr_assert_str_eq(idmap_path(map), "m.ini");
-	cr_assert_null(idmap_first_policy(NULL));
 }
 
-Test(idmap, no_topic_rule_keys)
-{
-	parse("[z]\nusername = u\n[y]\ndeny = true\n");
-	cr_assert_null(idmap_first_policy(map));
-}
 
 Test(idmap, topic_rule_errors)
 {
@@ -174,4 +167,72 @@ Test(idmap, topic_rule_errors)
 		idmap_free(map);
 		map = NULL;
 	}
+}
+
+/* --- choosing the rules for an identity -------------------------------- */
+
+static const char map_text[] =
+    "[plain]\nusername = p\n"
+    "[own-pub]\npublish = own/#\n"
+    "[both]\nsubscribe =\npublish = b/#\n";
+
+static struct idmap *
+test_map(void)
+{
+	struct idmap *m;
+
+	m = idmap_parse("map.ini", map_text, strlen(map_text), err,
+	    sizeof(err));
+	cr_assert_not_null(m, "%s", err);
+	return (m);
+}
+
+Test(idmap, policy_rules)
+{
+	struct config cfg = { .path = "moat.ini", .policy_on = 1,
+	    .policy_publish = "devices/{identity}/#",
+	    .policy_subscribe = "devices/{identity}/#, broadcast/#" };
+	struct idmap *m = test_map();
+	struct policy_rules r;
+
+	cr_assert_eq(idmap_policy_rules(&cfg, NULL, &r), 1);
+	cr_expect_str_eq(r.publish, cfg.policy_publish);
+	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
+	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "plain"), &r), 1);
+	cr_expect_str_eq(r.publish, cfg.policy_publish);
+	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "own-pub"),
+	    &r), 1);
+	cr_expect_str_eq(r.publish, "own/#");
+	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
+	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 1);
+	cr_expect_str_eq(r.publish, "b/#");
+	cr_expect_str_eq(r.subscribe, "");
+	cr_expect_eq(idmap_policy_check(m, &cfg, NULL, 0), 0);
+
+	/* policy off: nothing picked, whatever the entry */
+	cfg.policy_on = 0;
+	cfg.policy_publish = cfg.policy_subscribe = NULL;
+	cr_expect_eq(idmap_policy_rules(&cfg, NULL, &r), 0);
+	cr_expect_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 0);
+	idmap_free(m);
+}
+
+Test(idmap, policy_keys_need_policy_on)
+{
+	struct config cfg = { .path = "moat.ini" };
+	struct idmap *m = test_map(), *plain;
+	static const char plain_text[] = "[a]\nusername = u\n";
+	static const char want[] = "map.ini:4: [own-pub] sets topic rules, "
+	    "but moat.ini has no [policy] rules";
+
+	cr_expect_eq(idmap_policy_check(m, &cfg, err, sizeof(err)), -1);
+	/* the earliest in the file, though [both] sorts first */
+	cr_expect(strncmp(err, want, strlen(want)) == 0, "%s", err);
+	cr_expect_eq(idmap_policy_check(NULL, &cfg, err, sizeof(err)), 0);
+	plain = idmap_parse("p.ini", plain_text, strlen(plain_text), err,
+	    sizeof(err));
+	cr_assert_not_null(plain);
+	cr_expect_eq(idmap_policy_check(plain, &cfg, err, sizeof(err)), 0);
+	idmap_free(plain);
+	idmap_free(m);
 }

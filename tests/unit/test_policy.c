@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "moat/config.h"
-#include "moat/idmap.h"
 #include "moat/policy.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -612,72 +610,4 @@ Test(policy, expand_refuses_bad_rules)
 
 	cr_expect_null(policy_expand(&r, &dev, err, sizeof(err)));
 	cr_expect_not_null(strstr(err, "'+' inside a level"), "%s", err);
-}
-
-/* --- choosing the rules for an identity -------------------------------- */
-
-static const char map_text[] =
-    "[plain]\nusername = p\n"
-    "[own-pub]\npublish = own/#\n"
-    "[both]\nsubscribe =\npublish = b/#\n";
-
-static struct idmap *
-test_map(void)
-{
-	char err[512];
-	struct idmap *m;
-
-	m = idmap_parse("map.ini", map_text, strlen(map_text), err,
-	    sizeof(err));
-	cr_assert_not_null(m, "%s", err);
-	return (m);
-}
-
-Test(policy, rules_pick)
-{
-	struct config cfg = { .path = "moat.ini", .policy_on = 1,
-	    .policy_publish = "devices/{identity}/#",
-	    .policy_subscribe = "devices/{identity}/#, broadcast/#" };
-	struct idmap *m = test_map();
-	struct policy_rules r;
-
-	cr_assert_eq(policy_rules_pick(&cfg, NULL, &r), 1);
-	cr_expect_str_eq(r.publish, cfg.policy_publish);
-	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
-	cr_assert_eq(policy_rules_pick(&cfg, idmap_lookup(m, "plain"), &r), 1);
-	cr_expect_str_eq(r.publish, cfg.policy_publish);
-	cr_assert_eq(policy_rules_pick(&cfg, idmap_lookup(m, "own-pub"),
-	    &r), 1);
-	cr_expect_str_eq(r.publish, "own/#");
-	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
-	cr_assert_eq(policy_rules_pick(&cfg, idmap_lookup(m, "both"), &r), 1);
-	cr_expect_str_eq(r.publish, "b/#");
-	cr_expect_str_eq(r.subscribe, "");
-	cr_expect_eq(policy_check_map(&cfg, m, NULL, 0), 0);
-
-	/* policy off: nothing picked, whatever the entry */
-	cfg.policy_on = 0;
-	cfg.policy_publish = cfg.policy_subscribe = NULL;
-	cr_expect_eq(policy_rules_pick(&cfg, NULL, &r), 0);
-	cr_expect_eq(policy_rules_pick(&cfg, idmap_lookup(m, "both"), &r), 0);
-	idmap_free(m);
-}
-
-Test(policy, map_keys_need_policy_on)
-{
-	struct config cfg = { .path = "moat.ini" };
-	struct idmap *m = test_map(), *plain;
-	char err[1024] = "";
-	static const char plain_text[] = "[a]\nusername = u\n";
-
-	cr_expect_eq(policy_check_map(&cfg, m, err, sizeof(err)), -1);
-	cr_expect(strncmp(err, "map.ini:4: [own-pub] sets publish, but "
-	    "moat.ini has no [policy] rules", 55) == 0, "%s", err);
-	cr_expect_eq(policy_check_map(&cfg, NULL, err, sizeof(err)), 0);
-	plain = idmap_parse("p.ini", plain_text, strlen(plain_text), err,
-	    sizeof(err));
-	cr_assert_not_null(plain);
-	cr_expect_eq(policy_check_map(&cfg, plain, err, sizeof(err)), 0);
-	idmap_free(plain);
-	idmap_free(m);
 }
