@@ -26,6 +26,10 @@
 /* MQTT strings carry a 16-bit length. */
 #define POLICY_TOPIC_MAX 65535
 
+/* What moat says at start-up without [policy] rules. */
+#define POLICY_OFF_NOTICE \
+	"topic policy off: the broker's ACL is the only guard"
+
 enum policy_kind {
 	POLICY_PUBLISH,
 	POLICY_SUBSCRIBE,
@@ -53,8 +57,9 @@ int policy_match(const uint8_t *filter, size_t flen, const uint8_t *topic,
 
 /*
  * Check a rule list as written after "publish =" or "subscribe =" in
- * moat.ini or the identity map: rules separated by commas, spaces around
- * them ignored; "" (nothing allowed) is a valid list. Each rule must be a
+ * moat.ini or the identity map: rules separated by commas (so a rule
+ * cannot hold one), spaces around them ignored; "" (nothing allowed) is
+ * a valid list. Each rule must be a
  * valid filter once its placeholders ({identity}, {cn}, {serial},
  * {fingerprint}) are filled; a placeholder may be part of a level
  * ("dev-{identity}/#"), since its value never holds '/', '+' or '#'. A

@@ -503,9 +503,10 @@ static const struct opt opts[] = {
 		    "comma-separated, with the placeholders {identity} {cn} "
 		    "{serial} {fingerprint}, such as devices/{identity}/#. "
 		    "Empty: none. Setting publish or subscribe turns the "
-		    "topic policy on and requires both; without them (no "
-		    "[policy] section) topic policy is off: the broker's ACL "
-		    "is the only guard. A device whose placeholder values "
+		    "topic policy on and requires both. No [policy] section "
+		    "(or one without them) means \"topic policy off: the "
+		    "broker's ACL is the only guard\". A device whose "
+		    "placeholder values "
 		    "hold '/', '+' or '#' is refused. Map entries may set "
 		    "their own publish and subscribe.",
 	}, {

@@ -611,3 +611,155 @@ Test(policy, expand_refuses_bad_rules)
 	cr_expect_null(policy_expand(&r, &dev, err, sizeof(err)));
 	cr_expect_not_null(strstr(err, "'+' inside a level"), "%s", err);
 }
+
+Test(policy, expand_values_may_hold_commas)
+{
+	static const struct policy_values v = { .identity = "a,b" };
+	struct policy_rules r = { .publish = "d/{identity}, e",
+	    .subscribe = "" };
+	struct policy_set *s;
+	char err[512];
+
+	s = policy_expand(&r, &v, err, sizeof(err));
+	cr_assert_not_null(s, "%s", err);
+	cr_expect_eq(may_pub(s, "d/a,b"), 1);
+	cr_expect_eq(may_pub(s, "e"), 1);
+	cr_expect_eq(may_pub(s, "d/a"), 0);
+	policy_set_free(s);
+}
+
+/* --- coverage against brute force -------------------------------------- */
+
+/*
+ * Every filter of up to three levels and every pair of rules of up to two
+ * levels, over the levels "a", "$a", "", "+" and "#": moat's answer must
+ * equal the brute-force one over every topic of up to four levels made of
+ * "a", "$a", "" and "z", a value no rule names (all such values behave
+ * alike, so this finite set decides exactly).
+ */
+enum { BF_A, BF_D, BF_E, BF_P, BF_H, BF_Z };
+static const char *const bf_text[] = { "a", "$a", "", "+", "#", "z" };
+
+struct bf {
+	int v[4];
+	int n;
+};
+
+static int
+bf_match(const struct bf *f, const struct bf *t)
+{
+	int i;
+
+	if (t->v[0] == BF_D && (f->v[0] == BF_P || f->v[0] == BF_H))
+		return (0);
+	for (i = 0; i < f->n; i++) {
+		if (f->v[i] == BF_H)
+			return (1);
+		if (i == t->n || (f->v[i] != BF_P && f->v[i] != t->v[i]))
+			return (0);
+	}
+	return (f->n == t->n);
+}
+
+static void
+bf_str(const struct bf *l, char *out, size_t len)
+{
+	size_t o = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < l->n; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? "/" : "",
+		    bf_text[l->v[i]]);
+}
+
+/* Every filter of 1..max levels ('#' last only, not the empty string). */
+static size_t
+bf_filters(int max, struct bf *out)
+{
+	struct bf f;
+	size_t n = 0;
+	int k, code, total, i, ok;
+
+	for (k = 1; k <= max; k++) {
+		total = 1;
+		for (i = 0; i < k; i++)
+			total *= 5;
+		for (code = 0; code < total; code++) {
+			f.n = k;
+			for (i = 0, ok = 1; i < k; i++) {
+				f.v[i] = (code / (i == 0 ? 1 : i == 1 ? 5 :
+				    25)) % 5;
+				if (f.v[i] == BF_H && i + 1 < k)
+					ok = 0;
+			}
+			if (ok && !(k == 1 && f.v[0] == BF_E))
+				out[n++] = f;
+		}
+	}
+	return (n);
+}
+
+/* Every topic of 1..4 levels over a, $a, "" and z. */
+static size_t
+bf_topics(struct bf *out)
+{
+	static const int lv[] = { BF_A, BF_D, BF_E, BF_Z };
+	struct bf t;
+	size_t n = 0;
+	int k, code, total, i;
+
+	for (k = 1; k <= 4; k++) {
+		total = 1 << (2 * k);
+		for (code = 0; code < total; code++) {
+			t.n = k;
+			for (i = 0; i < k; i++)
+				t.v[i] = lv[(code >> (2 * i)) & 3];
+			if (!(k == 1 && t.v[0] == BF_E))
+				out[n++] = t;
+		}
+	}
+	return (n);
+}
+
+Test(policy, cover_equals_brute_force, .timeout = 60)
+{
+	static struct bf filters[200], rules[40], topics[400];
+	struct policy_rules pr;
+	struct policy_set *s;
+	char list[64], r1[16], r2[16], fs[16], err[256];
+	size_t nf, nr, nt, i, j, k, t, checked = 0;
+	int want, m1, m2;
+
+	nf = bf_filters(3, filters);
+	nr = bf_filters(2, rules);
+	nt = bf_topics(topics);
+	for (i = 0; i < nr; i++) {
+		for (j = i; j < nr; j++) {
+			bf_str(&rules[i], r1, sizeof(r1));
+			bf_str(&rules[j], r2, sizeof(r2));
+			snprintf(list, sizeof(list), "%s, %s", r1, r2);
+			pr.publish = list;
+			pr.subscribe = list;
+			s = policy_expand(&pr, NULL, err, sizeof(err));
+			cr_assert_not_null(s, "%s: %s", list, err);
+			for (k = 0; k < nf; k++) {
+				want = 1;
+				for (t = 0; t < nt && want; t++) {
+					m1 = bf_match(&rules[i], &topics[t]);
+					m2 = bf_match(&rules[j], &topics[t]);
+					if (bf_match(&filters[k], &topics[t]) &&
+					    !m1 && !m2)
+						want = 0;
+				}
+				bf_str(&filters[k], fs, sizeof(fs));
+				cr_assert_eq(may_sub(s, fs), want,
+				    "rules {%s} filter %s: want %d", list, fs,
+				    want);
+				checked++;
+			}
+			policy_set_free(s);
+		}
+	}
+	cr_assert_gt(checked, 10000);
+}
