@@ -2,7 +2,8 @@
 /*
  * The identity map: the file named by [identity] map = FILE, one INI
  * section per device identity with optional username, password, client_id
- * and deny keys. idmap_parse() takes the file's bytes, checks every line
+ * and deny keys, and the topic rule lists publish and subscribe
+ * (policy.h). idmap_parse() takes the file's bytes, checks every line
  * the way inih will read it, and returns the entries sorted by identity for
  * idmap_lookup()'s bsearch; a bad map yields "FILE:LINE: what is wrong" for
  * the earliest problem and no map. Pure: no files, no global state.

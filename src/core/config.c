@@ -506,9 +506,8 @@ static const struct opt opts[] = {
 		    "topic policy on and requires both. No [policy] section "
 		    "(or one without them) means \"topic policy off: the "
 		    "broker's ACL is the only guard\". A device whose "
-		    "placeholder values "
-		    "hold '/', '+' or '#' is refused. Map entries may set "
-		    "their own publish and subscribe.",
+		    "placeholder values hold '/', '+' or '#' is refused. Map "
+		    "entries may set their own publish and subscribe.",
 	}, {
 		.section = "policy", .key = "subscribe", .type = OPT_STRING,
 		.offset = OFF(policy_subscribe), .flags = OPT_EMPTY_OK,
