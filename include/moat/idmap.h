@@ -2,7 +2,8 @@
 /*
  * The identity map: the file named by [identity] map = FILE, one INI
  * section per device identity with optional username, password, client_id
- * and deny keys. idmap_parse() takes the file's bytes, checks every line
+ * and deny keys, and the topic rule lists publish and subscribe
+ * (policy.h). idmap_parse() takes the file's bytes, checks every line
  * the way inih will read it, and returns the entries sorted by identity for
  * idmap_lookup()'s bsearch; a bad map yields "FILE:LINE: what is wrong" for
  * the earliest problem and no map. Pure: no files, no global state.
@@ -11,6 +12,9 @@
 #define MOAT_IDMAP_H
 
 #include <stddef.h>
+
+struct config;
+struct policy_rules;
 
 /* A map bigger than this (about a million devices) is the wrong file. */
 #define IDMAP_FILE_MAX (64 * 1024 * 1024)
@@ -22,6 +26,9 @@ struct idmap_entry {
 	char *password;          /* secret */
 	char *client_id;
 	int deny;
+	char *publish;           /* topic rule lists (policy.h): "" allows */
+	char *subscribe;         /* nothing; NULL: the [policy] list */
+	int policy_line;         /* line of the first of the two, or 0 */
 	int line;                /* line of "[name]" */
 };
 
@@ -43,6 +50,25 @@ struct idmap *idmap_parse(const char *path, const char *buf, size_t len,
  */
 const struct idmap_entry *idmap_lookup(const struct idmap *map,
     const char *identity);
+
+/*
+ * The topic rules for an identity: each of entry's publish and subscribe
+ * keys replaces the [policy] list of cfg. entry may be NULL (no entry, or
+ * the template). Returns 1 with out filled (pointing into cfg and entry,
+ * valid as long as they are), or 0 when topic policy is off (no [policy]
+ * rules: the broker's ACL is the only guard).
+ */
+int idmap_policy_rules(const struct config *cfg,
+    const struct idmap_entry *entry, struct policy_rules *out);
+
+/*
+ * Load-time check across the two files: an entry that sets publish or
+ * subscribe while cfg has no [policy] rules would do nothing, so it is an
+ * error. map may be NULL. Returns 0, or -1 with "MAP:LINE: what is wrong;
+ * how to fix it" in err for the earliest such entry.
+ */
+int idmap_policy_check(const struct idmap *map, const struct config *cfg,
+    char *err, size_t errlen);
 
 /* Free the map, wiping its passwords; NULL does nothing. */
 void idmap_free(struct idmap *map);
