@@ -62,6 +62,18 @@ enum on_duplicate { LIMITS_ON_DUPLICATE(X) };
 /* The largest max_connections_per_identity, in moat.ini and the map. */
 #define LIMITS_MAX_CONNS_PER_IDENTITY 1000000
 
+/*
+ * [policy] on_denied_publish: what MQTT 3.1.1 devices, which cannot be told
+ * no, get for a refused PUBLISH.
+ */
+#define POLICY_ON_DENIED(X)                     \
+	X(DISCONNECT, "disconnect")             \
+	X(DROP, "drop")
+
+#define X(name, text) POLICY_DENIED_##name,
+enum policy_on_denied { POLICY_ON_DENIED(X) };
+#undef X
+
 /* [identity] password, parsed by config_parse_password(). */
 enum identity_password {
 	ID_PW_NONE,                          /* none */
@@ -126,6 +138,12 @@ struct config {
 	int id_unknown_template;             /* unknown = template (1) or
 	                                      * reject (0, the default) */
 	char *id_map;                        /* map file or NULL */
+
+	/* [policy]: topic rules (policy.h); off unless a rule key is set */
+	int policy_on;                       /* 1: publish and subscribe set */
+	char *policy_publish;                /* rule lists, "" allows none; */
+	char *policy_subscribe;              /* NULL when policy_on is 0 */
+	enum policy_on_denied policy_on_denied;
 
 	enum log_level log_level;            /* [log] level */
 	enum log_format log_format;          /* [log] format */

@@ -3,8 +3,8 @@
  * One device connection: TLS from the device, the MQTT CONNECT rewritten
  * with the credentials mapped from its certificate, plaintext to the
  * broker, and the state machine, buffers, backpressure, deadlines and
- * teardown between them. States and close reasons come from X-macro lists so that logs print
- * names, never numbers.
+ * teardown between them. States and close reasons come from reason.h's
+ * X-macro lists so that logs print names, never numbers.
  */
 #ifndef MOAT_CONN_H
 #define MOAT_CONN_H
@@ -17,21 +17,6 @@
 
 struct conn;
 struct worker;
-
-#define CONN_STATES(X)                          \
-	X(HANDSHAKE, "handshake")               \
-	X(AWAIT_CONNECT, "await_connect")       \
-	X(CONNECTING, "connecting")             \
-	X(PROXYING, "proxying")                 \
-	X(DRAINING, "draining")                 \
-	X(CLOSED, "closed")
-
-#define X(name, text) CONN_ST_##name,
-enum conn_state { CONN_STATES(X) CONN_NSTATES };
-#undef X
-
-/* Names for logs. */
-const char *conn_state_name(enum conn_state st);
 
 /*
  * Accept one pending connection from server into a new connection on w,

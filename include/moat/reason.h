@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Why a device connection ended, from one X-macro list so that logs,
- * metrics and tests print names, never numbers. Pure: the CONNECT decision
+ * Why a device connection ended, and the states it passes through, from
+ * X-macro lists so that logs, metrics and tests print names, never numbers. Pure: the CONNECT decision
  * (gate.h) returns these as well as the event loop.
  */
 #ifndef MOAT_REASON_H
@@ -45,5 +45,22 @@ enum conn_reason { CONN_REASONS(X) CONN_NREASONS };
 
 /* The reason's name ("idle_timeout"), "?" for a value out of range. */
 const char *conn_reason_name(enum conn_reason why);
+
+/* The states of a device connection (conn.c says what each means); here
+ * so that the workers' counters and /metrics can name them too. */
+#define CONN_STATES(X)                          \
+	X(HANDSHAKE, "handshake")               \
+	X(AWAIT_CONNECT, "await_connect")       \
+	X(CONNECTING, "connecting")             \
+	X(PROXYING, "proxying")                 \
+	X(DRAINING, "draining")                 \
+	X(CLOSED, "closed")
+
+#define X(name, text) CONN_ST_##name,
+enum conn_state { CONN_STATES(X) CONN_NSTATES };
+#undef X
+
+/* The state's name ("proxying"), "?" for a value out of range. */
+const char *conn_state_name(enum conn_state st);
 
 #endif

@@ -20,7 +20,6 @@
 #include <uv.h>
 
 #include "moat/config.h"
-#include "moat/conn.h"
 #include "moat/reason.h"
 
 struct admit;

@@ -24,6 +24,7 @@
 #include "moat/addr.h"
 #include "moat/config.h"
 #include "moat/inifile.h"
+#include "moat/policy.h"
 #include "moat/text.h"
 
 /* A config file bigger than this is surely the wrong file. */
@@ -71,6 +72,7 @@ enum opt_type {
 #define OPT_REPEAT   0x2          /* may appear up to max_repeat times */
 #define OPT_ZERO_OK  0x4          /* 0 allowed besides min..max ("off") */
 #define OPT_AUTO     0x8          /* OPT_COUNT: "auto" allowed, stored as 0 */
+#define OPT_EMPTY_OK 0x10         /* an empty value is a value ("none") */
 
 struct opt_value {
 	const char *name;
@@ -103,6 +105,8 @@ static int check_password(const char *, char *, size_t);
 static int check_user(const char *, char *, size_t);
 static int check_group(const char *, char *, size_t);
 static int check_admin(const char *, char *, size_t);
+static int check_publish(const char *, char *, size_t);
+static int check_subscribe(const char *, char *, size_t);
 
 static const struct opt_value id_sources[] = {
 #define X(name, text) { text, ID_SRC_##name },
@@ -142,6 +146,13 @@ static const struct opt_value false_true[] = {
 	{ NULL, 0 },
 };
 
+static const struct opt_value policy_denied[] = {
+#define X(name, text) { text, POLICY_DENIED_##name },
+	POLICY_ON_DENIED(X)
+#undef X
+	{ NULL, 0 },
+};
+
 static const struct opt_value log_levels[] = {
 	{ "error", LOG_LVL_ERROR },
 	{ "warn", LOG_LVL_WARN },
@@ -169,6 +180,7 @@ _Static_assert(sizeof(enum identity_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_client_id) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum on_duplicate) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum policy_on_denied) == sizeof(int), "enum size");
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -523,6 +535,40 @@ static const struct opt opts[] = {
 		    "such as [sensor-42], with optional username, "
 		    "password, client_id and deny = true (a quick way to "
 		    "revoke one device).",
+	}, {
+		.section = "policy", .key = "publish", .type = OPT_STRING,
+		.offset = OFF(policy_publish), .flags = OPT_EMPTY_OK,
+		.check = check_publish, .arg = "RULE, RULE, ...",
+		.what = "topic rules such as devices/{identity}/#",
+		.help = "Topics a device may publish to: MQTT filters, "
+		    "comma-separated, with the placeholders {identity} {cn} "
+		    "{serial} {fingerprint}, such as devices/{identity}/#. "
+		    "Empty: none. Setting publish or subscribe turns the "
+		    "topic policy on and requires both. No [policy] section "
+		    "(or one without them) means \"topic policy off: the "
+		    "broker's ACL is the only guard\". A device whose "
+		    "placeholder values hold '/', '+' or '#' is refused. Map "
+		    "entries may set their own publish and subscribe.",
+	}, {
+		.section = "policy", .key = "subscribe", .type = OPT_STRING,
+		.offset = OFF(policy_subscribe), .flags = OPT_EMPTY_OK,
+		.check = check_subscribe, .arg = "RULE, RULE, ...",
+		.what = "topic rules such as devices/{identity}/#",
+		.help = "Filters a device may subscribe to, written as for "
+		    "publish. A filter is allowed only when the rules "
+		    "together match every topic it can match, so #, +/... "
+		    "and $SYS/# are refused unless rules cover them. "
+		    "$share/GROUP/FILTER is judged on FILTER. Empty: none.",
+	}, {
+		.section = "policy", .key = "on_denied_publish",
+		.type = OPT_ENUM, .offset = OFF(policy_on_denied),
+		.def = "disconnect", .values = policy_denied,
+		.arg = "disconnect | drop", .what = "disconnect or drop",
+		.help = "A refused PUBLISH from an MQTT 3.1.1 device, which "
+		    "cannot be told no: disconnect (the default) closes the "
+		    "connection; drop discards it, acknowledging QoS 1 and 2 "
+		    "so the device does not resend it forever. MQTT 5 "
+		    "devices get reason 0x87.",
 	}, {
 		.section = "log", .key = "level", .type = OPT_ENUM,
 		.offset = OFF(log_level), .def = "info", .values = log_levels,
@@ -941,6 +987,18 @@ check_admin(const char *value, char *err, size_t errlen)
 }
 
 static int
+check_publish(const char *value, char *err, size_t errlen)
+{
+	return (policy_list_check(POLICY_PUBLISH, value, err, errlen));
+}
+
+static int
+check_subscribe(const char *value, char *err, size_t errlen)
+{
+	return (policy_list_check(POLICY_SUBSCRIBE, value, err, errlen));
+}
+
+static int
 check_backend(const char *value, char *err, size_t errlen)
 {
 	struct addr a;
@@ -1243,7 +1301,7 @@ on_pair(void *user, const char *section, const char *name,
 		    "in a section: keep only one", o->key, cfg->lines[row]);
 		return (0);
 	}
-	if (*value == '\0') {
+	if (*value == '\0' && !(o->flags & OPT_EMPTY_OK)) {
 		if (o->flags & OPT_REQUIRED)
 			ini_fail(ld, "%s is empty: set it to %s", o->key, o->what);
 		else if (o->def != NULL)
@@ -1314,6 +1372,41 @@ finish(struct config *cfg, char *err, size_t errlen)
 	return (0);
 }
 
+/*
+ * [policy] is on when publish or subscribe is set, and then both must be:
+ * a list left out would either allow everything or nothing, and neither
+ * should happen by omission.
+ */
+static int
+check_policy(struct config *cfg, char *err, size_t errlen)
+{
+	char where[512];
+	int pub = cfg->policy_publish != NULL;
+	int sub = cfg->policy_subscribe != NULL;
+	const char *set = pub ? "publish" : "subscribe";
+	const char *unset = pub ? "subscribe" : "publish";
+
+	cfg->policy_on = pub || sub;
+	if (pub != sub) {
+		snprintf(err, errlen, "%s: [policy] %s is set but %s is not; "
+		    "set %s too (\"%s =\" with nothing after it allows none, "
+		    "\"%s = #\" every topic not beginning with '$')",
+		    config_where(cfg, "policy", set, where, sizeof(where)),
+		    set, unset, unset, unset, unset);
+		return (-1);
+	}
+	if (!cfg->policy_on && cfg->lines[find_opt("policy",
+	    "on_denied_publish") - opts] != 0) {
+		snprintf(err, errlen, "%s: [policy] on_denied_publish is set "
+		    "but there are no publish and subscribe rules, so topic "
+		    "policy is off; add them, or delete on_denied_publish",
+		    config_where(cfg, "policy", "on_denied_publish", where,
+		    sizeof(where)));
+		return (-1);
+	}
+	return (0);
+}
+
 /* [process] group alone would change nothing that matters: say so. */
 static int
 check_process(const struct config *cfg, char *err, size_t errlen)
@@ -1368,7 +1461,8 @@ config_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	if (finish(cfg, err, errlen) == -1 ||
-	    check_process(cfg, err, errlen) == -1)
+	    check_process(cfg, err, errlen) == -1 ||
+	    check_policy(cfg, err, errlen) == -1)
 		goto fail;
 
 	free(buf);

@@ -21,6 +21,7 @@
 #include "moat/config.h"
 #include "moat/idmap.h"
 #include "moat/inifile.h"
+#include "moat/policy.h"
 #include "moat/text.h"
 
 #define MSG_MAX 512
@@ -36,6 +37,8 @@ enum map_key {
 	MK_PASSWORD,
 	MK_CLIENT_ID,
 	MK_DENY,
+	MK_PUBLISH,
+	MK_SUBSCRIBE,
 	MK_MAX_CONNS,
 	MK_ON_DUPLICATE,
 	MK_NKEYS
@@ -74,6 +77,8 @@ free_map(struct idmap_entry *v, size_t n)
 		free(v[i].username);
 		text_free_secret(v[i].password);
 		free(v[i].client_id);
+		free(v[i].publish);
+		free(v[i].subscribe);
 	}
 	free(v);
 }
@@ -142,9 +147,14 @@ static const char *const map_keys[] = {
 	[MK_PASSWORD] = "password",
 	[MK_CLIENT_ID] = "client_id",
 	[MK_DENY] = "deny",
+	[MK_PUBLISH] = "publish",
+	[MK_SUBSCRIBE] = "subscribe",
 	[MK_MAX_CONNS] = "max_connections_per_identity",
 	[MK_ON_DUPLICATE] = "on_duplicate",
 };
+
+_Static_assert(sizeof(map_keys) / sizeof(map_keys[0]) <=
+    sizeof(((struct mapload *)0)->key_line) / sizeof(int), "key_line");
 
 /* Store one string value in *slot; 0 or -1 (error recorded). */
 static int
@@ -207,6 +217,27 @@ map_on_duplicate(struct mapload *ld, struct idmap_entry *e,
 	return (-1);
 }
 
+/*
+ * publish or subscribe: a topic rule list, checked as [policy] checks
+ * its own; empty allows nothing. 1, or 0 with the error recorded.
+ */
+static int
+map_rules(struct mapload *ld, struct idmap_entry *e, enum map_key k,
+    const char *value)
+{
+	char msg[MSG_MAX];
+
+	if (policy_list_check(k == MK_PUBLISH ? POLICY_PUBLISH :
+	    POLICY_SUBSCRIBE, value, msg, sizeof(msg)) == -1) {
+		ini_fail(ld, "%s", msg);
+		return (0);
+	}
+	if (e->policy_line == 0)
+		e->policy_line = ld->ini.lineno;
+	return (map_store(ld, k == MK_PUBLISH ? &e->publish :
+	    &e->subscribe, value) == 0);
+}
+
 /* inih's handler: one "key = value" line of the map. */
 static int
 map_pair(void *user, const char *section, const char *name,
@@ -238,8 +269,8 @@ map_pair(void *user, const char *section, const char *name,
 			break;
 	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
 		ini_fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
-		    "password, client_id, deny, max_connections_per_identity, "
-		    "on_duplicate",
+		    "password, client_id, deny, publish, subscribe, "
+		    "max_connections_per_identity, on_duplicate",
 		    quote(name, strlen(name), e1, sizeof(e1)), e->name);
 		return (0);
 	}
@@ -250,6 +281,8 @@ map_pair(void *user, const char *section, const char *name,
 		return (0);
 	}
 	ld->key_line[k] = ld->ini.lineno;
+	if (k == MK_PUBLISH || k == MK_SUBSCRIBE)
+		return (map_rules(ld, e, k, value));
 	if (vlen == 0) {
 		ini_fail(ld, "%s is empty: give it a value, or delete the line to "
 		    "use the [identity] settings", map_keys[k]);
@@ -381,6 +414,52 @@ idmap_lookup(const struct idmap *map, const char *identity)
 		return (NULL);
 	return (bsearch(identity, map->v, map->n, sizeof(*map->v),
 	    entry_key_cmp));
+}
+
+/* The entry that sets publish or subscribe earliest in the file. */
+static const struct idmap_entry *
+first_policy(const struct idmap *map)
+{
+	const struct idmap_entry *best = NULL;
+	size_t i;
+
+	for (i = 0; i < map->n; i++)
+		if (map->v[i].policy_line != 0 && (best == NULL ||
+		    map->v[i].policy_line < best->policy_line))
+			best = &map->v[i];
+	return (best);
+}
+
+int
+idmap_policy_rules(const struct config *cfg, const struct idmap_entry *entry,
+    struct policy_rules *out)
+{
+	if (!cfg->policy_on)
+		return (0);
+	out->publish = entry != NULL && entry->publish != NULL ?
+	    entry->publish : cfg->policy_publish;
+	out->subscribe = entry != NULL && entry->subscribe != NULL ?
+	    entry->subscribe : cfg->policy_subscribe;
+	return (1);
+}
+
+int
+idmap_policy_check(const struct idmap *map, const struct config *cfg,
+    char *err, size_t errlen)
+{
+	const struct idmap_entry *e;
+	char q[TEXT_QUOTE_BUF];
+
+	if (map == NULL || cfg->policy_on || (e = first_policy(map)) == NULL)
+		return (0);
+	snprintf(err, errlen, "%s:%d: [%s] sets topic rules, but %s has no "
+	    "[policy] rules, so topic policy is off and these would do "
+	    "nothing; add [policy] with publish and subscribe for every other "
+	    "device (\"publish = #\" and \"subscribe = #\" allow every topic "
+	    "not beginning with '$'), or remove the map's publish and "
+	    "subscribe keys", map->path, e->policy_line,
+	    quote(e->name, strlen(e->name), q, sizeof(q)), cfg->path);
+	return (-1);
 }
 
 void

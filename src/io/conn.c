@@ -52,18 +52,6 @@
 
 #include "conn_int.h"
 
-static const char *state_names[] = {
-#define X(name, text) text,
-	CONN_STATES(X)
-#undef X
-};
-const char *
-conn_state_name(enum conn_state st)
-{
-	return ((unsigned)st < sizeof(state_names) / sizeof(state_names[0]) ?
-	    state_names[st] : "?");
-}
-
 /* Move c to state st, keeping the worker's count by state. */
 static void
 conn_enter(struct conn *c, enum conn_state st)

@@ -3,46 +3,74 @@
 """The Kubernetes manifests (packaging/kubernetes) hold what an operator
 relies on, and their configuration files work.
 
-The kustomize base is loaded the way kustomize builds it (resources, the
-configMapGenerator files, the images rewrite); where kubectl is on PATH its
-own "kubectl kustomize" output is checked the same way. Then:
+The kustomize base and the sidecar sample (examples/existing-broker, which
+uses the Component components/sidecar) are built the way kustomize builds
+them (resources, components, configMapGenerator files, strategic-merge
+patches by target, the images rewrite; any other field fails the test);
+where kubectl is on PATH (and, for the sample, knows Components) its own
+"kubectl kustomize" output is checked the same way and must equal this
+test's build up to hash suffixes and order. Then:
 
   objects      a Deployment, a Service, the generated ConfigMaps; nothing
-               else (the cert-manager example stays out of the base)
+               else (the examples stay out of the base)
   pod          runAsNonRoot, seccompProfile RuntimeDefault, no host
                network, no service account token, a grace period longer
-               than moat's 30 s drain
-  containers   each: an image with a pinned tag, allowPrivilegeEscalation
-               false, readOnlyRootFilesystem, every capability dropped and
-               none added, cpu and memory requests and limits, no hostPort
-  moat         port 8883, readiness and liveness TCP probes on it, -c naming
-               moat.ini in its ConfigMap; every file moat.ini names (cert,
-               key, ca, map, hmac_secret_file, ...) is a key of a volume
-               mounted at that directory, cert/key/ca being tls.crt,
+               than moat's [limits] drain_timeout (read from moat.ini, 20 s
+               when unset) and a 2 s linger
+  containers   each (the sample: moat's): an image with a pinned tag,
+               allowPrivilegeEscalation false, readOnlyRootFilesystem,
+               every capability dropped and none added, cpu and memory
+               requests and limits, no hostPort
+  moat         ports mqtts 8883 and admin 9883; readiness GET /readyz,
+               liveness (and startup) GET /healthz on the admin port,
+               which is moat.ini's [admin] address on every address of the
+               pod (the kubelet probes the pod's IP) and the pod's
+               prometheus.io/port; -c naming moat.ini in its ConfigMap;
+               every file moat.ini names (cert, key, ca, map,
+               hmac_secret_file, ...) is a key of a volume mounted at that
+               directory, without subPath, cert/key/ca being tls.crt,
                tls.key and ca.crt of one Secret (cert-manager's layout);
                the backend is loopback and is the broker's listener
-  broker       no ports, no probes; its mosquitto.conf has exactly one
-               listener, "listener 1883 127.0.0.1", no port/bind_address,
-               allow_anonymous false, password_file and acl_file in mounted
-               volumes; the ACL is "pattern readwrite devices/%u/#"
-  service      exposes 8883 only, to the moat container's port, and selects
-               the pod
+  broker       no probes; its mosquitto.conf has exactly one listener,
+               "listener 1883 127.0.0.1", no port/bind_address,
+               allow_anonymous false, password_file (and in the base
+               acl_file) in mounted volumes. The base's broker: no ports,
+               the ACL "pattern readwrite devices/%u/#", a preStop sleep
+               that outlives moat's drain, within the grace period. The
+               sample's broker container is exactly as the operator wrote
+               it
+  service      exposes 8883 only, to the moat container's port, neither
+               the admin port nor plaintext 1883, and selects the pod
+  twins        mutated copies (a probe path, a TCP probe, a short grace
+               period, a long drain_timeout, the admin port or 1883 in the
+               Service, [admin] on loopback or another port, a missing
+               volume, subPath, a changed broker container, ...) are each
+               refused with their problem named; the builder refuses a
+               kustomization field it does not build
   certificate  examples/certificate.yaml writes the Secret moat mounts, for
                "server auth", from an Issuer it defines
   yamllint     strict, with packaging/yamllint.yaml (when installed)
   files work   moat --check accepts the ConfigMap's moat.ini (paths moved
                under the test directory, test certificates in the Secret's
-               place), Mosquitto starts with the ConfigMap's mosquitto.conf,
+               place, the listen and admin addresses on loopback), the
+               broker starts with its ConfigMap's mosquitto.conf, moat's
+               admin endpoint answers GET /healthz and /readyz with 200,
                and a device's publish through moat arrives at a subscriber
-               on that broker (when moat and Mosquitto are available)
+               on that broker (when moat and Mosquitto are available); for
+               the base and again for the Component's moat.ini with the
+               sample's mosquitto.conf
 
 Needs python3-yaml (skips without it)."""
 
+import copy
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moattest as mt  # noqa: E402
@@ -59,9 +87,20 @@ SRCDIR = os.environ.get("MOAT_SRCDIR") or os.path.join(
 KDIR = os.path.join(SRCDIR, "packaging", "kubernetes")
 YAMLLINT_CONF = os.path.join(SRCDIR, "packaging", "yamllint.yaml")
 
+SIDECAR_SAMPLE = os.path.join(KDIR, "examples", "existing-broker")
+
 DEVICE_PORT = 8883
+ADMIN_PORT = 9883
 BROKER_LISTENER = ("1883", "127.0.0.1")
-DRAIN_SECONDS = 30
+# [limits] drain_timeout's default (src/core/config.c), and the linger moat
+# gives each connection it ends after that (LINGER_MS, src/io/conn_int.h):
+# the grace period must cover both.
+DEFAULT_DRAIN = "20s"
+LINGER_SECONDS = 2
+PROBE_PATHS = {"readinessProbe": ("/readyz",), "livenessProbe": ("/healthz",),
+               "startupProbe": ("/healthz", "/readyz")}
+PROMETHEUS_PORT = "prometheus.io/port"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 # Keys of a Secret mounted without "items": cert-manager's layout.
 CERT_MANAGER_KEYS = ("tls.crt", "tls.key", "ca.crt")
 # moat.ini keys that name files, and the Secret key each must be.
@@ -82,39 +121,222 @@ def read(path):
         return f.read()
 
 
-def build_base(kdir):
-    """Objects of the kustomize base, built the way kustomize does for
-    the features the base uses: resources, configMapGenerator (files,
-    KEY=PATH too) and images. Generated names keep no hash suffix."""
+# Fields of a kustomization (or Component) this test builds; any other
+# fails the test, so that it never checks less than kustomize would build.
+KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "resources",
+                        "configMapGenerator", "images", "components",
+                        "patches"}
+KUSTOMIZATION_KINDS = {
+    "Kustomization": "kustomize.config.k8s.io/v1beta1",
+    "Component": "kustomize.config.k8s.io/v1alpha1",
+}
+PATCH_FIELDS = {"path", "target"}
+TARGET_FIELDS = {"group", "version", "kind", "name"}
+
+
+def load_kustomization(kdir, kind):
     k = load_yaml_docs(os.path.join(kdir, "kustomization.yaml"))[0]
-    known = {"apiVersion", "kind", "resources", "configMapGenerator",
-             "images"}
-    extra = set(k) - known
+    if k.get("kind", "Kustomization") != kind or \
+            k.get("apiVersion") != KUSTOMIZATION_KINDS[kind]:
+        raise mt.Failure("%s/kustomization.yaml is %s %s, not %s %s"
+                         % (kdir, k.get("apiVersion"), k.get("kind"),
+                            KUSTOMIZATION_KINDS[kind], kind))
+    extra = set(k) - KUSTOMIZATION_FIELDS
     if extra:
-        raise mt.Failure("kustomization.yaml uses %s, which this test does "
-                         "not build: extend build_base()" % sorted(extra))
-    objs = []
-    for r in k.get("resources", []):
-        objs += load_yaml_docs(os.path.join(kdir, r))
+        raise mt.Failure("%s/kustomization.yaml uses %s, which this test "
+                         "does not build: extend build()" % (kdir,
+                                                             sorted(extra)))
+    return k
+
+
+def generate(k, kdir):
+    """The ConfigMaps of configMapGenerator (files, KEY=PATH too)."""
+    out = []
     for g in k.get("configMapGenerator", []):
+        extra = set(g) - {"name", "files"}
+        if extra:
+            raise mt.Failure("%s: configMapGenerator %s uses %s, which this "
+                             "test does not build" % (kdir, g.get("name"),
+                                                      sorted(extra)))
         data = {}
         for spec in g.get("files", []):
             key, _, path = spec.rpartition("=")
             data[key or os.path.basename(path)] = read(
                 os.path.join(kdir, path))
-        objs.append({"apiVersion": "v1", "kind": "ConfigMap",
-                     "metadata": {"name": g["name"]}, "data": data})
-    images = {i["name"]: i for i in k.get("images", [])}
+        out.append({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": g["name"]}, "data": data})
+    return out
+
+
+def api_group_version(o):
+    gv = o.get("apiVersion", "")
+    return tuple(gv.split("/", 1)) if "/" in gv else ("", gv)
+
+
+def selects(target, o):
+    group, version = api_group_version(o)
+    have = {"group": group, "version": version, "kind": o.get("kind"),
+            "name": o.get("metadata", {}).get("name")}
+    return all(have[f] == v for f, v in target.items())
+
+
+def apply_patches(k, kdir, objs):
+    """patches: strategic-merge patches from files, each applied to the
+    objects its target selects (any kind), or without a target to the
+    object of its own kind and name."""
+    for p in k.get("patches", []):
+        extra = set(p) - PATCH_FIELDS
+        target = p.get("target")
+        if extra or "path" not in p or not isinstance(target or {}, dict) or \
+                set(target or {}) - TARGET_FIELDS:
+            raise mt.Failure("%s: patch %s uses fields this test does not "
+                             "build (it knows path and a target by %s)"
+                             % (kdir, p, sorted(TARGET_FIELDS)))
+        docs = load_yaml_docs(os.path.join(kdir, p["path"]))
+        if len(docs) != 1 or not isinstance(docs[0], dict):
+            raise mt.Failure("%s: patch %s is not one strategic-merge "
+                             "object" % (kdir, p["path"]))
+        patch = docs[0]
+        if target is None:
+            target = {"kind": patch.get("kind"),
+                      "name": patch.get("metadata", {}).get("name")}
+        hits = [o for o in objs if selects(target, o)]
+        if not hits:
+            raise mt.Failure("%s: patch %s selects nothing (target %s)"
+                             % (kdir, p["path"], target))
+        for o in hits:
+            body = {f: v for f, v in patch.items()
+                    if f not in ("apiVersion", "kind")}
+            meta = dict(body.get("metadata", {}))
+            meta.pop("name", None)      # the target's name stays
+            body["metadata"] = meta
+            merged = strategic_merge(o, body, (o.get("kind"),))
+            o.clear()
+            o.update(merged)
+
+
+# Merge keys of the lists a strategic merge patch merges element by element
+# (Kubernetes' patchMergeKey); every other list is replaced.
+MERGE_KEYS = {"containers": "name", "initContainers": "name",
+              "ephemeralContainers": "name", "volumes": "name",
+              "volumeMounts": "name", "volumeDevices": "devicePath",
+              "env": "name", "imagePullSecrets": "name"}
+
+
+def merge_key(path, field):
+    if field == "ports":
+        # A Service's ports merge by port, a container's by containerPort.
+        return "port" if path == ("Service", "spec") else "containerPort"
+    return MERGE_KEYS.get(field)
+
+
+def strategic_merge(dst, patch, path):
+    """dst with the strategic-merge patch applied (dst is not changed):
+    maps merge recursively, null deletes a key, lists with a merge key
+    merge by it, other lists are replaced; the directives "$patch:
+    replace" and "$patch: delete" in maps and list elements."""
+    directive = patch.get("$patch")
+    unknown = [f for f in patch if f.startswith("$") and f != "$patch"]
+    if unknown or directive not in (None, "replace", "delete", "merge"):
+        raise mt.Failure("strategic merge at %s: %s is not built by this "
+                         "test" % ("/".join(path), unknown or directive))
+    body = {f: v for f, v in patch.items() if f != "$patch"}
+    if directive == "delete":
+        return None
+    if directive == "replace":
+        return copy.deepcopy(body)
+    out = copy.deepcopy(dst) if isinstance(dst, dict) else {}
+    for f, v in body.items():
+        if v is None:
+            out.pop(f, None)
+        elif isinstance(v, dict):
+            merged = strategic_merge(out.get(f), v, path + (f,))
+            if merged is None:
+                out.pop(f, None)
+            else:
+                out[f] = merged
+        elif isinstance(v, list):
+            out[f] = merge_list(out.get(f), v, path, f)
+        else:
+            out[f] = copy.deepcopy(v)
+    return out
+
+
+def merge_list(dst, patch, path, field):
+    key = merge_key(path, field)
+    items = [e for e in patch if not (isinstance(e, dict) and
+                                      e.get("$patch") == "replace" and
+                                      len(e) == 1)]
+    if len(items) != len(patch) or key is None:
+        for e in items:
+            if isinstance(e, dict) and "$patch" in e:
+                raise mt.Failure("strategic merge at %s/%s: $patch in an "
+                                 "element of a replaced list"
+                                 % ("/".join(path), field))
+        return copy.deepcopy(items)
+    out = copy.deepcopy(dst) if isinstance(dst, list) else []
+    for e in items:
+        if not isinstance(e, dict) or key not in e:
+            raise mt.Failure("strategic merge at %s/%s: element without "
+                             "its merge key %s: %s"
+                             % ("/".join(path), field, key, e))
+        at = [i for i, d in enumerate(out) if d.get(key) == e[key]]
+        if at:
+            merged = strategic_merge(out[at[0]], e, path + (field,))
+            if merged is None:
+                del out[at[0]]
+            else:
+                out[at[0]] = merged
+        elif e.get("$patch") != "delete":
+            out.append(strategic_merge({}, e, path + (field,)))
+    return out
+
+
+def set_images(objs, images):
+    images = {i["name"]: i for i in images}
     for o in objs:
-        if o.get("kind") != "Deployment":
+        if o.get("kind") not in WORKLOAD_KINDS:
             continue
-        for c in pod_spec(o).get("containers", []):
+        spec = pod_spec(o)
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
             name, tag = split_image(c.get("image", ""))
             if name in images:
                 im = images[name]
                 c["image"] = "%s:%s" % (im.get("newName", name),
                                         im.get("newTag", tag or "latest"))
+
+
+def build(kdir):
+    """Objects of a kustomization, built the way kustomize does for the
+    features used here: resources (files), components, configMapGenerator
+    (files, KEY=PATH too), patches (strategic merge, by target) and images;
+    a Component adds its own of these to the objects built so far.
+    Generated names keep no hash suffix."""
+    k = load_kustomization(kdir, "Kustomization")
+    objs = []
+    for r in k.get("resources", []):
+        path = os.path.join(kdir, r)
+        if not os.path.isfile(path):
+            raise mt.Failure("%s: resource %s is not a file; this test "
+                             "builds files only" % (kdir, r))
+        objs += load_yaml_docs(path)
+    images = list(k.get("images", []))
+    for c in k.get("components", []):
+        cdir = os.path.normpath(os.path.join(kdir, c))
+        ck = load_kustomization(cdir, "Component")
+        for r in ck.get("resources", []):
+            objs += load_yaml_docs(os.path.join(cdir, r))
+        if ck.get("components"):
+            raise mt.Failure("%s: nested components are not built by this "
+                             "test" % cdir)
+        objs += generate(ck, cdir)
+        apply_patches(ck, cdir, objs)
+        images += ck.get("images", [])
+    objs += generate(k, kdir)
+    apply_patches(k, kdir, objs)
+    set_images(objs, images)
     return objs
+
 
 
 def kubectl_build(kdir):
@@ -180,11 +402,27 @@ def conf_lines(text):
 # ---------------------------------------------------------------------------
 # checks on one set of objects
 
+class Layout:
+    """What a set of objects is: the all-in-one base (broker container
+    "broker", moat's ConfigMaps only), or a broker's own workload with
+    moat added by the sidecar Component (broker is the operator's
+    container, which must come out unchanged: broker_orig)."""
+
+    def __init__(self, label, broker="broker", broker_orig=None,
+                 acl=True):
+        self.label = label
+        self.broker = broker
+        self.broker_orig = broker_orig
+        self.acl = acl
+
+
 class Checker:
-    def __init__(self, t, objs, label):
+    def __init__(self, t, objs, layout, report=True):
         self.t = t
         self.objs = objs
-        self.label = label
+        self.layout = layout
+        self.label = layout.label
+        self.report = report
         self.problems = []
 
     def need(self, cond, msg):
@@ -291,16 +529,59 @@ class Checker:
             self.need("hostPort" not in p, "%s: hostPort %s" % (n, p))
 
     def run(self):
-        t = self.t
+        """The checks; raises mt.Failure naming each problem, or returns
+        what files_work needs. With report=False it only collects
+        self.problems (for the rejecting twins)."""
+        info = self.check_all()
+        if not self.report:
+            return info
+        if self.problems or info is None:
+            for p in self.problems:
+                mt.say("    problem (%s): %s" % (self.label, p))
+            raise mt.Failure("%d problem(s) in %s" % (len(self.problems),
+                                                       self.label))
+        self.t.ok("%s: pod, containers, probes, volumes, moat.ini, "
+                  "mosquitto.conf and service hold what an operator relies "
+                  "on" % self.label)
+        return info
+
+    def check_all(self):
+        lay = self.layout
         kinds = sorted(o.get("kind", "?") for o in self.objs)
         self.need(set(kinds) <= {"Deployment", "Service", "ConfigMap"},
-                  "the base has objects other than a Deployment, a Service "
-                  "and ConfigMaps: %s" % kinds)
+                  "%s has objects other than a Deployment, a Service "
+                  "and ConfigMaps: %s" % (self.label, kinds))
         dep = self.one("Deployment")
         svc = self.one("Service")
         if dep is None or svc is None:
             return None
         pod = pod_spec(dep)
+        self.check_pod(pod)
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        self.need(len(volumes) == len(pod.get("volumes", [])),
+                  "pod: two volumes share a name")
+        containers = {c["name"]: c for c in pod.get("containers", [])}
+        self.need(set(containers) == {"moat", lay.broker},
+                  "pod: containers are %s, not moat and %s"
+                  % (sorted(containers), lay.broker))
+        if lay.broker_orig is None:
+            for c in containers.values():
+                self.container_basics(pod, c)
+        else:
+            self.container_basics(pod, containers.get("moat", {}))
+        moat, broker = containers.get("moat"), containers.get(lay.broker)
+        if moat is None or broker is None:
+            return None
+        m = self.check_moat(pod, dep, moat, volumes)
+        if m is None:
+            return None
+        b = self.check_broker(pod, broker, volumes, m["drain"])
+        if b is None:
+            return None
+        self.check_service(svc, dep, m["named"])
+        return dict(m, **b, volumes=volumes, checker=self)
+
+    def check_pod(self, pod):
         psc = pod.get("securityContext", {})
         self.need(psc.get("runAsNonRoot") is True,
                   "pod: securityContext.runAsNonRoot is not true")
@@ -311,33 +592,41 @@ class Checker:
                   "pod: hostNetwork would share the node's loopback")
         self.need(pod.get("automountServiceAccountToken") is False,
                   "pod: automountServiceAccountToken is not false")
-        grace = pod.get("terminationGracePeriodSeconds", 30)
-        self.need(grace > DRAIN_SECONDS,
-                  "pod: terminationGracePeriodSeconds %s is not longer than "
-                  "moat's %d s drain" % (grace, DRAIN_SECONDS))
-        volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        containers = {c["name"]: c for c in pod.get("containers", [])}
-        self.need(set(containers) == {"moat", "broker"},
-                  "pod: containers are %s, not moat and broker"
-                  % sorted(containers))
-        for c in containers.values():
-            self.container_basics(pod, c)
-        moat, broker = containers.get("moat"), containers.get("broker")
-        if moat is None or broker is None:
-            return None
 
-        # moat: port, probes, its configuration
+    def check_probes(self, moat, named):
+        for probe, paths in PROBE_PATHS.items():
+            pr = moat.get(probe)
+            if pr is None and probe == "startupProbe":
+                continue
+            pr = pr or {}
+            get = pr.get("httpGet", {})
+            port = get.get("port")
+            self.need(get.get("path") in paths and
+                      named.get(port, port) == ADMIN_PORT and
+                      get.get("scheme", "HTTP") == "HTTP",
+                      "moat: %s is not an HTTP GET of %s on the admin port "
+                      "%d: %s" % (probe, " or ".join(paths), ADMIN_PORT, pr))
+
+    def check_grace(self, pod, drain):
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        self.need(grace > drain + LINGER_SECONDS,
+                  "pod: terminationGracePeriodSeconds %s is not longer than "
+                  "moat's drain_timeout of %d s and a %d s linger"
+                  % (grace, drain, LINGER_SECONDS))
+        return grace
+
+    def check_moat(self, pod, dep, moat, volumes):
         ports = moat.get("ports", [])
-        self.need([p.get("containerPort") for p in ports] == [DEVICE_PORT],
-                  "moat: container ports are %s, not [%d]"
-                  % ([p.get("containerPort") for p in ports], DEVICE_PORT))
+        numbers = sorted(p.get("containerPort") for p in ports)
+        self.need(numbers == [DEVICE_PORT, ADMIN_PORT],
+                  "moat: container ports are %s, not [%d, %d]"
+                  % (numbers, DEVICE_PORT, ADMIN_PORT))
         named = {p.get("name"): p.get("containerPort") for p in ports}
-        for probe in ("readinessProbe", "livenessProbe"):
-            pr = moat.get(probe, {})
-            port = pr.get("tcpSocket", {}).get("port")
-            self.need(named.get(port, port) == DEVICE_PORT,
-                      "moat: %s is not a TCP probe on %d: %s"
-                      % (probe, DEVICE_PORT, pr))
+        self.need(named.get("mqtts") == DEVICE_PORT and
+                  named.get("admin") == ADMIN_PORT,
+                  "moat: ports are not named mqtts %d and admin %d: %s"
+                  % (DEVICE_PORT, ADMIN_PORT, named))
+        self.check_probes(moat, named)
         argv = moat.get("command", []) + moat.get("args", [])
         ini_path = argv[argv.index("-c") + 1] if "-c" in argv[:-1] else None
         if not self.need(ini_path is not None,
@@ -351,6 +640,45 @@ class Checker:
             return None
         ini_text = self.data_of(r[3])
         ini = parse_ini(ini_text)
+        files, secret_of = self.check_ini_files(moat, volumes, ini)
+        listen = [v for k, v in ini.get("listen", []) if k == "address"]
+        self.need(listen and all(a.rsplit(":", 1)[-1] == str(DEVICE_PORT)
+                                 for a in listen),
+                  "moat.ini [listen] address %s is not on port %d"
+                  % (listen, DEVICE_PORT))
+        backend = ini_get(ini, "backend", "address") or "127.0.0.1:1883"
+        self.need(backend == "%s:%s" % (BROKER_LISTENER[1],
+                                         BROKER_LISTENER[0]),
+                  "moat.ini [backend] address %s is not the broker's "
+                  "listener %s:%s" % (backend, BROKER_LISTENER[1],
+                                      BROKER_LISTENER[0]))
+        admin = ini_get(ini, "admin", "address") or "off"
+        host, _, port = admin.rpartition(":")
+        self.need(port == str(named.get("admin")) and
+                  port == str(ADMIN_PORT),
+                  "moat.ini [admin] address %s is not on the container's "
+                  "admin port %s" % (admin, named.get("admin")))
+        self.need(host.strip("[]") in ("0.0.0.0", "::"),
+                  "moat.ini [admin] address %s is not on every address of "
+                  "the pod, so the kubelet's probes (to the pod's IP) "
+                  "cannot reach it" % admin)
+        notes = dep["spec"]["template"].get("metadata", {}).get(
+            "annotations", {})
+        self.need(notes.get(PROMETHEUS_PORT, str(ADMIN_PORT)) ==
+                  str(ADMIN_PORT), "pod: annotation %s is %s, not the admin "
+                  "port %d" % (PROMETHEUS_PORT, notes.get(PROMETHEUS_PORT),
+                               ADMIN_PORT))
+        drain = ini_get(ini, "limits", "drain_timeout") or DEFAULT_DRAIN
+        drain_s = duration_seconds(drain)
+        if not self.need(drain_s is not None, "moat.ini [limits] "
+                         "drain_timeout %r is not a duration" % drain):
+            drain_s = 0
+        grace = self.check_grace(pod, drain_s)
+        return {"named": named, "ini_path": ini_path, "ini_text": ini_text,
+                "moat_files": files, "drain": drain_s, "grace": grace,
+                "tls_secret": next(iter(secret_of.values()), None)}
+
+    def check_ini_files(self, moat, volumes, ini):
         files = {}
         secret_of = {}
         for sec, items in ini.items():
@@ -378,21 +706,18 @@ class Checker:
                   len(set(secret_of.values())) == 1,
                   "moat.ini: cert, key and ca do not come from one Secret: "
                   "%s" % secret_of)
-        listen = [v for k, v in ini.get("listen", []) if k == "address"]
-        self.need(listen and all(a.rsplit(":", 1)[-1] == str(DEVICE_PORT)
-                                 for a in listen),
-                  "moat.ini [listen] address %s is not on port %d"
-                  % (listen, DEVICE_PORT))
-        backend = ini_get(ini, "backend", "address") or "127.0.0.1:1883"
-        self.need(backend == "%s:%s" % (BROKER_LISTENER[1],
-                                         BROKER_LISTENER[0]),
-                  "moat.ini [backend] address %s is not the broker's "
-                  "listener %s:%s" % (backend, BROKER_LISTENER[1],
-                                      BROKER_LISTENER[0]))
+        return files, secret_of
 
-        # the broker
-        self.need(not broker.get("ports"),
-                  "broker: exposes container ports %s" % broker.get("ports"))
+    def check_broker(self, pod, broker, volumes, drain):
+        lay = self.layout
+        if lay.broker_orig is not None:
+            self.need(broker == lay.broker_orig,
+                      "%s: the broker's container is not unchanged: %s"
+                      % (lay.broker, broker))
+        else:
+            self.need(not broker.get("ports"), "broker: exposes container "
+                      "ports %s" % broker.get("ports"))
+            self.check_broker_waits(pod, broker, drain)
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             self.need(probe not in broker, "broker: has a %s, which cannot "
                       "reach a loopback-only broker" % probe)
@@ -423,6 +748,8 @@ class Checker:
         acl_text = None
         broker_files = {}
         for d in ("password_file", "acl_file"):
+            if d == "acl_file" and not lay.acl:
+                continue
             if not self.need(d in opts, "mosquitto.conf: no %s" % d):
                 continue
             path = opts[d][0]
@@ -438,8 +765,30 @@ class Checker:
                    if l.strip() and not l.strip().startswith("#")]
             self.need(acl == ["pattern readwrite devices/%u/#"],
                       "ACL is %s, not pattern readwrite devices/%%u/#" % acl)
+        return {"conf_path": conf_path, "conf_text": conf_text,
+                "broker_files": broker_files}
 
-        # the service
+    def check_broker_waits(self, pod, broker, drain):
+        """The base's broker sleeps in preStop until moat has drained, and
+        the grace period covers that sleep."""
+        cmd = broker.get("lifecycle", {}).get("preStop", {}).get(
+            "exec", {}).get("command", [])
+        wait = int(cmd[1]) if len(cmd) == 2 and cmd[0] == "sleep" and \
+            str(cmd[1]).isdigit() else None
+        if not self.need(wait is not None, "broker: no preStop "
+                         "\"sleep SECONDS\" to wait out moat's drain: %s"
+                         % cmd):
+            return
+        self.need(wait >= drain + LINGER_SECONDS,
+                  "broker: preStop sleeps %d s, less than moat's "
+                  "drain_timeout of %d s and a %d s linger"
+                  % (wait, drain, LINGER_SECONDS))
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        self.need(grace > wait, "pod: terminationGracePeriodSeconds %s is "
+                  "not longer than the broker's preStop sleep of %d s"
+                  % (grace, wait))
+
+    def check_service(self, svc, dep, named):
         sp = svc.get("spec", {})
         sports = sp.get("ports", [])
         self.need([p.get("port") for p in sports] == [DEVICE_PORT],
@@ -450,25 +799,27 @@ class Checker:
             self.need(named.get(tp, tp) == DEVICE_PORT,
                       "service: targetPort %s is not moat's %d"
                       % (tp, DEVICE_PORT))
+            self.need(named.get(tp, tp) != ADMIN_PORT and
+                      p.get("port") != ADMIN_PORT,
+                      "service: exposes the admin port (%s)" % p)
+            self.need(str(BROKER_LISTENER[0]) not in
+                      (str(tp), str(p.get("port"))),
+                      "service: exposes the broker's plaintext port (%s)"
+                      % p)
         labels = dep["spec"]["template"].get("metadata", {}).get("labels", {})
         sel = sp.get("selector", {})
         self.need(sel and all(labels.get(k) == v for k, v in sel.items()),
                   "service: selector %s does not select the pod %s"
                   % (sel, labels))
 
-        if self.problems:
-            for p in self.problems:
-                mt.say("    problem (%s): %s" % (self.label, p))
-            raise mt.Failure("%d problem(s) in %s" % (len(self.problems),
-                                                       self.label))
-        t.ok("%s: pod, containers, probes, volumes, moat.ini, mosquitto.conf "
-             "and service hold what an operator relies on" % self.label)
-        return {"moat": moat, "broker": broker, "volumes": volumes,
-                "ini_path": ini_path, "ini_text": ini_text,
-                "conf_path": conf_path, "conf_text": conf_text,
-                "moat_files": files, "broker_files": broker_files,
-                "tls_secret": next(iter(secret_of.values()), None),
-                "checker": self}
+
+def duration_seconds(text):
+    """Seconds of a moat duration (0, or a number and ms, s, m or h)."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|h)?", text)
+    if m is None or (m.group(2) is None and m.group(1) != "0"):
+        return None
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 0}[m.group(2)]
+    return int(m.group(1)) * unit
 
 
 # ---------------------------------------------------------------------------
@@ -502,8 +853,21 @@ def check_yamllint(t):
             r.stdout + r.stderr)
 
 
-def files_work(t, info):
-    """Run moat --check, Mosquitto and moat with the ConfigMap's files."""
+def http_get(port, path):
+    """(status, body) of GET path from 127.0.0.1:port."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
+                                    timeout=5) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except OSError as e:
+        return None, str(e)
+
+
+def files_work(t, info, name="pod"):
+    """Run moat --check, Mosquitto and moat with the ConfigMap's files;
+    GET /healthz and /readyz from moat's admin endpoint."""
     for tool in ("mosquitto", "mosquitto_pub", "mosquitto_sub"):
         if shutil.which(tool) is None:
             mt.say("    note: %s not installed; not running the files" % tool)
@@ -514,7 +878,7 @@ def files_work(t, info):
         mt.say("    note: %s; not running the files" % e)
         return
     chk = info["checker"]
-    root = t.path("root")
+    root = t.path("root-" + name)
     srv_cert, srv_key = t.pki.server()
     ca = t.pki.ca
     secret_files = {"tls.crt": read(srv_cert), "tls.key": read(srv_key),
@@ -536,12 +900,17 @@ def files_work(t, info):
         return dst
 
     broker_port = mt.free_port()
+    admin_port = mt.free_port()
     ini = info["ini_text"]
     for path, ref in info["moat_files"].items():
         place(path, ref)
         ini = ini.replace(" " + path, " " + root + path)
     ini = re.sub(r"(?m)^address = [0-9.*]+:%d$" % DEVICE_PORT,
                  "address = 127.0.0.1:0", ini)
+    ini, n = re.subn(r"(?m)^address = [0-9.:\[\]]+:%d$" % ADMIN_PORT,
+                     "address = 127.0.0.1:%d" % admin_port, ini)
+    t.check(n == 1, "moat.ini has one [admin] address on port %d, moved to "
+            "127.0.0.1:%d for the test" % (ADMIN_PORT, admin_port))
     ini = re.sub(r"(?m)^address = 127\.0\.0\.1:1883$",
                  "address = 127.0.0.1:%d" % broker_port, ini)
     ini_path = root + info["ini_path"]
@@ -570,9 +939,9 @@ def files_work(t, info):
     conf = conf.replace("listener %s %s" % BROKER_LISTENER,
                         "listener %d 127.0.0.1" % broker_port)
     conf += "\nlog_type all\n"
-    conf_path = t.write("broker.conf", conf)
+    conf_path = t.write("broker-%s.conf" % name, conf)
     broker = mt.Proc(t, "mosquitto", ["mosquitto", "-c", conf_path],
-                     t.path("mosquitto.log"))
+                     t.path("mosquitto-%s.log" % name))
     up = mt.wait_for(lambda: "running" in broker.text() or
                      not broker.alive(), 10)
     t.check(up and broker.alive(), "Mosquitto starts with the ConfigMap's "
@@ -583,14 +952,21 @@ def files_work(t, info):
             "Mosquitto opens one listen socket, on loopback",
             mt.tail(broker.log))
 
-    proc = mt.Proc(t, "moat", [moat, "-c", ini_path], t.path("moat.log"),
-                   env=t.moat_env())
+    proc = mt.Proc(t, "moat", [moat, "-c", ini_path],
+                   t.path("moat-%s.log" % name), env=t.moat_env())
     rx = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
     m = mt.wait_for(lambda: rx.search(proc.text()) or
                     (None if proc.alive() else "exited"), 10)
     t.check(m and m != "exited", "moat starts with the ConfigMap's moat.ini",
             mt.tail(proc.log))
     port = int(m.group(1))
+
+    for path in ("/healthz", "/readyz"):
+        got = mt.wait_for(lambda: http_get(admin_port, path)[0] == 200, 10)
+        status, body = http_get(admin_port, path)
+        t.check(got and status == 200, "moat's admin endpoint answers GET "
+                "%s with 200, as the kubelet's probe expects" % path,
+                "status %s: %s\n%s" % (status, body, mt.tail(proc.log)))
 
     r = t.moat_run(["passwd", "-c", ini_path, "sensor-1"])
     user, password = r.stdout.split()
@@ -606,24 +982,240 @@ def files_work(t, info):
             "broker's subscriber", "got %r" % got)
     r = t.pub(port, "devices/sensor-2/temp", "x", dev="sensor-2")
     t.check(r.returncode != 0, "sensor-2, not in the map, is refused")
+    for p in (proc, broker):
+        p.stop()
+
+
+def kubectl_knows_components():
+    """True when kubectl's kustomize builds Components (kubectl 1.21 and
+    later embed kustomize 4 or later; 1.20 and older, kustomize 2)."""
+    if shutil.which("kubectl") is None:
+        return False
+    r = subprocess.run(["kubectl", "version", "--client"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=60)
+    m = re.search(r"Kustomize Version: v(\d+)", r.stdout)
+    return m is not None and int(m.group(1)) >= 4
+
+
+def workload(objs):
+    return next(o for o in objs if o.get("kind") in WORKLOAD_KINDS)
+
+
+def container(objs, name):
+    return next(c for c in pod_spec(workload(objs))["containers"]
+                if c["name"] == name)
+
+
+def service(objs):
+    return next(o for o in objs if o.get("kind") == "Service")
+
+
+def moat_ini_map(objs):
+    return next(o["data"] for o in objs if o.get("kind") == "ConfigMap"
+                and "moat.ini" in o.get("data", {}))
+
+
+def set_probe_path(objs, probe, path):
+    container(objs, "moat")[probe]["httpGet"]["path"] = path
+
+
+def set_grace(objs, seconds):
+    pod_spec(workload(objs))["terminationGracePeriodSeconds"] = seconds
+
+
+def expose_port(objs, port, target):
+    service(objs)["spec"]["ports"].append(
+        {"name": "extra", "port": port, "targetPort": target})
+
+
+def edit_ini(objs, old, new):
+    d = moat_ini_map(objs)
+    if old not in d["moat.ini"]:
+        raise mt.Failure("moat.ini has no %r to change" % old)
+    d["moat.ini"] = d["moat.ini"].replace(old, new)
+
+
+def tcp_liveness(objs):
+    container(objs, "moat")["livenessProbe"] = {"tcpSocket":
+                                                {"port": "mqtts"}}
+
+
+def drop_volume(objs, name):
+    spec = pod_spec(workload(objs))
+    spec["volumes"] = [v for v in spec["volumes"] if v["name"] != name]
+
+
+def sub_path(objs, name):
+    for m in container(objs, "moat")["volumeMounts"]:
+        if m["name"] == name:
+            m["subPath"] = "tls.crt"
+
+
+# Mutations each check must catch: (what, change, words of the problem).
+COMMON_TWINS = [
+    ("readiness probe on /", lambda o: set_probe_path(o, "readinessProbe",
+                                                      "/"), "readinessProbe"),
+    ("liveness probe on /readyz", lambda o: set_probe_path(
+        o, "livenessProbe", "/readyz"), "livenessProbe"),
+    ("liveness probe by TCP", tcp_liveness, "livenessProbe"),
+    ("grace period 10 s", lambda o: set_grace(o, 10),
+     "terminationGracePeriodSeconds 10"),
+    ("grace period 22 s, the drain and no linger",
+     lambda o: set_grace(o, 22), "terminationGracePeriodSeconds 22"),
+    ("drain_timeout 60s, longer than the grace period", lambda o: edit_ini(
+        o, "drain_timeout = 20s", "drain_timeout = 60s"), "drain_timeout"),
+    ("drain_timeout unset, so 20s", lambda o: (edit_ini(
+        o, "drain_timeout = 20s", ""), set_grace(o, 21)),
+     "terminationGracePeriodSeconds 21"),
+    ("the admin port in the Service", lambda o: expose_port(
+        o, ADMIN_PORT, "admin"), "admin port"),
+    ("plaintext 1883 in the Service", lambda o: expose_port(o, 1883, 1883),
+     "plaintext"),
+    ("[admin] on loopback", lambda o: edit_ini(
+        o, "address = 0.0.0.0:9883", "address = 127.0.0.1:9883"),
+     "kubelet"),
+    ("[admin] on another port", lambda o: edit_ini(
+        o, "address = 0.0.0.0:9883", "address = 0.0.0.0:9884"),
+     "[admin] address"),
+    ("the TLS Secret's volume gone", lambda o: drop_volume(o, "moat-tls"),
+     "not a volume"),
+    ("the TLS Secret mounted by subPath", lambda o: sub_path(o, "moat-tls"),
+     "subPath"),
+    ("moat may gain privileges", lambda o: container(o, "moat")[
+        "securityContext"].update(allowPrivilegeEscalation=True),
+     "allowPrivilegeEscalation"),
+]
+BASE_TWINS = [
+    ("the broker's preStop sleep shorter than the drain", lambda o: container(
+        o, "broker")["lifecycle"]["preStop"]["exec"].update(
+            command=["sleep", "5"]), "preStop sleeps 5"),
+]
+SIDECAR_TWINS = [
+    ("the broker's container changed", lambda o: container(
+        o, "mosquitto").update(image="eclipse-mosquitto:2"),
+     "not unchanged"),
+    ("the Service's ports merged, not replaced", lambda o: service(o)[
+        "spec"]["ports"].insert(0, {"name": "mqtt", "port": 1883,
+                                    "targetPort": 1883}), "plaintext"),
+]
+
+
+def rejecting_twins(t, objs, layout, twins):
+    """Each mutated copy of objs is refused, naming the problem."""
+    for what, change, words in twins:
+        bad = copy.deepcopy(objs)
+        change(bad)
+        c = Checker(t, bad, layout, report=False)
+        c.run()
+        t.check(any(words in p for p in c.problems),
+                "%s with %s is refused (%s)" % (layout.label, what, words),
+                "problems: %s" % c.problems)
+
+
+def builder_refuses(t):
+    """build() fails on a kustomization field it does not build."""
+    work = t.path("unknown-field")
+    shutil.copytree(SIDECAR_SAMPLE, work)
+    with open(os.path.join(work, "kustomization.yaml"), "a") as f:
+        f.write("namePrefix: x-\n")
+    try:
+        build(work)
+    except mt.Failure as e:
+        t.check("namePrefix" in str(e), "the builder refuses a field it "
+                "does not build (namePrefix)", str(e))
+    else:
+        t.fail("the builder ignored namePrefix")
+
+
+def comparable(objs):
+    """objs without kustomize's hash suffixes, lists of named elements
+    sorted by name, objects sorted by kind and name."""
+    text = json.dumps(objs, sort_keys=True)
+    for o in objs:
+        name = o["metadata"]["name"]
+        m = re.fullmatch(r"(.+)-[a-z0-9]{10}", name)
+        if o.get("kind") == "ConfigMap" and m:
+            text = text.replace('"%s"' % name, '"%s"' % m.group(1))
+
+    def tidy(x):
+        if isinstance(x, dict):
+            return {k: tidy(v) for k, v in x.items()}
+        if isinstance(x, list):
+            x = [tidy(e) for e in x]
+            if x and all(isinstance(e, dict) and "name" in e for e in x):
+                x.sort(key=lambda e: e["name"])
+            return x
+        return x
+    return sorted((tidy(o) for o in json.loads(text)),
+                  key=lambda o: (o["kind"], o["metadata"]["name"]))
+
+
+def same_as_kubectl(t, built, rendered, what):
+    a, b = comparable(built), comparable(rendered)
+    t.check(a == b, "this test builds %s as kubectl kustomize does (up to "
+            "hash suffixes and order)" % what,
+            "built:\n%s\nkubectl:\n%s" % (json.dumps(a, indent=1),
+                                              json.dumps(b, indent=1)))
+
+
+def check_sample(t, base_info):
+    sample_deploy = load_yaml_docs(os.path.join(SIDECAR_SAMPLE,
+                                                "deployment.yaml"))[0]
+    orig = copy.deepcopy(next(c for c in pod_spec(sample_deploy)[
+        "containers"] if c["name"] == "mosquitto"))
+    layout = Layout("the sidecar sample", broker="mosquitto",
+                    broker_orig=orig, acl=False)
+    objs = build(SIDECAR_SAMPLE)
+    info = Checker(t, objs, layout).run()
+    t.check(info["tls_secret"] == base_info["tls_secret"],
+            "the Component mounts the same TLS Secret as the base (%s)"
+            % base_info["tls_secret"])
+    if kubectl_knows_components():
+        t.step("kubectl kustomize output of the sidecar sample")
+        rendered = kubectl_build(SIDECAR_SAMPLE)
+        Checker(t, rendered,
+                Layout("kubectl kustomize of the sidecar sample",
+                       broker="mosquitto", broker_orig=orig,
+                       acl=False)).run()
+        same_as_kubectl(t, objs, rendered, "the sidecar sample")
+    else:
+        mt.say("    note: no kubectl with Components (1.21 or later); "
+               "checking the sample as this test builds it only")
+    t.step("rejecting twins of the sidecar sample")
+    rejecting_twins(t, objs, layout, COMMON_TWINS + SIDECAR_TWINS)
+    builder_refuses(t)
+    return info
 
 
 def main(t):
     t.step("kustomize base %s, built as kustomize does" % KDIR)
-    info = Checker(t, build_base(KDIR), "the base").run()
+    base_layout = Layout("the base")
+    base_objs = build(KDIR)
+    info = Checker(t, base_objs, base_layout).run()
     rendered = kubectl_build(KDIR)
     if rendered is None:
         mt.say("    note: kubectl not installed; checking the base as this "
                "test builds it only")
     else:
         t.step("kubectl kustomize output")
-        Checker(t, rendered, "kubectl kustomize").run()
+        Checker(t, rendered, Layout("kubectl kustomize")).run()
+        same_as_kubectl(t, base_objs, rendered, "the base")
+    t.step("rejecting twins of the base")
+    rejecting_twins(t, base_objs, base_layout, COMMON_TWINS + BASE_TWINS)
+    t.step("the sidecar Component on %s" % SIDECAR_SAMPLE)
+    sample = check_sample(t, info)
     t.step("examples/certificate.yaml")
     check_certificate(t, info["tls_secret"])
     t.step("yamllint")
     check_yamllint(t)
     t.step("the ConfigMap's files with moat and Mosquitto")
-    files_work(t, info)
+    files_work(t, info, "base")
+    if sample["ini_text"] != info["ini_text"] or \
+            sample["conf_text"] != info["conf_text"]:
+        t.step("the sidecar Component's moat.ini with the sample's "
+               "mosquitto.conf")
+        files_work(t, sample, "sidecar")
 
 
 if __name__ == "__main__":

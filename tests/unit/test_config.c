@@ -416,8 +416,8 @@ Test(config, unknown_section_with_keys)
 	load(TLS "[tsl]\ncert = /x\n");
 	cr_assert_null(cfg);
 	assert_err_is(":5: unknown section [tsl]; known sections: [listen], "
-	    "[tls], [backend], [limits], [identity], [log], [process], "
-	    "[admin]");
+	    "[tls], [backend], [limits], [identity], [policy], [log], "
+	    "[process], [admin]");
 }
 
 Test(config, unknown_empty_section)
@@ -1405,4 +1405,94 @@ Test(config, on_duplicate_refuses_other_words)
 	setup();
 	load_fails(TLS "[limits]\non_duplicate = Refuse\n", 6,
 	    "the allowed values are replace and refuse");
+}
+
+/* --- [policy] ---------------------------------------------------------- */
+
+Test(config, policy_off_by_default)
+{
+	load_ok(TLS);
+	cr_assert_eq(cfg->policy_on, 0);
+	cr_assert_null(cfg->policy_publish);
+	cr_assert_null(cfg->policy_subscribe);
+	cr_assert_eq(cfg->policy_on_denied, POLICY_DENIED_DISCONNECT);
+	teardown();
+	setup();
+	/* a [policy] line alone sets nothing */
+	load_ok(TLS "[policy]\n; no rules\n");
+	cr_assert_eq(cfg->policy_on, 0);
+}
+
+Test(config, policy_rules_set)
+{
+	char buf[256];
+
+	load_ok(TLS "[policy]\npublish = devices/{identity}/#, broadcast/#\n"
+	    "subscribe = #\non_denied_publish = drop\n");
+	cr_assert_eq(cfg->policy_on, 1);
+	cr_assert_str_eq(cfg->policy_publish,
+	    "devices/{identity}/#, broadcast/#");
+	cr_assert_str_eq(cfg->policy_subscribe, "#");
+	cr_assert_eq(cfg->policy_on_denied, POLICY_DENIED_DROP);
+	cr_assert_str_eq(config_where(cfg, "policy", "subscribe", buf,
+	    sizeof(buf)) + strlen(path), ":7");
+}
+
+Test(config, policy_empty_list_allows_nothing)
+{
+	load_ok(TLS "[policy]\npublish = devices/{identity}/#\nsubscribe =\n");
+	cr_assert_eq(cfg->policy_on, 1);
+	cr_assert_str_eq(cfg->policy_subscribe, "");
+	teardown();
+	setup();
+	load_ok(TLS "[policy]\npublish =\nsubscribe =\n");
+	cr_assert_eq(cfg->policy_on, 1);
+	cr_assert_str_eq(cfg->policy_publish, "");
+}
+
+Test(config, policy_other_keys_still_refuse_empty)
+{
+	load_fails(TLS "[backend]\naddress =\n", 6, "address is empty");
+}
+
+Test(config, policy_needs_both_lists)
+{
+	load_fails(TLS "[policy]\npublish = a/#\n", 6,
+	    "[policy] publish is set but subscribe is not; set subscribe "
+	    "too (\"subscribe =\" with nothing after it allows none");
+	teardown();
+	setup();
+	load_fails(TLS "[policy]\nsubscribe =\n", 6,
+	    "[policy] subscribe is set but publish is not");
+}
+
+Test(config, policy_on_denied_needs_rules)
+{
+	load_fails(TLS "[policy]\non_denied_publish = drop\n", 6,
+	    "on_denied_publish is set but there are no publish and "
+	    "subscribe rules");
+	teardown();
+	setup();
+	load_fails(TLS "[policy]\npublish = a\nsubscribe = a\n"
+	    "on_denied_publish = close\n", 8,
+	    "on_denied_publish = close: the allowed values are disconnect "
+	    "and drop");
+}
+
+Test(config, policy_bad_rules_name_the_line)
+{
+	load_fails(TLS "[policy]\npublish = a/#\nsubscribe = a/#, b+\n", 7,
+	    "subscribe rule \"b+\" has '+' inside a level");
+	teardown();
+	setup();
+	load_fails(TLS "[policy]\npublish = a/{id}/#\nsubscribe = a\n", 6,
+	    "unknown placeholder {id}");
+	teardown();
+	setup();
+	load_fails(TLS "[policy]\npublish = a,\nsubscribe = a\n", 6,
+	    "publish: rule 2 is empty");
+	teardown();
+	setup();
+	load_fails(TLS "[policy]\npublish = a\nsubscribe = $share/g/a\n", 7,
+	    "begins with $share/");
 }

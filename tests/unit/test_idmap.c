@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moat/config.h"
 #include "moat/identity.h"
 #include "moat/idmap.h"
+#include "moat/policy.h"
 
 static char err[1024];
 static struct idmap *map;
@@ -177,5 +179,124 @@ Test(idmap, per_identity_limits_refused)
 	    "appear once in a section: keep only one");
 	parse_fails("[a]\nmax_connections = 1\n", "m.ini:2: unknown key "
 	    "\"max_connections\" in [a]; known keys: username, password, "
-	    "client_id, deny, max_connections_per_identity, on_duplicate");
+	    "client_id, deny, publish, subscribe, max_connections_per_identity, "
+	    "on_duplicate");
+}
+
+Test(idmap, topic_rule_keys)
+{
+	const struct idmap_entry *e;
+
+	parse("[a]\nusername = ua\n[b]\npublish = b/#, x/{identity}\n"
+	    "subscribe =\n[c]\nsubscribe = c/+\n");
+	e = get("a");
+	cr_assert_null(e->publish);
+	cr_assert_null(e->subscribe);
+	cr_assert_eq(e->policy_line, 0);
+	e = get("b");
+	cr_assert_str_eq(e->publish, "b/#, x/{identity}");
+	cr_assert_str_eq(e->subscribe, "");
+	cr_assert_eq(e->policy_line, 4);
+	e = get("c");
+	cr_assert_null(e->publish);
+	cr_assert_str_eq(e->subscribe, "c/+");
+	cr_assert_eq(e->policy_line, 7);
+}
+
+
+Test(idmap, topic_rule_errors)
+{
+	static const struct {
+		const char *text;
+		const char *err;
+	} cases[] = {
+		{ "[a]\nusername = u\npublish = a/b#\n", "m.ini:3: publish "
+		    "rule \"a/b#\" has '#' that is not the whole last level" },
+		{ "[a]\nsubscribe = {nope}\n", "m.ini:2: subscribe rule "
+		    "\"{nope}\": unknown placeholder {nope}" },
+		{ "[a]\nsubscribe = a\nsubscribe = b\n", "m.ini:3: subscribe "
+		    "is already set on line 2" },
+		{ "[a]\npublish = ,\n", "m.ini:2: publish: rule 1 is empty" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		map = idmap_parse("m.ini", cases[i].text,
+		    strlen(cases[i].text), err, sizeof(err));
+		cr_expect_null(map, "accepted: %s", cases[i].text);
+		cr_expect(strncmp(err, cases[i].err,
+		    strlen(cases[i].err)) == 0, "want \"%s\", got \"%s\"",
+		    cases[i].err, err);
+		idmap_free(map);
+		map = NULL;
+	}
+}
+
+/* --- choosing the rules for an identity -------------------------------- */
+
+static const char map_text[] =
+    "[plain]\nusername = p\n"
+    "[own-pub]\npublish = own/#\n"
+    "[both]\nsubscribe =\npublish = b/#\n";
+
+static struct idmap *
+test_map(void)
+{
+	struct idmap *m;
+
+	m = idmap_parse("map.ini", map_text, strlen(map_text), err,
+	    sizeof(err));
+	cr_assert_not_null(m, "%s", err);
+	return (m);
+}
+
+Test(idmap, policy_rules)
+{
+	struct config cfg = { .path = "moat.ini", .policy_on = 1,
+	    .policy_publish = "devices/{identity}/#",
+	    .policy_subscribe = "devices/{identity}/#, broadcast/#" };
+	struct idmap *m = test_map();
+	struct policy_rules r;
+
+	cr_assert_eq(idmap_policy_rules(&cfg, NULL, &r), 1);
+	cr_expect_str_eq(r.publish, cfg.policy_publish);
+	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
+	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "plain"), &r), 1);
+	cr_expect_str_eq(r.publish, cfg.policy_publish);
+	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "own-pub"),
+	    &r), 1);
+	cr_expect_str_eq(r.publish, "own/#");
+	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
+	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 1);
+	cr_expect_str_eq(r.publish, "b/#");
+	cr_expect_str_eq(r.subscribe, "");
+	cr_expect_eq(idmap_policy_check(m, &cfg, NULL, 0), 0);
+
+	/* policy off: nothing picked, whatever the entry */
+	cfg.policy_on = 0;
+	cfg.policy_publish = cfg.policy_subscribe = NULL;
+	cr_expect_eq(idmap_policy_rules(&cfg, NULL, &r), 0);
+	cr_expect_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 0);
+	idmap_free(m);
+}
+
+Test(idmap, policy_keys_need_policy_on)
+{
+	struct config cfg = { .path = "moat.ini" };
+	struct idmap *m = test_map(), *plain;
+	static const char plain_text[] = "[a]\nusername = u\n";
+	static const char want[] = "map.ini:4: [own-pub] sets topic rules, "
+	    "but moat.ini has no [policy] rules";
+
+	cr_expect_eq(idmap_policy_check(m, &cfg, err, sizeof(err)), -1);
+	/* the earliest in the file, though [both] sorts first */
+	cr_expect(strncmp(err, want, strlen(want)) == 0, "%s", err);
+	cr_expect_eq(idmap_policy_check(NULL, &cfg, err, sizeof(err)), 0);
+	plain = idmap_parse("p.ini", plain_text, strlen(plain_text), err,
+	    sizeof(err));
+	cr_assert_not_null(plain);
+	cr_expect_eq(idmap_policy_check(plain, &cfg, err, sizeof(err)), 0);
+	idmap_free(plain);
+	idmap_free(m);
 }
