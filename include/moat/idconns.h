@@ -41,8 +41,7 @@ struct idconns_node {
 	unsigned worker;                   /* the worker that owns it */
 	int replaced;                      /* a newer one took its place */
 	int queued;                        /* in its worker's queue */
-	unsigned waiting;                  /* replaced ones not yet gone */
-	struct idconns_node *waiter;       /* replaced: who waits for it */
+	int waits;                         /* for older replaced ones */
 	uint64_t by_id;                    /* replaced: the newer one's id */
 	char by_peer[IDCONNS_PEER_MAX];    /* and its peer */
 	int todo;                          /* enum idconns_todo, set by
@@ -85,10 +84,9 @@ void idconns_free(struct idconns *t);
  * that count: with DUP_REFUSE nothing changes and IDCONNS_REFUSED is
  * returned; with DUP_REPLACE the oldest of them beyond max - 1 are
  * marked replaced and queued for their workers (woken through wake) and
- * node joins; then, while any replaced connection of the identity is
- * still in the table, node waits: IDCONNS_WAIT is returned, and node is
- * queued for its worker with todo IDCONNS_RESUME once the last of them
- * leaves. *nreplaced (may be NULL) is set to how many were replaced.
+ * node joins and waits: IDCONNS_WAIT is returned, and node is queued for
+ * its worker with todo IDCONNS_RESUME once no replaced connection of the
+ * identity older than node is left. *nreplaced (may be NULL) is set to how many were replaced.
  */
 enum idconns_verdict idconns_join(struct idconns *t, struct idconns_node *n,
     const char *identity, uint64_t max, enum on_duplicate dup,
@@ -98,7 +96,7 @@ enum idconns_verdict idconns_join(struct idconns *t, struct idconns_node *n,
  * Take node out of the table (and out of its worker's queue). Returns 1
  * when a newer connection had replaced it (its by_id and by_peer say
  * which), else 0; also 0 for a node not in the table, so a second call
- * does nothing. The last replaced node to leave lets its waiter resume.
+ * does nothing. A replaced node that leaves may let waiters resume.
  */
 int idconns_leave(struct idconns *t, struct idconns_node *n);
 

@@ -190,18 +190,28 @@ enqueue(struct idconns *t, struct idconns_node *n)
 		t->wake(t->arg, n->worker);
 }
 
-/* n waits for every replaced node of e still in the table; 1 if any. */
-static int
-wait_for_replaced(struct idconns_entry *e, struct idconns_node *n)
+/*
+ * Let go on the waiting nodes of e that no replaced node older than they
+ * holds back any more. A waiter waits for every replaced node that joined
+ * before it, not only those it replaced itself: each of them is being
+ * ended, so the wait always ends, and the broker never sees an older
+ * session of the identity after a newer one.
+ */
+static void
+release_waiters(struct idconns *t, struct idconns_entry *e)
 {
 	struct idconns_node *o;
+	int held = 0;
 
-	for (o = e->oldest; o != NULL; o = o->next)
-		if (o != n && o->replaced) {
-			o->waiter = n;
-			n->waiting++;
+	for (o = e->oldest; o != NULL; o = o->next) {
+		if (o->replaced)
+			held = 1;
+		else if (o->waits && !held) {
+			o->waits = 0;
+			if (!o->queued)
+				enqueue(t, o);
 		}
-	return (n->waiting > 0);
+	}
 }
 
 /* Mark the oldest live nodes of e replaced by n until e has keep. */
@@ -232,7 +242,7 @@ idconns_join(struct idconns *t, struct idconns_node *n, const char *identity,
 {
 	struct idconns_entry *e;
 	unsigned count = 0;
-	int wait = 0;
+	int wait;
 
 	snprintf(n->by_peer, sizeof(n->by_peer), "%s", peer);
 	pthread_mutex_lock(&t->lock);
@@ -256,8 +266,8 @@ idconns_join(struct idconns *t, struct idconns_node *n, const char *identity,
 		e->oldest = n;
 	e->newest = n;
 	e->live++;
-	if (count > 0)
-		wait = wait_for_replaced(e, n);
+	/* What it replaced is older and still there: it waits. */
+	wait = n->waits = count > 0;
 	/* by_peer is the replacer's field: it held peer only to be copied. */
 	n->by_peer[0] = '\0';
 	pthread_mutex_unlock(&t->lock);
@@ -282,26 +292,6 @@ dequeue(struct idconns *t, struct idconns_node *n)
 	n->queued_next = NULL;
 }
 
-/*
- * n leaves e: the one waiting for it may go on when n was the last it
- * waited for; those n itself waited for no longer have a waiter.
- */
-static void
-release_waits(struct idconns *t, struct idconns_entry *e,
-    struct idconns_node *n)
-{
-	struct idconns_node *w = n->waiter, *o;
-
-	if (w != NULL && --w->waiting == 0 && !w->replaced && !w->queued)
-		enqueue(t, w);
-	n->waiter = NULL;
-	if (n->waiting > 0)
-		for (o = e->oldest; o != NULL; o = o->next)
-			if (o->waiter == n)
-				o->waiter = NULL;
-	n->waiting = 0;
-}
-
 int
 idconns_leave(struct idconns *t, struct idconns_node *n)
 {
@@ -317,7 +307,6 @@ idconns_leave(struct idconns *t, struct idconns_node *n)
 	}
 	if (n->queued)
 		dequeue(t, n);
-	release_waits(t, e, n);
 	if (n->prev != NULL)
 		n->prev->next = n->next;
 	else
@@ -331,6 +320,8 @@ idconns_leave(struct idconns *t, struct idconns_node *n)
 	n->entry = NULL;
 	n->prev = n->next = NULL;
 	replaced = n->replaced;
+	if (replaced)
+		release_waiters(t, e);
 	if (e->oldest == NULL) {
 		p = find(t, e->name);
 		*p = e->next;

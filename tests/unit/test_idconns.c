@@ -134,7 +134,7 @@ Test(idconns, replace_marks_the_oldest_and_wakes_its_worker)
 	cr_assert_eq(idconns_join(t, &b, "dev-1", 1, DUP_REPLACE,
 	    "10.0.0.2:2000", &r), IDCONNS_WAIT);
 	cr_assert_eq(r, 1);
-	cr_assert_eq(b.waiting, 1);
+	cr_assert(b.waits);
 	cr_assert_eq(woken[2], 1, "the old one's worker is woken");
 	cr_assert_eq(woken[0] + woken[1], 0);
 	cr_assert(a.replaced);
@@ -174,7 +174,7 @@ Test(idconns, replaced_ones_no_longer_count)
 	cr_assert(b.replaced);
 	cr_assert_eq(b.by_id, 3);
 	cr_assert_eq(a.by_id, 2);
-	cr_assert_eq(c.waiting, 2, "c waits for a and b alike");
+	cr_assert(c.waits, "c waits for a and b alike");
 	cr_assert_eq(woken[0], 1, "woken once while the queue was full");
 	cr_assert_eq(queued(0, NULL), 2);
 	cr_assert_eq(idconns_leave(t, &b), 1);
@@ -298,7 +298,6 @@ Test(idconns, a_waiter_that_leaves_first_wakes_no_one)
 	cr_assert_eq(queued(0, NULL), 1);
 	/* b gives up (its deadline) before a is gone. */
 	cr_assert_eq(idconns_leave(t, &b), 0);
-	cr_assert_null(a.waiter);
 	cr_assert_eq(idconns_leave(t, &a), 1);
 	cr_assert_eq(queued(1, NULL), 0, "no resume for a node that left");
 	/* A limit of two: a third connection replaces nothing, waits not. */
@@ -330,7 +329,7 @@ Test(idconns, a_replaced_waiter_is_ended_not_resumed)
 	cr_assert_eq(idconns_join(t, &c, "dev-1", 1, DUP_REPLACE, "p",
 	    NULL), IDCONNS_WAIT);
 	cr_assert(b.replaced);
-	cr_assert_eq(c.waiting, 2);
+	cr_assert(c.waits);
 	cr_assert_eq(queued(1, &l), 1);
 	cr_assert_eq(l->todo, IDCONNS_END);
 	cr_assert_eq(idconns_leave(t, &a), 1);
@@ -341,4 +340,36 @@ Test(idconns, a_replaced_waiter_is_ended_not_resumed)
 	cr_assert_eq(l, &c);
 	cr_assert_eq(l->todo, IDCONNS_RESUME);
 	idconns_leave(t, &c);
+}
+
+/* A waiter is let go only once every older replaced node has left, even
+ * when a newer connection replaced some of them meanwhile. */
+Test(idconns, two_waiters_at_a_limit_of_two)
+{
+	struct idconns_node a, b, c, d, *l;
+
+	node(&a, 1, 0);
+	node(&b, 2, 0);
+	node(&c, 3, 1);
+	node(&d, 4, 2);
+	idconns_join(t, &a, "dev-1", 2, DUP_REPLACE, "p", NULL);
+	idconns_join(t, &b, "dev-1", 2, DUP_REPLACE, "p", NULL);
+	cr_assert_eq(idconns_join(t, &c, "dev-1", 2, DUP_REPLACE, "p",
+	    NULL), IDCONNS_WAIT, "c replaces a");
+	cr_assert_eq(idconns_join(t, &d, "dev-1", 2, DUP_REPLACE, "p",
+	    NULL), IDCONNS_WAIT, "d replaces b");
+	cr_assert(a.replaced && b.replaced && !c.replaced && !d.replaced);
+	cr_assert_eq(queued(0, NULL), 2);
+	cr_assert_eq(idconns_leave(t, &a), 1);
+	cr_assert_eq(queued(1, NULL), 0, "b, older than c, is still there");
+	cr_assert_eq(queued(2, NULL), 0);
+	cr_assert_eq(idconns_leave(t, &b), 1);
+	cr_assert_eq(queued(1, &l), 1, "c goes on");
+	cr_assert_eq(l->todo, IDCONNS_RESUME);
+	cr_assert_eq(queued(2, &l), 1, "d goes on");
+	cr_assert_eq(l->todo, IDCONNS_RESUME);
+	cr_assert(!c.waits && !d.waits);
+	idconns_leave(t, &c);
+	idconns_leave(t, &d);
+	cr_assert_eq(idconns_identities(t), 0);
 }
