@@ -30,6 +30,8 @@ the worker the case needs (the log's worker= field proves where it was).
              each worker: the second sensor-b replaces the first, and
              nothing of sensor-a's is closed (the limit never touches
              another identity); sensor-a and the second sensor-b work.
+  two        sensor-t (max_connections_per_identity = 2 in the map): a third
+             connection replaces the oldest alone; the other two work.
   unlimited  sensor-g (max_connections_per_identity = 0 in the map): two
              connections, both work.
   reload     sensor-g's map entry changes to max_connections_per_identity
@@ -60,6 +62,8 @@ MAP = """\
 on_duplicate = refuse
 [sensor-g]
 max_connections_per_identity = 0
+[sensor-t]
+max_connections_per_identity = 2
 """
 
 DISCONNECT = 0xe0
@@ -247,6 +251,19 @@ def others(t, moat, src):
     b2.close()
 
 
+def two(t, moat, src):
+    mark = moat.mark()
+    t1 = connected(t, moat, "sensor-t", "t-1", 5, src.on(0), "two t1")
+    t2 = connected(t, moat, "sensor-t", "t-2", 4, src.on(1), "two t2")
+    t.check(ping(t1) and ping(t2), "two: two connections fit the limit")
+    t3 = connected(t, moat, "sensor-t", "t-3", 5, src.on(1), "two t3")
+    expect_replaced(t, moat, t1, 5, mark, "t-1", "two t1")
+    works(t, t2, 4, "moat/t/2", "two t2, still")
+    works(t, t3, 5, "moat/t/3", "two t3")
+    t2.close()
+    t3.close()
+
+
 def unlimited(t, moat, src):
     g1 = connected(t, moat, "sensor-g", "g-1", 5, src.on(0), "unlimited 1")
     g2 = connected(t, moat, "sensor-g", "g-2", 5, src.on(1), "unlimited 2")
@@ -286,8 +303,8 @@ def metrics(t, port):
                         reason="session_taken_over")
     t.check(refused == 2, "moat_connect_refused_total{reason="
             "\"too_many_per_identity\"} = 2 (got %s)" % refused)
-    t.check(taken == 6, "moat_connections_closed_total{reason="
-            "\"session_taken_over\"} = 6 (got %s)" % taken)
+    t.check(taken == 7, "moat_connections_closed_total{reason="
+            "\"session_taken_over\"} = 7 (got %s)" % taken)
 
 
 def off(t, broker):
@@ -336,6 +353,9 @@ def main(t):
     with t.subcase("others"):
         t.step("another identity is unaffected")
         others(t, moat, src)
+    with t.subcase("two"):
+        t.step("the map's max_connections_per_identity = 2")
+        two(t, moat, src)
     with t.subcase("unlimited"):
         t.step("the map's max_connections_per_identity = 0")
         unlimited(t, moat, src)
