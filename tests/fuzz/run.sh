@@ -14,6 +14,8 @@
 #   fuzz_gate     the CONNECT decision with real identity rules
 #                 (fuzz_gate.c), seeds in tests/fuzz/corpus/gate; links
 #                 the pure library's sources with wolfSSL and inih
+#   fuzz_guard    the topic guard on a device's stream after CONNECT
+#                 (fuzz_guard.c), seeds in tests/fuzz/corpus/guard
 #
 # Everything is built and written in OUTDIR: the fuzzers, their working
 # corpora, crash artifacts and one log per target (TARGET.log). Without
@@ -72,8 +74,8 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined -o "$out/probe" \
 	exit 77
 fi
 
-targets="fuzz_connect fuzz_frame fuzz_gate fuzz_netstat fuzz_http"
-ntargets=5
+targets="fuzz_connect fuzz_frame fuzz_gate fuzz_netstat fuzz_http fuzz_guard"
+ntargets=6
 # Each target gets its share, at least one second.
 share=$((secs / ntargets))
 [ "$share" -ge 1 ] || share=1
@@ -97,6 +99,7 @@ build() {
 	fuzz_gate) srcs=$srcs_gate libs=$libs_gate cflags=$cflags_gate ;;
 	fuzz_netstat) srcs="$top/src/core/netstat.c $top/src/core/addr.c $top/src/core/text.c" libs='' cflags='' ;;
 	fuzz_http) srcs="$top/src/core/http.c" libs='' cflags='' ;;
+	fuzz_guard) srcs="$srcs_codec $top/src/core/guard.c $top/src/core/reason.c" libs='' cflags='' ;;
 	*) srcs=$srcs_codec libs='' cflags='' ;;
 	esac
 	# shellcheck disable=SC2086 # srcs, cflags and libs are lists
@@ -114,6 +117,7 @@ seed() {
 	fuzz_connect) cp "$seeds"/* "$out/corpus-$1/" ;;
 	fuzz_frame) cp "$seeds"/* "$here/corpus/frame"/* "$out/corpus-$1/" ;;
 	fuzz_gate) cp "$here/corpus/gate"/* "$out/corpus-$1/" ;;
+	fuzz_guard) cp "$here/corpus/guard"/* "$out/corpus-$1/" ;;
 	esac
 }
 
