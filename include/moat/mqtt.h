@@ -5,7 +5,10 @@
  * CONNECT packet (MQTT 3.1 "MQIsdp" level 3, 3.1.1 level 4, 5.0 level 5),
  * parsed strictly from untrusted bytes and re-encoded with replaced
  * credentials; the CONNACK moat answers with when it refuses, and the
- * codes it puts in it. Pure: bytes in, bytes out; no I/O, no allocation.
+ * codes it puts in it. After the CONNECT: readers of whole PUBLISH,
+ * SUBSCRIBE, UNSUBSCRIBE and SUBACK packets, and encoders of what the
+ * topic guard (guard.h) answers or rewrites. Pure: bytes in, bytes out;
+ * no I/O, no allocation.
  */
 #ifndef MOAT_MQTT_H
 #define MOAT_MQTT_H
@@ -40,6 +43,7 @@
 /* PUBLISH fixed-header flags. */
 #define MQTT_PUB_DUP    0x08
 #define MQTT_PUB_QOS    0x06
+#define MQTT_PUB_QOS_SHIFT 1           /* QoS = (flags & QOS) >> SHIFT */
 #define MQTT_PUB_RETAIN 0x01
 
 /* The largest remaining length a 4-byte variable byte integer holds. */

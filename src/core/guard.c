@@ -348,7 +348,7 @@ on_publish(struct guard *g, const uint8_t *pkt, size_t len,
 	int ok;
 
 	act->is_publish = 1;
-	act->qos = (f->flags & MQTT_PUB_QOS) >> 1;
+	act->qos = (f->flags & MQTT_PUB_QOS) >> MQTT_PUB_QOS_SHIFT;
 	if (mqtt_publish_read(pkt, len, g->level, &p, &why) != MQTT_OK) {
 		act->publish_bytes = f->rem_len;
 		if (g->pol.may_publish == NULL)
@@ -593,10 +593,12 @@ static int
 one_packet(const uint8_t *pkt, size_t len, struct mqtt_frame *f,
     const char **why)
 {
-	if (mqtt_frame(pkt, len, len, f, why) != MQTT_OK)
+	enum mqtt_status st = mqtt_frame(pkt, len, len, f, why);
+
+	if (st == MQTT_MALFORMED)
 		return (0);
-	if (f->total != len) {
-		*why = "bytes after the packet";
+	if (st != MQTT_OK || f->total != len) {
+		*why = "not one whole packet";
 		return (0);
 	}
 	return (1);

@@ -864,7 +864,6 @@ mqtt_disconnect_encode(uint8_t reason, uint8_t out[4])
 #define SUBSCRIBE_BYTE (MQTT_PKT_SUBSCRIBE << 4 | 0x02)
 #define SUBACK_BYTE    (MQTT_PKT_SUBACK << 4)
 #define PUBREL_FLAGS   0x02
-#define QOS_SHIFT      1
 #define WILD_ONE       '+'
 #define WILD_ALL       '#'
 #define LEVEL_SEP      '/'
@@ -1011,7 +1010,7 @@ mqtt_publish_read(const uint8_t *pkt, size_t len, uint8_t level,
 	memset(out, 0, sizeof(*out));
 	if (whole(pkt, len, MQTT_PKT_PUBLISH, &c, &flags, why) != MQTT_OK)
 		return (MQTT_MALFORMED);
-	out->qos = (flags & MQTT_PUB_QOS) >> QOS_SHIFT;
+	out->qos = (flags & MQTT_PUB_QOS) >> MQTT_PUB_QOS_SHIFT;
 	out->dup = (flags & MQTT_PUB_DUP) != 0;
 	out->retain = (flags & MQTT_PUB_RETAIN) != 0;
 	if (out->dup && out->qos == 0) {

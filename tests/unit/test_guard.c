@@ -907,3 +907,83 @@ Test(guard, kind_names)
 	cr_assert_str_eq(conn_reason_name(CONN_CLOSE_PACKET_TOO_LARGE),
 	    "packet_too_large");
 }
+
+/* Two merges waiting: the broker may answer them in any order. */
+Test(guard, suback_merges_by_identifier)
+{
+	static const uint8_t ack2[] = { 0x90, 0x04, 0x00, 0x02, 0x01, 0x01 };
+	static const uint8_t ack1[] = { 0x90, 0x04, 0x00, 0x01, 0x00, 0x02 };
+	struct guard_action act;
+	struct guard g;
+	size_t len;
+	uint8_t *p;
+
+	setup(&g, L311, 0);
+	p = subscribe(L311, 1, three, 3, NULL, 0, &len);
+	cr_assert_eq(up(&g, p, len, &act), GUARD_FORWARD_REWRITTEN);
+	p = subscribe(L311, 2, three, 3, NULL, 0, &len);
+	cr_assert_eq(up(&g, p, len, &act), GUARD_FORWARD_REWRITTEN);
+	cr_assert_eq(g.npending, 2);
+	p = exact(ack2, sizeof(ack2));
+	cr_assert_eq(guard_down(&g, p, sizeof(ack2), &act),
+	    GUARD_FORWARD_REWRITTEN);
+	free(p);
+	want_bytes(&act, BYTES(0x90, 0x05, 0x00, 0x02, 0x01, 0x80, 0x01),
+	    "second");
+	p = exact(ack1, sizeof(ack1));
+	cr_assert_eq(guard_down(&g, p, sizeof(ack1), &act),
+	    GUARD_FORWARD_REWRITTEN);
+	free(p);
+	want_bytes(&act, BYTES(0x90, 0x05, 0x00, 0x01, 0x00, 0x80, 0x02),
+	    "first");
+	cr_assert_eq(g.npending, 0);
+	cr_assert_null(g.pending);
+	guard_release(&g);
+}
+
+/* Broken headers from the broker are not the guard's: passed on. */
+Test(guard, wants_down_on_odd_headers)
+{
+	struct guard_action act;
+	struct guard g;
+	size_t len;
+	uint8_t *p;
+
+	setup(&g, L311, 0);
+	p = subscribe(L311, 1, three, 3, NULL, 0, &len);
+	up(&g, p, len, &act);
+	cr_assert_eq(guard_wants_down(&g, BYTES(0x91, 0x02, 0x00, 0x01)), 0,
+	    "flags");
+	cr_assert_eq(guard_wants_down(&g, BYTES(0x90, 0x80, 0x80, 0x80, 0x80,
+	    0x01)), 0, "length of five bytes");
+	cr_assert_eq(guard_wants_down(&g, BYTES(0x90, 0x01, 0x00)), 0,
+	    "no room for an identifier");
+	cr_assert_eq(guard_wants_down(&g, BYTES(0x90, 0x80)), -1);
+	cr_assert_eq(guard_wants_down(&g, BYTES(0x90, 0x80, 0x01, 0x00)), -1);
+	cr_assert_eq(guard_wants_down(&g, BYTES(0x90, 0x80, 0x01, 0x00,
+	    0x01)), 1);
+	guard_release(&g);
+}
+
+/* A large rewrite's buffer is given back on the next call. */
+Test(guard, large_answer_buffer_not_kept)
+{
+	static const char *many[100];
+	struct guard_action act;
+	struct guard g;
+	size_t len, i;
+	uint8_t *p;
+
+	for (i = 0; i < 100; i++)
+		many[i] = i % 2 ? "no/x" : "ok/x";
+	setup(&g, L5, 0);
+	p = subscribe(L5, 1, many, 100, NULL, 0, &len);
+	cr_assert_eq(up(&g, p, len, &act), GUARD_FORWARD_REWRITTEN);
+	cr_assert_eq(act.nrefused, 50);
+	cr_assert_leq(act.out_len, len);
+	cr_assert_gt(g.out_cap, 256);
+	up(&g, exact(BYTES(0xc0, 0x00)), 2, &act);
+	cr_assert_eq(g.out_cap, 0);
+	cr_assert_null(g.out);
+	guard_release(&g);
+}
