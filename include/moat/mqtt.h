@@ -5,7 +5,10 @@
  * CONNECT packet (MQTT 3.1 "MQIsdp" level 3, 3.1.1 level 4, 5.0 level 5),
  * parsed strictly from untrusted bytes and re-encoded with replaced
  * credentials; the CONNACK moat answers with when it refuses, and the
- * codes it puts in it. Pure: bytes in, bytes out; no I/O, no allocation.
+ * codes it puts in it. After the CONNECT: readers of whole PUBLISH,
+ * SUBSCRIBE, UNSUBSCRIBE and SUBACK packets, and encoders of what the
+ * topic guard (guard.h) answers or rewrites. Pure: bytes in, bytes out;
+ * no I/O, no allocation.
  */
 #ifndef MOAT_MQTT_H
 #define MOAT_MQTT_H
@@ -40,6 +43,7 @@
 /* PUBLISH fixed-header flags. */
 #define MQTT_PUB_DUP    0x08
 #define MQTT_PUB_QOS    0x06
+#define MQTT_PUB_QOS_SHIFT 1           /* QoS = (flags & QOS) >> SHIFT */
 #define MQTT_PUB_RETAIN 0x01
 
 /* The largest remaining length a 4-byte variable byte integer holds. */
@@ -70,6 +74,34 @@
 #define MQTT_RC_SERVER_SHUTTING_DOWN       0x8B
 #define MQTT_RC_SESSION_TAKEN_OVER         0x8E
 #define MQTT_RC_ADMINISTRATIVE_ACTION      0x98
+
+/* More MQTT 5 reason codes, for acknowledgements and DISCONNECT. */
+#define MQTT_RC_UNSPECIFIED                0x80
+#define MQTT_RC_PROTOCOL_ERROR             0x82
+#define MQTT_RC_TOPIC_ALIAS_INVALID        0x94
+#define MQTT_RC_QUOTA_EXCEEDED             0x97
+
+/* The one failure code of a 3.1.1 SUBACK (3.1.1 section 3.9.3). */
+#define MQTT_SUBACK_V3_FAILURE             0x80
+
+/* MQTT 5 property identifiers (5.0 section 2.2.2.2). */
+#define MQTT_PROP_PAYLOAD_FORMAT     0x01
+#define MQTT_PROP_MESSAGE_EXPIRY     0x02
+#define MQTT_PROP_CONTENT_TYPE       0x03
+#define MQTT_PROP_RESPONSE_TOPIC     0x08
+#define MQTT_PROP_CORRELATION_DATA   0x09
+#define MQTT_PROP_SUBSCRIPTION_ID    0x0B
+#define MQTT_PROP_REASON_STRING      0x1F
+#define MQTT_PROP_TOPIC_ALIAS        0x23
+#define MQTT_PROP_USER_PROPERTY      0x26
+
+/* SUBSCRIBE options byte (3.1.1 section 3.8.3.1, 5.0 section 3.8.3.1). */
+#define MQTT_SUBOPT_QOS              0x03
+#define MQTT_SUBOPT_NO_LOCAL         0x04   /* MQTT 5 */
+#define MQTT_SUBOPT_RETAIN_AS_PUB    0x08   /* MQTT 5 */
+#define MQTT_SUBOPT_RETAIN_HANDLING  0x30   /* MQTT 5; 0x30 itself is bad */
+#define MQTT_SUBOPT_RESERVED_V3      0xFC
+#define MQTT_SUBOPT_RESERVED_V5      0xC0
 
 /* Connect flags. */
 #define MQTT_CF_USERNAME    0x80
@@ -254,6 +286,143 @@ size_t mqtt_connack_encode(uint8_t level, uint8_t reason, uint8_t out[8]);
  * (overlong forms and code points above U+10FFFF are refused too).
  */
 int mqtt_utf8_valid(const uint8_t *p, size_t len);
+
+/*
+ * Readers for packets a device sends after its CONNECT, and the encoders
+ * moat answers or rewrites with. Each reader takes ONE WHOLE packet,
+ * pkt[0..len) with len exactly the total mqtt_frame() reported, and the
+ * protocol level of the connection (3, 4 or 5; 3 reads like 4). It returns
+ * MQTT_OK with views into pkt, or MQTT_MALFORMED with *why naming the
+ * problem (a static string): another packet type, a length that is not the
+ * packet's, a field crossing the end, bytes left over, bad UTF-8, a bad
+ * property list. Never reads outside pkt[0..len); allocates nothing.
+ */
+
+/* A PUBLISH, as mqtt_publish_read() saw it. */
+struct mqtt_publish {
+	uint8_t qos;                /* 0, 1 or 2 */
+	uint8_t retain;             /* 0 or 1 */
+	uint8_t dup;                /* 0 or 1 */
+	uint16_t packet_id;         /* not 0 for QoS 1 and 2; 0 for QoS 0 */
+	struct mqtt_str topic;      /* the topic name; empty only at level 5
+	                             * with a Topic Alias */
+	struct mqtt_str props;      /* level 5: the property list without
+	                             * its length; empty below */
+	int has_alias;              /* a Topic Alias property is present */
+	uint16_t alias;             /* its value (may be 0: the caller's
+	                             * protocol error), 0 when absent */
+	struct mqtt_str payload;    /* the application message */
+};
+
+/*
+ * Read a PUBLISH. Refused as malformed besides the general rules: QoS 3,
+ * DUP with QoS 0, packet identifier 0 with QoS 1 or 2, a topic with '+'
+ * or '#' or bad UTF-8, an empty topic below level 5 or without a Topic
+ * Alias at level 5, and at level 5 a property that a PUBLISH from a client
+ * may not carry (Subscription Identifier, any id not of PUBLISH), a
+ * repeated one, or one whose value is out of range or crosses the list.
+ */
+enum mqtt_status mqtt_publish_read(const uint8_t *pkt, size_t len,
+    uint8_t level, struct mqtt_publish *out, const char **why);
+
+/*
+ * A SUBSCRIBE or UNSUBSCRIBE, as mqtt_subscribe_read() or
+ * mqtt_unsubscribe_read() saw it. The filters are walked with
+ * mqtt_filters_next(), which cannot fail once the reader said MQTT_OK.
+ */
+struct mqtt_subscribe {
+	uint8_t type;               /* MQTT_PKT_SUBSCRIBE or _UNSUBSCRIBE */
+	uint8_t level;              /* as given to the reader */
+	uint16_t packet_id;         /* never 0 */
+	struct mqtt_str props;      /* level 5: property list, no length */
+	struct mqtt_str list;       /* the payload: every filter entry */
+	size_t count;               /* filters in list, at least 1 */
+};
+
+/* One entry of a SUBSCRIBE or UNSUBSCRIBE payload. */
+struct mqtt_filter {
+	struct mqtt_str filter;     /* the topic filter */
+	uint8_t options;            /* SUBSCRIBE: options byte; else 0 */
+	struct mqtt_str entry;      /* the whole entry: length, filter and
+	                             * (SUBSCRIBE) options, as received */
+};
+
+/*
+ * Read a SUBSCRIBE. Malformed besides the general rules: packet
+ * identifier 0, no filter, an empty filter or one with bad UTF-8 or a
+ * wildcard not alone in its level ('#' also last), an options byte with
+ * reserved bits set, QoS 3 or (level 5) retain handling 3, and at level 5
+ * a property other than Subscription Identifier (once, not 0) and User
+ * Property.
+ */
+enum mqtt_status mqtt_subscribe_read(const uint8_t *pkt, size_t len,
+    uint8_t level, struct mqtt_subscribe *out, const char **why);
+
+/* Read an UNSUBSCRIBE: as a SUBSCRIBE without options bytes; at level 5
+ * only User Property. */
+enum mqtt_status mqtt_unsubscribe_read(const uint8_t *pkt, size_t len,
+    uint8_t level, struct mqtt_subscribe *out, const char **why);
+
+/*
+ * The filter at *pos of s (start with *pos = 0): fills f, moves *pos on
+ * and returns 1; returns 0 after the last one.
+ */
+int mqtt_filters_next(const struct mqtt_subscribe *s, size_t *pos,
+    struct mqtt_filter *f);
+
+/*
+ * Encode a SUBSCRIBE with s's packet identifier and properties holding
+ * only the filters i (0-based, in s's order) whose bit keep[i / 8] &
+ * (1 << i % 8) is set, each entry as received. s must have come from
+ * mqtt_subscribe_read(). Returns the bytes written to out, or 0 when no
+ * filter is kept or outlen is too small; never more than the size of the
+ * SUBSCRIBE s was read from.
+ */
+size_t mqtt_subscribe_encode_some(const struct mqtt_subscribe *s,
+    const uint8_t *keep, uint8_t *out, size_t outlen);
+
+/* A SUBACK, as mqtt_suback_read() saw it. */
+struct mqtt_suback {
+	uint16_t packet_id;
+	struct mqtt_str props;      /* level 5: property list, no length */
+	struct mqtt_str codes;      /* one return / reason code per filter,
+	                             * at least one; any value is taken */
+};
+
+/*
+ * Read a SUBACK (from the broker). Malformed besides the general rules:
+ * no code, and at level 5 a property other than Reason String (once) and
+ * User Property.
+ */
+enum mqtt_status mqtt_suback_read(const uint8_t *pkt, size_t len,
+    uint8_t level, struct mqtt_suback *out, const char **why);
+
+/* Size of a SUBACK for level with a property list of props_len bytes
+ * (level 5 only) and n codes; 0 when it cannot be encoded (n == 0, or the
+ * remaining length would be over MQTT_REMAINING_MAX). */
+size_t mqtt_suback_size(uint8_t level, size_t props_len, size_t n);
+
+/*
+ * Encode a SUBACK: packet_id, at level 5 the property list props (NULL
+ * or empty: none), and codes[0..n). codes may already lie in out, at the
+ * end where they belong (the bytes are moved, not copied). Returns the
+ * bytes written, or 0 when outlen < mqtt_suback_size() or that is 0.
+ */
+size_t mqtt_suback_encode(uint8_t level, uint16_t packet_id,
+    const struct mqtt_str *props, const uint8_t *codes, size_t n,
+    uint8_t *out, size_t outlen);
+
+/* The largest PUBACK, PUBREC, PUBREL or PUBCOMP mqtt_ack_encode writes. */
+#define MQTT_ACK_MAX 5
+
+/*
+ * A PUBACK, PUBREC, PUBREL or PUBCOMP (type) for packet_id: 4 bytes below
+ * level 5; at level 5 4 bytes for reason 0 (MQTT_RC_SUCCESS, left out)
+ * and 5 with any other reason, never with properties. Returns the length
+ * written to out, 0 for another type.
+ */
+size_t mqtt_ack_encode(uint8_t type, uint8_t level, uint16_t packet_id,
+    uint8_t reason, uint8_t out[MQTT_ACK_MAX]);
 
 /* The status as a short static name for logs, e.g. "malformed". */
 const char *mqtt_status_str(enum mqtt_status st);

@@ -22,6 +22,10 @@
 	X(CONNECT_TOO_LARGE, "connect_too_large")               \
 	X(PROTOCOL_REFUSED, "protocol_refused")                 \
 	X(AUTH_METHOD_REFUSED, "auth_method_refused")           \
+	X(PACKET_MALFORMED, "packet_malformed")                 \
+	X(PACKET_TOO_LARGE, "packet_too_large")                 \
+	X(PROTOCOL_ERROR, "protocol_error")                     \
+	X(TOPIC_REFUSED, "topic_refused")                       \
 	X(IDENTITY_REFUSED, "identity_refused")                 \
 	X(CLIENT_ID_REFUSED, "client_id_refused")               \
 	X(BACKEND_REFUSED, "backend_refused")                   \

@@ -5,7 +5,10 @@
  * after the identity layer has replaced the credentials, plus the CONNACK
  * moat answers with when it refuses a device. Under the CONNECT parser sits
  * the framer, mqtt_frame(), which reads the fixed header of any packet
- * type; it is the only fixed-header reader here.
+ * type; it is the only fixed-header reader here. After the CONNECT, the
+ * readers of whole PUBLISH, SUBSCRIBE, UNSUBSCRIBE and SUBACK packets and
+ * the encoders of the answers and rewrites the topic guard (guard.c)
+ * sends: SUBACK, PUBACK/PUBREC/PUBCOMP, a SUBSCRIBE with fewer filters.
  *
  * Every read goes through one bounds-checked cursor that knows two limits:
  * where the packet ends (from its remaining length) and how many of its
@@ -188,6 +191,7 @@ enum prop_type {
 	PT_STRING,
 	PT_BINARY,
 	PT_PAIR,        /* UTF-8 string pair */
+	PT_VARINT_NZ,   /* variable byte integer, not 0: Subscription Id */
 };
 
 /* One property a packet may carry; ids are below 64 (a bit in `seen`). */
@@ -269,20 +273,37 @@ prop_value(struct cursor *c, const struct prop_rule *r)
 		if ((st = get_string(c, &s, overrun, bad_utf8)) != MQTT_OK)
 			return (st);
 		return (get_string(c, &s, overrun, bad_utf8));
+	case PT_VARINT_NZ:
+		if ((st = get_varint(c, &u32, overrun)) != MQTT_OK)
+			return (st);
+		if (u32 == 0) {
+			c->why = "Subscription Identifier is 0";
+			return (MQTT_MALFORMED);
+		}
+		return (MQTT_OK);
 	}
 	c->why = "internal error: unknown property type";
 	return (MQTT_MALFORMED);
 }
 
+/* A property a reader wants the value of: its id, and where it was. */
+struct prop_pick {
+	uint8_t id;
+	int found;
+	struct mqtt_str val;      /* the value's bytes, as in the list */
+};
+
 /*
  * Walk a complete property list p[0..n) against a rule set: every id known,
  * no repeats of the non-repeatable ones, every value well formed and
- * wholly inside the list. Sets *auth when a rule marked auth is present.
+ * wholly inside the list. Sets *auth when a rule marked auth is present,
+ * and fills pick (if not NULL) when its id is present.
  */
 static enum mqtt_status
 check_props(const struct mqtt_str *props, const struct prop_rule *rules,
-    size_t nrules, int *auth, const char **why)
+    size_t nrules, int *auth, struct prop_pick *pick, const char **why)
 {
+	size_t start;
 	struct cursor c = { props->p, 0, props->len, props->len, NULL };
 	const struct prop_rule *r;
 	enum mqtt_status st;
@@ -314,9 +335,15 @@ check_props(const struct mqtt_str *props, const struct prop_rule *rules,
 		seen |= UINT64_C(1) << id;
 		if (r->auth)
 			*auth = 1;
+		start = c.pos;
 		if ((st = prop_value(&c, r)) != MQTT_OK) {
 			*why = c.why;
 			return (st);
+		}
+		if (pick != NULL && pick->id == id) {
+			pick->found = 1;
+			pick->val.p = c.buf + start;
+			pick->val.len = c.pos - start;
 		}
 	}
 	return (MQTT_OK);
@@ -325,7 +352,8 @@ check_props(const struct mqtt_str *props, const struct prop_rule *rules,
 /* A property length and the property bytes, checked against rules. */
 static enum mqtt_status
 get_props(struct cursor *c, struct mqtt_str *v,
-    const struct prop_rule *rules, size_t nrules, int *auth)
+    const struct prop_rule *rules, size_t nrules, int *auth,
+    struct prop_pick *pick)
 {
 	static const char overrun[] = "property length overruns the packet";
 	enum mqtt_status st;
@@ -335,7 +363,7 @@ get_props(struct cursor *c, struct mqtt_str *v,
 		return (st);
 	if ((st = get_bytes(c, n, v, overrun)) != MQTT_OK)
 		return (st);
-	return (check_props(v, rules, nrules, auth, &c->why));
+	return (check_props(v, rules, nrules, auth, pick, &c->why));
 }
 
 /* --- the framer ------------------------------------------------------ */
@@ -550,7 +578,7 @@ body(struct cursor *c, struct mqtt_connect *out)
 		return (st);
 	if (out->level == MQTT_LEVEL_5 && (st = get_props(c, &out->props,
 	    connect_props, sizeof(connect_props) / sizeof(connect_props[0]),
-	    &out->has_auth)) != MQTT_OK)
+	    &out->has_auth, NULL)) != MQTT_OK)
 		return (st);
 
 	if ((st = get_string(c, &out->client_id,
@@ -561,7 +589,7 @@ body(struct cursor *c, struct mqtt_connect *out)
 		if (out->level == MQTT_LEVEL_5 &&
 		    (st = get_props(c, &out->will_props,
 		    will_props, sizeof(will_props) / sizeof(will_props[0]),
-		    &out->has_auth)) != MQTT_OK)
+		    &out->has_auth, NULL)) != MQTT_OK)
 			return (st);
 		if ((st = get_string(c, &out->will_topic,
 		    "will topic overruns the packet",
@@ -829,6 +857,431 @@ mqtt_disconnect_encode(uint8_t reason, uint8_t out[4])
 	out[1] = 1;             /* remaining length: the reason code alone */
 	out[2] = reason;
 	return (3);
+}
+
+/* --- packets after the CONNECT ----------------------------------------- */
+
+#define SUBSCRIBE_BYTE (MQTT_PKT_SUBSCRIBE << 4 | 0x02)
+#define SUBACK_BYTE    (MQTT_PKT_SUBACK << 4)
+#define PUBREL_FLAGS   0x02
+#define WILD_ONE       '+'
+#define WILD_ALL       '#'
+#define LEVEL_SEP      '/'
+
+/* MQTT 5.0 section 3.3.2.3: properties of a PUBLISH from a client. */
+static const struct prop_rule publish_props[] = {
+	{ MQTT_PROP_PAYLOAD_FORMAT,   PT_BOOL,   0, 0 },
+	{ MQTT_PROP_MESSAGE_EXPIRY,   PT_U32,    0, 0 },
+	{ MQTT_PROP_TOPIC_ALIAS,      PT_U16,    0, 0 },
+	{ MQTT_PROP_RESPONSE_TOPIC,   PT_STRING, 0, 0 },
+	{ MQTT_PROP_CORRELATION_DATA, PT_BINARY, 0, 0 },
+	{ MQTT_PROP_USER_PROPERTY,    PT_PAIR,   1, 0 },
+	{ MQTT_PROP_CONTENT_TYPE,     PT_STRING, 0, 0 },
+};
+
+/* MQTT 5.0 section 3.8.2.1: properties of SUBSCRIBE. */
+static const struct prop_rule subscribe_props[] = {
+	{ MQTT_PROP_SUBSCRIPTION_ID,  PT_VARINT_NZ, 0, 0 },
+	{ MQTT_PROP_USER_PROPERTY,    PT_PAIR,   1, 0 },
+};
+
+/* MQTT 5.0 section 3.10.2.1: properties of UNSUBSCRIBE. */
+static const struct prop_rule unsubscribe_props[] = {
+	{ MQTT_PROP_USER_PROPERTY,    PT_PAIR,   1, 0 },
+};
+
+/* MQTT 5.0 section 3.9.2.1: properties of SUBACK. */
+static const struct prop_rule suback_props[] = {
+	{ MQTT_PROP_REASON_STRING,    PT_STRING, 0, 0 },
+	{ MQTT_PROP_USER_PROPERTY,    PT_PAIR,   1, 0 },
+};
+
+#define NRULES(r) (sizeof(r) / sizeof((r)[0]))
+
+/*
+ * Frame pkt[0..len) as one whole packet of type: sets *flags and a cursor
+ * over its body. MQTT_MALFORMED when it is not exactly one such packet.
+ */
+static enum mqtt_status
+whole(const uint8_t *pkt, size_t len, uint8_t type, struct cursor *c,
+    uint8_t *flags, const char **why)
+{
+	struct mqtt_frame f;
+
+	if (mqtt_frame(pkt, len, len, &f, why) != MQTT_OK || f.total != len) {
+		*why = "not one whole packet";
+		return (MQTT_MALFORMED);
+	}
+	if (f.type != type) {
+		*why = "not the packet type expected";
+		return (MQTT_MALFORMED);
+	}
+	*flags = f.flags;
+	c->buf = pkt;
+	c->pos = f.hdr_len;
+	c->end = c->avail = len;
+	c->why = NULL;
+	return (MQTT_OK);
+}
+
+/* A topic name: no wildcard anywhere (its UTF-8 was checked). */
+static int
+topic_name_ok(const struct mqtt_str *t)
+{
+	return (memchr(t->p, WILD_ONE, t->len) == NULL &&
+	    memchr(t->p, WILD_ALL, t->len) == NULL);
+}
+
+/*
+ * A topic filter: not empty, each wildcard alone in its level, '#' only
+ * as the last level.
+ */
+static int
+filter_ok(const struct mqtt_str *t)
+{
+	size_t i;
+
+	if (t->len == 0)
+		return (0);
+	for (i = 0; i < t->len; i++) {
+		if (t->p[i] != WILD_ONE && t->p[i] != WILD_ALL)
+			continue;
+		if (i > 0 && t->p[i - 1] != LEVEL_SEP)
+			return (0);
+		if (t->p[i] == WILD_ALL ? i + 1 != t->len :
+		    i + 1 < t->len && t->p[i + 1] != LEVEL_SEP)
+			return (0);
+	}
+	return (1);
+}
+
+static uint16_t
+be16(const uint8_t *p)
+{
+	return ((uint16_t)(p[0] << 8 | p[1]));
+}
+
+/* Topic, packet identifier and properties of a PUBLISH. */
+static enum mqtt_status
+publish_fields(struct cursor *c, uint8_t level, struct mqtt_publish *out)
+{
+	struct prop_pick alias = { MQTT_PROP_TOPIC_ALIAS, 0, { NULL, 0 } };
+	enum mqtt_status st;
+	int auth = 0;
+
+	if ((st = get_string(c, &out->topic, "topic overruns the packet",
+	    "topic is not valid UTF-8")) != MQTT_OK)
+		return (st);
+	if (!topic_name_ok(&out->topic)) {
+		c->why = "topic name holds a wildcard";
+		return (MQTT_MALFORMED);
+	}
+	if (out->qos > 0) {
+		if ((st = get_u16(c, &out->packet_id,
+		    "packet identifier overruns the packet")) != MQTT_OK)
+			return (st);
+		if (out->packet_id == 0) {
+			c->why = "packet identifier is 0";
+			return (MQTT_MALFORMED);
+		}
+	}
+	if (level == MQTT_LEVEL_5 && (st = get_props(c, &out->props,
+	    publish_props, NRULES(publish_props), &auth, &alias)) != MQTT_OK)
+		return (st);
+	if (alias.found) {
+		out->has_alias = 1;
+		out->alias = be16(alias.val.p);
+	}
+	if (out->topic.len == 0 && !out->has_alias) {
+		c->why = level == MQTT_LEVEL_5 ? "empty topic without a "
+		    "topic alias" : "topic is empty";
+		return (MQTT_MALFORMED);
+	}
+	return (MQTT_OK);
+}
+
+enum mqtt_status
+mqtt_publish_read(const uint8_t *pkt, size_t len, uint8_t level,
+    struct mqtt_publish *out, const char **why)
+{
+	struct cursor c;
+	uint8_t flags;
+
+	memset(out, 0, sizeof(*out));
+	if (whole(pkt, len, MQTT_PKT_PUBLISH, &c, &flags, why) != MQTT_OK)
+		return (MQTT_MALFORMED);
+	out->qos = (flags & MQTT_PUB_QOS) >> MQTT_PUB_QOS_SHIFT;
+	out->dup = (flags & MQTT_PUB_DUP) != 0;
+	out->retain = (flags & MQTT_PUB_RETAIN) != 0;
+	if (out->dup && out->qos == 0) {
+		*why = "DUP set on a QoS 0 PUBLISH";
+		return (MQTT_MALFORMED);
+	}
+	if (publish_fields(&c, level, out) != MQTT_OK) {
+		memset(out, 0, sizeof(*out));
+		*why = c.why;
+		return (MQTT_MALFORMED);
+	}
+	out->payload.p = pkt + c.pos;
+	out->payload.len = len - c.pos;
+	*why = "ok";
+	return (MQTT_OK);
+}
+
+/* One SUBSCRIBE options byte. */
+static int
+options_ok(uint8_t level, uint8_t o)
+{
+	if ((o & MQTT_SUBOPT_QOS) == MQTT_SUBOPT_QOS)
+		return (0);
+	if (level != MQTT_LEVEL_5)
+		return ((o & MQTT_SUBOPT_RESERVED_V3) == 0);
+	return ((o & MQTT_SUBOPT_RESERVED_V5) == 0 &&
+	    (o & MQTT_SUBOPT_RETAIN_HANDLING) != MQTT_SUBOPT_RETAIN_HANDLING);
+}
+
+/* The payload of a SUBSCRIBE or UNSUBSCRIBE: entries until the end. */
+static enum mqtt_status
+filter_list(struct cursor *c, struct mqtt_subscribe *out)
+{
+	enum mqtt_status st;
+	struct mqtt_str f;
+	uint8_t o;
+
+	out->list.p = c->buf + c->pos;
+	out->list.len = c->end - c->pos;
+	while (c->pos < c->end) {
+		if ((st = get_string(c, &f, "topic filter overruns the packet",
+		    "topic filter is not valid UTF-8")) != MQTT_OK)
+			return (st);
+		if (!filter_ok(&f)) {
+			c->why = "topic filter is empty or has a misplaced "
+			    "wildcard";
+			return (MQTT_MALFORMED);
+		}
+		if (out->type == MQTT_PKT_SUBSCRIBE) {
+			if ((st = get_u8(c, &o, "subscription options "
+			    "missing")) != MQTT_OK)
+				return (st);
+			if (!options_ok(out->level, o)) {
+				c->why = "subscription options are not valid";
+				return (MQTT_MALFORMED);
+			}
+		}
+		out->count++;
+	}
+	if (out->count == 0) {
+		c->why = "no topic filter";
+		return (MQTT_MALFORMED);
+	}
+	return (MQTT_OK);
+}
+
+static enum mqtt_status
+filters_read(const uint8_t *pkt, size_t len, uint8_t level, uint8_t type,
+    struct mqtt_subscribe *out, const char **why)
+{
+	struct cursor c;
+	enum mqtt_status st;
+	uint8_t flags;
+	int auth = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (whole(pkt, len, type, &c, &flags, why) != MQTT_OK)
+		return (MQTT_MALFORMED);
+	out->type = type;
+	out->level = level;
+	st = get_u16(&c, &out->packet_id,
+	    "packet identifier overruns the packet");
+	if (st == MQTT_OK && out->packet_id == 0) {
+		c.why = "packet identifier is 0";
+		st = MQTT_MALFORMED;
+	}
+	if (st == MQTT_OK && level == MQTT_LEVEL_5)
+		st = type == MQTT_PKT_SUBSCRIBE ?
+		    get_props(&c, &out->props, subscribe_props,
+		    NRULES(subscribe_props), &auth, NULL) :
+		    get_props(&c, &out->props, unsubscribe_props,
+		    NRULES(unsubscribe_props), &auth, NULL);
+	if (st == MQTT_OK)
+		st = filter_list(&c, out);
+	if (st != MQTT_OK) {
+		memset(out, 0, sizeof(*out));
+		*why = c.why;
+		return (MQTT_MALFORMED);
+	}
+	*why = "ok";
+	return (MQTT_OK);
+}
+
+enum mqtt_status
+mqtt_subscribe_read(const uint8_t *pkt, size_t len, uint8_t level,
+    struct mqtt_subscribe *out, const char **why)
+{
+	return (filters_read(pkt, len, level, MQTT_PKT_SUBSCRIBE, out, why));
+}
+
+enum mqtt_status
+mqtt_unsubscribe_read(const uint8_t *pkt, size_t len, uint8_t level,
+    struct mqtt_subscribe *out, const char **why)
+{
+	return (filters_read(pkt, len, level, MQTT_PKT_UNSUBSCRIBE, out,
+	    why));
+}
+
+int
+mqtt_filters_next(const struct mqtt_subscribe *s, size_t *pos,
+    struct mqtt_filter *f)
+{
+	const uint8_t *p = s->list.p + *pos;
+	size_t n, left = s->list.len - *pos;
+
+	/* The reader checked every entry; these guard a misuse only. */
+	if (*pos >= s->list.len || left < 2)
+		return (0);
+	n = be16(p);
+	if (left - 2 < n + (s->type == MQTT_PKT_SUBSCRIBE))
+		return (0);
+	f->filter.p = p + 2;
+	f->filter.len = n;
+	f->options = s->type == MQTT_PKT_SUBSCRIBE ? p[2 + n] : 0;
+	f->entry.p = p;
+	f->entry.len = 2 + n + (s->type == MQTT_PKT_SUBSCRIBE);
+	*pos += f->entry.len;
+	return (1);
+}
+
+/* Remaining length of a packet id, a level 5 property list and n more. */
+static size_t
+idprops_rem(uint8_t level, size_t props_len, size_t n)
+{
+	size_t rem = 2 + n;
+
+	if (level == MQTT_LEVEL_5)
+		rem += varint_len(props_len) + props_len;
+	return (rem);
+}
+
+/* Fixed header, packet id and (level 5) property list. */
+static uint8_t *
+put_idprops(uint8_t *o, uint8_t first, size_t rem, uint16_t packet_id,
+    uint8_t level, const struct mqtt_str *props)
+{
+	static const struct mqtt_str none = { NULL, 0 };
+
+	*o++ = first;
+	o = put_varint(o, rem);
+	o = put_u16(o, packet_id);
+	if (level == MQTT_LEVEL_5)
+		o = put_props(o, props != NULL ? props : &none);
+	return (o);
+}
+
+size_t
+mqtt_subscribe_encode_some(const struct mqtt_subscribe *s,
+    const uint8_t *keep, uint8_t *out, size_t outlen)
+{
+	struct mqtt_filter f;
+	size_t pos = 0, i = 0, kept = 0, rem;
+	uint8_t *o;
+
+	while (mqtt_filters_next(s, &pos, &f)) {
+		if (keep[i / 8] & (1u << i % 8))
+			kept += f.entry.len;
+		i++;
+	}
+	if (kept == 0)
+		return (0);
+	rem = idprops_rem(s->level, s->props.len, kept);
+	if (rem > VARINT_MAX || outlen < 1 + varint_len(rem) + rem)
+		return (0);
+	o = put_idprops(out, SUBSCRIBE_BYTE, rem, s->packet_id, s->level,
+	    &s->props);
+	for (pos = 0, i = 0; mqtt_filters_next(s, &pos, &f); i++)
+		if (keep[i / 8] & (1u << i % 8))
+			o = put_raw(o, &f.entry);
+	return ((size_t)(o - out));
+}
+
+enum mqtt_status
+mqtt_suback_read(const uint8_t *pkt, size_t len, uint8_t level,
+    struct mqtt_suback *out, const char **why)
+{
+	struct cursor c;
+	enum mqtt_status st;
+	uint8_t flags;
+	int auth = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (whole(pkt, len, MQTT_PKT_SUBACK, &c, &flags, why) != MQTT_OK)
+		return (MQTT_MALFORMED);
+	st = get_u16(&c, &out->packet_id,
+	    "packet identifier overruns the packet");
+	if (st == MQTT_OK && level == MQTT_LEVEL_5)
+		st = get_props(&c, &out->props, suback_props,
+		    NRULES(suback_props), &auth, NULL);
+	if (st == MQTT_OK && c.pos == c.end) {
+		c.why = "SUBACK without a code";
+		st = MQTT_MALFORMED;
+	}
+	if (st != MQTT_OK) {
+		memset(out, 0, sizeof(*out));
+		*why = c.why;
+		return (MQTT_MALFORMED);
+	}
+	out->codes.p = pkt + c.pos;
+	out->codes.len = len - c.pos;
+	*why = "ok";
+	return (MQTT_OK);
+}
+
+size_t
+mqtt_suback_size(uint8_t level, size_t props_len, size_t n)
+{
+	size_t rem;
+
+	if (n == 0 || n > VARINT_MAX || props_len > VARINT_MAX)
+		return (0);
+	rem = idprops_rem(level, props_len, n);
+	if (rem > VARINT_MAX)
+		return (0);
+	return (1 + varint_len(rem) + rem);
+}
+
+size_t
+mqtt_suback_encode(uint8_t level, uint16_t packet_id,
+    const struct mqtt_str *props, const uint8_t *codes, size_t n,
+    uint8_t *out, size_t outlen)
+{
+	size_t plen = level == MQTT_LEVEL_5 && props != NULL ? props->len : 0;
+	size_t size = mqtt_suback_size(level, plen, n);
+
+	if (size == 0 || outlen < size)
+		return (0);
+	/* The codes go last: move them first, they may already be there. */
+	memmove(out + size - n, codes, n);
+	(void)put_idprops(out, SUBACK_BYTE, idprops_rem(level, plen, n),
+	    packet_id, level, props);
+	return (size);
+}
+
+size_t
+mqtt_ack_encode(uint8_t type, uint8_t level, uint16_t packet_id,
+    uint8_t reason, uint8_t out[MQTT_ACK_MAX])
+{
+	int with_reason = level == MQTT_LEVEL_5 && reason != MQTT_RC_SUCCESS;
+
+	if (type != MQTT_PKT_PUBACK && type != MQTT_PKT_PUBREC &&
+	    type != MQTT_PKT_PUBREL && type != MQTT_PKT_PUBCOMP)
+		return (0);
+	out[0] = (uint8_t)(type << 4 |
+	    (type == MQTT_PKT_PUBREL ? PUBREL_FLAGS : 0));
+	out[1] = with_reason ? 3 : 2;
+	(void)put_u16(out + 2, packet_id);
+	if (!with_reason)
+		return (4);
+	out[4] = reason;
+	return (5);
 }
 
 /* --- tracking packet boundaries ------------------------------------- */

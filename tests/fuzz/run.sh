@@ -17,6 +17,8 @@
 #   fuzz_policy   the topic rules and subscription coverage, checked
 #                 against brute force (fuzz_policy.c), seeds in
 #                 tests/fuzz/corpus/policy
+#   fuzz_guard    the topic guard on a device's stream after CONNECT
+#                 (fuzz_guard.c), seeds in tests/fuzz/corpus/guard
 #
 # Everything is built and written in OUTDIR: the fuzzers, their working
 # corpora, crash artifacts and one log per target (TARGET.log). Without
@@ -75,8 +77,8 @@ if ! "$cc" -fsanitize=fuzzer,address,undefined -o "$out/probe" \
 	exit 77
 fi
 
-targets="fuzz_connect fuzz_frame fuzz_gate fuzz_netstat fuzz_http fuzz_policy"
-ntargets=6
+targets="fuzz_connect fuzz_frame fuzz_gate fuzz_netstat fuzz_http fuzz_policy fuzz_guard"
+ntargets=7
 # Each target gets its share, at least one second.
 share=$((secs / ntargets))
 [ "$share" -ge 1 ] || share=1
@@ -101,6 +103,7 @@ build() {
 	fuzz_netstat) srcs="$top/src/core/netstat.c $top/src/core/addr.c $top/src/core/text.c" libs='' cflags='' ;;
 	fuzz_http) srcs="$top/src/core/http.c" libs='' cflags='' ;;
 	fuzz_policy) srcs="$top/src/core/policy.c $srcs_codec" libs='' cflags='' ;;
+	fuzz_guard) srcs="$srcs_codec $top/src/core/guard.c $top/src/core/reason.c" libs='' cflags='' ;;
 	*) srcs=$srcs_codec libs='' cflags='' ;;
 	esac
 	# shellcheck disable=SC2086 # srcs, cflags and libs are lists
@@ -119,6 +122,7 @@ seed() {
 	fuzz_frame) cp "$seeds"/* "$here/corpus/frame"/* "$out/corpus-$1/" ;;
 	fuzz_gate) cp "$here/corpus/gate"/* "$out/corpus-$1/" ;;
 	fuzz_policy) cp "$here/corpus/policy"/* "$out/corpus-$1/" ;;
+	fuzz_guard) cp "$here/corpus/guard"/* "$out/corpus-$1/" ;;
 	esac
 }
 

@@ -1501,3 +1501,556 @@ Test(mqtt, tracker_connack_code_only_from_the_first_packet)
 	memset(&t, 0, sizeof(t));
 	cr_assert_eq(mqtt_tracker_connack_code(&t), -1);
 }
+
+/* --- packets after the CONNECT: readers and encoders ------------------- */
+
+/*
+ * A packet of any type: first byte, the remaining length of body and the
+ * body, in a malloc'd buffer of exactly its size (*len).
+ */
+static uint8_t *
+wrap(uint8_t first, const uint8_t *body, size_t n, size_t *len)
+{
+	struct pb p = { NULL, 0, 0 };
+	uint8_t *out;
+
+	pb_u8(&p, first);
+	pb_varint(&p, n);
+	pb_put(&p, body, n);
+	out = exact(p.b, p.len);
+	*len = p.len;
+	free(p.b);
+	return (out);
+}
+
+#define L311 MQTT_LEVEL_311
+#define L5   MQTT_LEVEL_5
+#define L31  MQTT_LEVEL_31
+
+/* Packet bodies: a topic or filter "a/b", a packet identifier of 7. */
+#define T_AB    0x00, 0x03, 'a', '/', 'b'
+#define PID7    0x00, 0x07
+
+struct pub_good {
+	const char *name;
+	uint8_t level, first;
+	const uint8_t *body;
+	size_t len;
+	uint8_t qos, retain, dup;
+	uint16_t packet_id;
+	struct want topic;
+	int has_alias;
+	uint16_t alias;
+	size_t props_len;
+	struct want payload;
+};
+
+#define PUBG(name, lvl, first, qos, ret, dup, pid, topic, ha, alias, pl,  \
+    payload, ...)                                                        \
+	{ name, lvl, first, B(__VA_ARGS__), qos, ret, dup, pid, topic, ha, \
+	  alias, pl, payload }
+
+static const struct pub_good pub_goods[] = {
+	PUBG("3.1.1 QoS 0", L311, 0x30, 0, 0, 0, 0, S("a/b"), 0, 0, 0,
+	    S("hi"), T_AB, 'h', 'i'),
+	PUBG("3.1 QoS 0 retained, empty payload", L31, 0x31, 0, 1, 0, 0,
+	    S("a/b"), 0, 0, 0, ABSENT, T_AB),
+	PUBG("3.1.1 QoS 1 DUP", L311, 0x3a, 1, 0, 1, 7, S("a/b"), 0, 0, 0,
+	    S("x"), T_AB, PID7, 'x'),
+	PUBG("3.1.1 QoS 2", L311, 0x34, 2, 0, 0, 7, S("a/b"), 0, 0, 0,
+	    S("x"), T_AB, PID7, 'x'),
+	PUBG("3.1.1 $ topic and UTF-8", L311, 0x30, 0, 0, 0, 0,
+	    S("$x/\xc3\xa9"), 0, 0, 0, S("p"),
+	    0x00, 0x05, '$', 'x', '/', 0xc3, 0xa9, 'p'),
+	PUBG("5 QoS 0 no properties", L5, 0x30, 0, 0, 0, 0, S("a/b"), 0, 0,
+	    0, S("hi"), T_AB, 0x00, 'h', 'i'),
+	PUBG("5 QoS 1 alias 3 with topic", L5, 0x32, 1, 0, 0, 7, S("a/b"),
+	    1, 3, 3, S("x"), T_AB, PID7, 0x03, 0x23, 0x00, 0x03, 'x'),
+	PUBG("5 empty topic with alias 9", L5, 0x30, 0, 0, 0, 0, S(""), 1, 9,
+	    3, S("x"), 0x00, 0x00, 0x03, 0x23, 0x00, 0x09, 'x'),
+	PUBG("5 alias 0 is read (the caller refuses it)", L5, 0x30, 0, 0, 0,
+	    0, S("a/b"), 1, 0, 3, ABSENT, T_AB, 0x03, 0x23, 0x00, 0x00),
+	PUBG("5 every PUBLISH property", L5, 0x30, 0, 0, 0, 0, S("a/b"), 1,
+	    2, 28, S("z"), T_AB, 28,
+	    0x01, 0x01,                                 /* payload format */
+	    0x02, 0x00, 0x00, 0x00, 0x3c,               /* expiry */
+	    0x23, 0x00, 0x02,                           /* topic alias */
+	    0x08, 0x00, 0x01, 'r',                      /* response topic */
+	    0x09, 0x00, 0x01, 0xff,                     /* correlation */
+	    0x26, 0x00, 0x01, 'k', 0x00, 0x00,          /* user property */
+	    0x03, 0x00, 0x01, 't',                      /* content type */
+	    'z'),
+};
+
+Test(mqtt, publish_read)
+{
+	struct mqtt_publish p;
+	const char *why;
+	uint8_t *buf;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(pub_goods) / sizeof(pub_goods[0]); i++) {
+		const struct pub_good *g = &pub_goods[i];
+
+		buf = wrap(g->first, g->body, g->len, &len);
+		why = NULL;
+		cr_assert_eq(mqtt_publish_read(buf, len, g->level, &p, &why),
+		    MQTT_OK, "%s: %s", g->name, why ? why : "-");
+		cr_assert(p.qos == g->qos && p.retain == g->retain &&
+		    p.dup == g->dup, "%s: flags", g->name);
+		cr_assert_eq(p.packet_id, g->packet_id, "%s: id", g->name);
+		check_view(g->name, "topic", &p.topic, &g->topic);
+		cr_assert_eq(p.has_alias, g->has_alias, "%s: alias", g->name);
+		cr_assert_eq(p.alias, g->alias, "%s: alias value", g->name);
+		cr_assert_eq(p.props.len, g->props_len, "%s: props", g->name);
+		cr_assert_eq(p.payload.len, g->payload.n, "%s: payload",
+		    g->name);
+		if (g->payload.n > 0)
+			cr_assert(memcmp(p.payload.p, g->payload.s,
+			    g->payload.n) == 0, "%s: payload", g->name);
+		cr_assert(p.payload.p + p.payload.len == buf + len);
+		free(buf);
+	}
+}
+
+struct pkt_bad {
+	const char *name;
+	uint8_t level, first;
+	const uint8_t *body;
+	size_t len;
+};
+
+#define PBAD(name, lvl, first, ...) { name, lvl, first, B(__VA_ARGS__) }
+
+static const struct pkt_bad pub_bads[] = {
+	PBAD("topic length crosses the end", L311, 0x30, 0x00, 0x05, 'a'),
+	PBAD("one byte of topic length", L311, 0x30, 0x00),
+	PBAD("empty body", L311, 0x30),
+	PBAD("packet id cut", L311, 0x32, T_AB, 0x00),
+	PBAD("packet id 0 at QoS 1", L311, 0x32, T_AB, 0x00, 0x00),
+	PBAD("packet id 0 at QoS 2", L5, 0x34, T_AB, 0x00, 0x00, 0x00),
+	PBAD("DUP at QoS 0", L311, 0x38, T_AB),
+	PBAD("empty topic, 3.1.1", L311, 0x30, 0x00, 0x00, 'x'),
+	PBAD("empty topic, 5, no alias", L5, 0x30, 0x00, 0x00, 0x00, 'x'),
+	PBAD("'+' in topic", L311, 0x30, 0x00, 0x03, 'a', '/', '+'),
+	PBAD("'#' in topic", L5, 0x30, 0x00, 0x01, '#', 0x00),
+	PBAD("'+' inside a level", L311, 0x30, 0x00, 0x02, 'a', '+'),
+	PBAD("bad UTF-8 topic", L311, 0x30, 0x00, 0x02, 'a', 0xff),
+	PBAD("overlong UTF-8 topic", L311, 0x30, 0x00, 0x02, 0xc0, 0xaf),
+	PBAD("U+0000 in topic", L311, 0x30, 0x00, 0x02, 'a', 0x00),
+	PBAD("surrogate in topic", L311, 0x30, 0x00, 0x03, 0xed, 0xa0,
+	    0x80),
+	PBAD("5: property length crosses the end", L5, 0x30, T_AB, 0x05,
+	    0x23, 0x00),
+	PBAD("5: property length missing", L5, 0x30, T_AB),
+	PBAD("5: property length not shortest", L5, 0x30, T_AB, 0x80, 0x00),
+	PBAD("5: property value crosses the list", L5, 0x30, T_AB, 0x02,
+	    0x23, 0x00, 0x01),
+	PBAD("5: topic alias twice", L5, 0x30, T_AB, 0x06, 0x23, 0x00, 0x01,
+	    0x23, 0x00, 0x02),
+	PBAD("5: subscription identifier from a client", L5, 0x30, T_AB,
+	    0x02, 0x0b, 0x01),
+	PBAD("5: CONNECT property in a PUBLISH", L5, 0x30, T_AB, 0x05,
+	    0x11, 0x00, 0x00, 0x00, 0x01),
+	PBAD("5: unknown property", L5, 0x30, T_AB, 0x02, 0x7f, 0x00),
+	PBAD("5: payload format 2", L5, 0x30, T_AB, 0x02, 0x01, 0x02),
+	PBAD("5: bad UTF-8 content type", L5, 0x30, T_AB, 0x04, 0x03, 0x00,
+	    0x01, 0xff),
+	PBAD("not a PUBLISH", L311, 0x40, T_AB),
+};
+
+/* Every row must be refused, with a reason and the output cleared. */
+Test(mqtt, publish_refused)
+{
+	struct mqtt_publish p;
+	const char *why;
+	uint8_t *buf;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(pub_bads) / sizeof(pub_bads[0]); i++) {
+		const struct pkt_bad *b = &pub_bads[i];
+
+		buf = wrap(b->first, b->body, b->len, &len);
+		why = NULL;
+		cr_assert_eq(mqtt_publish_read(buf, len, b->level, &p, &why),
+		    MQTT_MALFORMED, "%s: accepted", b->name);
+		cr_assert(why != NULL && why[0] != '\0', "%s", b->name);
+		cr_assert(p.topic.p == NULL && p.qos == 0 &&
+		    p.payload.p == NULL, "%s: fields left set", b->name);
+		free(buf);
+	}
+}
+
+/* QoS 3 and a PUBLISH cut short or with bytes after it: the framer's. */
+Test(mqtt, publish_not_one_whole_packet)
+{
+	static const uint8_t qos3[] = { 0x36, 0x07, T_AB, PID7 };
+	static const uint8_t ok[] = { 0x32, 0x08, T_AB, PID7, 'x' };
+	struct mqtt_publish p;
+	const char *why;
+	uint8_t *buf;
+	size_t n;
+
+	buf = exact(qos3, sizeof(qos3));
+	cr_assert_eq(mqtt_publish_read(buf, sizeof(qos3), L311, &p, &why),
+	    MQTT_MALFORMED);
+	free(buf);
+	for (n = 0; n < sizeof(ok); n++) {
+		buf = exact(ok, n);
+		cr_assert_eq(mqtt_publish_read(buf, n, L311, &p, &why),
+		    MQTT_MALFORMED, "cut at %zu", n);
+		free(buf);
+	}
+	buf = exact((const uint8_t[]){ 0x32, 0x08, T_AB, PID7, 'x', 0xc0,
+	    0x00 }, sizeof(ok) + 2);
+	cr_assert_eq(mqtt_publish_read(buf, sizeof(ok) + 2, L311, &p, &why),
+	    MQTT_MALFORMED, "bytes after the packet");
+	cr_assert_eq(mqtt_publish_read(buf, sizeof(ok), L311, &p, &why),
+	    MQTT_OK, "%s", why);
+	free(buf);
+}
+
+/* --- SUBSCRIBE and UNSUBSCRIBE ------------------------------------------ */
+
+struct sub_good {
+	const char *name;
+	uint8_t level, first;
+	const uint8_t *body;
+	size_t len;
+	size_t count, props_len;
+	const char *filters[4];
+	uint8_t options[4];
+};
+
+#define SUBG(name, lvl, first, n, pl, f, o, ...)                         \
+	{ name, lvl, first, B(__VA_ARGS__), n, pl, f, o }
+#define F(...) { __VA_ARGS__ }
+
+static const struct sub_good sub_goods[] = {
+	SUBG("3.1.1 one filter", L311, 0x82, 1, 0, F("a/b"), F(1),
+	    PID7, T_AB, 0x01),
+	SUBG("3.1 three filters with wildcards", L31, 0x82, 3, 0,
+	    F("#", "+", "a/+/#"), F(0, 2, 1),
+	    PID7, 0x00, 0x01, '#', 0x00, 0x00, 0x01, '+', 0x02,
+	    0x00, 0x05, 'a', '/', '+', '/', '#', 0x01),
+	SUBG("3.1.1 shared subscription and empty levels", L311, 0x82, 2, 0,
+	    F("$share/g/a", "a//"), F(0, 0),
+	    PID7, 0x00, 0x0a, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', '/',
+	    'a', 0x00, 0x00, 0x03, 'a', '/', '/', 0x00),
+	SUBG("5 every option and properties", L5, 0x82, 2, 9,
+	    F("a/b", "+/+"), F(0x2e, 0x1d),
+	    PID7, 0x09, 0x0b, 0x81, 0x01, 0x26, 0x00, 0x01, 'k', 0x00, 0x00,
+	    T_AB, 0x2e, 0x00, 0x03, '+', '/', '+', 0x1d),
+	SUBG("3.1.1 UNSUBSCRIBE", L311, 0xa2, 2, 0, F("a/b", "#"), F(0, 0),
+	    PID7, T_AB, 0x00, 0x01, '#'),
+	SUBG("5 UNSUBSCRIBE with a user property", L5, 0xa2, 1, 5,
+	    F("a/b"), F(0),
+	    PID7, 0x05, 0x26, 0x00, 0x00, 0x00, 0x00, T_AB),
+};
+
+static enum mqtt_status
+filters_read_any(const uint8_t *buf, size_t len, uint8_t level,
+    uint8_t first, struct mqtt_subscribe *s, const char **why)
+{
+	if (first >> 4 == MQTT_PKT_UNSUBSCRIBE)
+		return (mqtt_unsubscribe_read(buf, len, level, s, why));
+	return (mqtt_subscribe_read(buf, len, level, s, why));
+}
+
+Test(mqtt, subscribe_read)
+{
+	struct mqtt_subscribe s;
+	struct mqtt_filter f;
+	const char *why;
+	uint8_t *buf;
+	size_t i, k, len, pos;
+
+	for (i = 0; i < sizeof(sub_goods) / sizeof(sub_goods[0]); i++) {
+		const struct sub_good *g = &sub_goods[i];
+
+		buf = wrap(g->first, g->body, g->len, &len);
+		why = NULL;
+		cr_assert_eq(filters_read_any(buf, len, g->level, g->first,
+		    &s, &why), MQTT_OK, "%s: %s", g->name, why ? why : "-");
+		cr_assert_eq(s.packet_id, 7, "%s", g->name);
+		cr_assert_eq(s.count, g->count, "%s: count", g->name);
+		cr_assert_eq(s.props.len, g->props_len, "%s: props", g->name);
+		for (pos = 0, k = 0; mqtt_filters_next(&s, &pos, &f); k++) {
+			cr_assert_lt(k, g->count, "%s: too many", g->name);
+			cr_assert_eq(f.filter.len, strlen(g->filters[k]));
+			cr_assert(memcmp(f.filter.p, g->filters[k],
+			    f.filter.len) == 0, "%s: filter %zu", g->name, k);
+			cr_assert_eq(f.options, g->options[k], "%s: %zu",
+			    g->name, k);
+			cr_assert_eq(f.entry.p, f.filter.p - 2);
+		}
+		cr_assert_eq(k, g->count, "%s: walked %zu", g->name, k);
+		cr_assert_eq(pos, s.list.len);
+		free(buf);
+	}
+}
+
+static const struct pkt_bad sub_bads[] = {
+	PBAD("no filter", L311, 0x82, PID7),
+	PBAD("5: no filter", L5, 0x82, PID7, 0x00),
+	PBAD("packet id 0", L311, 0x82, 0x00, 0x00, T_AB, 0x00),
+	PBAD("packet id cut", L311, 0x82, 0x00),
+	PBAD("options byte missing", L311, 0x82, PID7, T_AB),
+	PBAD("filter crosses the end", L311, 0x82, PID7, 0x00, 0x09, 'a',
+	    0x00),
+	PBAD("empty filter", L311, 0x82, PID7, 0x00, 0x00, 0x00),
+	PBAD("QoS 3", L311, 0x82, PID7, T_AB, 0x03),
+	PBAD("3.1.1 reserved option bit 2", L311, 0x82, PID7, T_AB, 0x04),
+	PBAD("3.1.1 reserved option bit 7", L311, 0x82, PID7, T_AB, 0x80),
+	PBAD("5 reserved option bit 6", L5, 0x82, PID7, 0x00, T_AB, 0x40),
+	PBAD("5 retain handling 3", L5, 0x82, PID7, 0x00, T_AB, 0x30),
+	PBAD("'#' not last", L311, 0x82, PID7, 0x00, 0x03, '#', '/', 'a',
+	    0x00),
+	PBAD("'#' inside a level", L311, 0x82, PID7, 0x00, 0x02, 'a', '#',
+	    0x00),
+	PBAD("'+' inside a level", L311, 0x82, PID7, 0x00, 0x03, '+', 'a',
+	    '/', 0x00),
+	PBAD("bad UTF-8 filter", L311, 0x82, PID7, 0x00, 0x01, 0x80, 0x00),
+	PBAD("5: subscription identifier 0", L5, 0x82, PID7, 0x02, 0x0b,
+	    0x00, T_AB, 0x00),
+	PBAD("5: subscription identifier twice", L5, 0x82, PID7, 0x04, 0x0b,
+	    0x01, 0x0b, 0x02, T_AB, 0x00),
+	PBAD("5: topic alias in a SUBSCRIBE", L5, 0x82, PID7, 0x03, 0x23,
+	    0x00, 0x01, T_AB, 0x00),
+	PBAD("5: property list crosses the end", L5, 0x82, PID7, 0x09),
+	PBAD("UNSUBSCRIBE: no filter", L311, 0xa2, PID7),
+	PBAD("UNSUBSCRIBE: empty filter", L311, 0xa2, PID7, 0x00, 0x00),
+	PBAD("UNSUBSCRIBE: filter crosses the end", L311, 0xa2, PID7, 0x00,
+	    0x04, 'a'),
+	PBAD("UNSUBSCRIBE: packet id 0", L311, 0xa2, 0x00, 0x00, T_AB),
+	PBAD("5 UNSUBSCRIBE: subscription identifier", L5, 0xa2, PID7, 0x02,
+	    0x0b, 0x01, T_AB),
+};
+
+Test(mqtt, subscribe_refused)
+{
+	struct mqtt_subscribe s;
+	const char *why;
+	uint8_t *buf;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(sub_bads) / sizeof(sub_bads[0]); i++) {
+		const struct pkt_bad *b = &sub_bads[i];
+
+		buf = wrap(b->first, b->body, b->len, &len);
+		why = NULL;
+		cr_assert_eq(filters_read_any(buf, len, b->level, b->first,
+		    &s, &why), MQTT_MALFORMED, "%s: accepted", b->name);
+		cr_assert(why != NULL && why[0] != '\0', "%s", b->name);
+		cr_assert(s.count == 0 && s.list.p == NULL, "%s: fields",
+		    b->name);
+		free(buf);
+	}
+	/* A SUBSCRIBE is not an UNSUBSCRIBE, nor the other way round. */
+	buf = wrap(0x82, (const uint8_t[]){ PID7, T_AB, 0x00 }, 8, &len);
+	cr_assert_eq(mqtt_unsubscribe_read(buf, len, L311, &s, &why),
+	    MQTT_MALFORMED);
+	free(buf);
+}
+
+/* Keep filters 0 and 2 of three: same id, properties, entries. */
+Test(mqtt, subscribe_encode_some)
+{
+	static const uint8_t v3[] = { PID7, 0x00, 0x01, 'a', 0x01,
+	    0x00, 0x01, 'b', 0x00, 0x00, 0x01, 'c', 0x02 };
+	static const uint8_t v3_want[] = { 0x82, 0x0a, PID7,
+	    0x00, 0x01, 'a', 0x01, 0x00, 0x01, 'c', 0x02 };
+	static const uint8_t v5[] = { PID7, 0x02, 0x0b, 0x05,
+	    0x00, 0x01, 'a', 0x01, 0x00, 0x01, 'b', 0x00,
+	    0x00, 0x01, 'c', 0x22 };
+	static const uint8_t v5_want[] = { 0x82, 0x0d, PID7, 0x02, 0x0b, 0x05,
+	    0x00, 0x01, 'a', 0x01, 0x00, 0x01, 'c', 0x22 };
+	const uint8_t keep = 0x05, none = 0x00, all = 0x07;
+	struct mqtt_subscribe s, again;
+	uint8_t *buf, out[64];
+	const char *why;
+	size_t len, n;
+
+	buf = wrap(0x82, v3, sizeof(v3), &len);
+	cr_assert_eq(mqtt_subscribe_read(buf, len, L311, &s, &why), MQTT_OK);
+	n = mqtt_subscribe_encode_some(&s, &keep, out, sizeof(out));
+	cr_assert_eq(n, sizeof(v3_want));
+	cr_assert(memcmp(out, v3_want, n) == 0);
+	cr_assert_eq(mqtt_subscribe_read(out, n, L311, &again, &why),
+	    MQTT_OK, "%s", why);
+	cr_assert_eq(again.count, 2);
+	cr_assert_eq(mqtt_subscribe_encode_some(&s, &keep, out, n - 1), 0,
+	    "one byte short");
+	cr_assert_eq(mqtt_subscribe_encode_some(&s, &none, out, sizeof(out)),
+	    0, "nothing kept");
+	n = mqtt_subscribe_encode_some(&s, &all, out, sizeof(out));
+	cr_assert(n == len && memcmp(out, buf, len) == 0, "all kept");
+	free(buf);
+
+	buf = wrap(0x82, v5, sizeof(v5), &len);
+	cr_assert_eq(mqtt_subscribe_read(buf, len, L5, &s, &why), MQTT_OK);
+	n = mqtt_subscribe_encode_some(&s, &keep, out, sizeof(out));
+	cr_assert_eq(n, sizeof(v5_want));
+	cr_assert(memcmp(out, v5_want, n) == 0);
+	free(buf);
+}
+
+/* The remaining length shrinks to fewer bytes when filters go. */
+Test(mqtt, subscribe_encode_some_shorter_header)
+{
+	struct pb p = { NULL, 0, 0 };
+	struct mqtt_subscribe s;
+	uint8_t *buf, *out, keep[8] = { 0x01 };
+	const char *why;
+	size_t len, n, i;
+	char f[30];
+
+	pb_u16(&p, 9);
+	for (i = 0; i < 40; i++) {       /* 40 entries of 33 bytes */
+		memset(f, 'a' + (int)(i % 26), sizeof(f));
+		pb_str(&p, f, sizeof(f));
+		pb_u8(&p, 0);
+	}
+	buf = wrap(0x82, p.b, p.len, &len);
+	cr_assert_eq(len, 1 + 2 + p.len);
+	cr_assert_eq(mqtt_subscribe_read(buf, len, L311, &s, &why), MQTT_OK);
+	cr_assert_eq(s.count, 40);
+	out = malloc(len);
+	cr_assert_not_null(out);
+	n = mqtt_subscribe_encode_some(&s, keep, out, len);
+	cr_assert_eq(n, 1 + 1 + 2 + 33);
+	cr_assert_eq(out[1], 2 + 33);
+	free(out);
+	free(buf);
+	free(p.b);
+}
+
+/* --- SUBACK and the acknowledgements ------------------------------------ */
+
+Test(mqtt, suback_read)
+{
+	static const uint8_t v3[] = { 0x90, 0x05, PID7, 0x00, 0x80, 0x02 };
+	static const uint8_t v5[] = { 0x90, 0x0b, PID7, 0x05, 0x1f, 0x00,
+	    0x02, 'n', 'o', 0x00, 0x87, 0x01 };
+	struct mqtt_suback a;
+	const char *why;
+	uint8_t *buf;
+
+	buf = exact(v3, sizeof(v3));
+	cr_assert_eq(mqtt_suback_read(buf, sizeof(v3), L311, &a, &why),
+	    MQTT_OK, "%s", why);
+	cr_assert(a.packet_id == 7 && a.codes.len == 3 &&
+	    a.codes.p == buf + 4 && a.props.len == 0);
+	free(buf);
+	buf = exact(v5, sizeof(v5));
+	cr_assert_eq(mqtt_suback_read(buf, sizeof(v5), L5, &a, &why),
+	    MQTT_OK, "%s", why);
+	cr_assert(a.packet_id == 7 && a.codes.len == 3 &&
+	    a.props.len == 5 && a.props.p == buf + 5);
+	free(buf);
+}
+
+static const struct pkt_bad suback_bads[] = {
+	PBAD("no code", L311, 0x90, PID7),
+	PBAD("5: no code", L5, 0x90, PID7, 0x00),
+	PBAD("packet id cut", L311, 0x90, 0x00),
+	PBAD("5: property list crosses the end", L5, 0x90, PID7, 0x04, 0x00),
+	PBAD("5: reason string twice", L5, 0x90, PID7, 0x06, 0x1f, 0x00,
+	    0x00, 0x1f, 0x00, 0x00, 0x00),
+	PBAD("5: topic alias in a SUBACK", L5, 0x90, PID7, 0x03, 0x23, 0x00,
+	    0x01, 0x00),
+	PBAD("not a SUBACK", L311, 0xb0, PID7, 0x00),
+};
+
+Test(mqtt, suback_refused)
+{
+	struct mqtt_suback a;
+	const char *why;
+	uint8_t *buf;
+	size_t i, len;
+
+	for (i = 0; i < sizeof(suback_bads) / sizeof(suback_bads[0]); i++) {
+		const struct pkt_bad *b = &suback_bads[i];
+
+		buf = wrap(b->first, b->body, b->len, &len);
+		why = NULL;
+		cr_assert_eq(mqtt_suback_read(buf, len, b->level, &a, &why),
+		    MQTT_MALFORMED, "%s: accepted", b->name);
+		cr_assert(why != NULL && a.codes.p == NULL, "%s", b->name);
+		free(buf);
+	}
+}
+
+Test(mqtt, suback_encode)
+{
+	static const uint8_t codes[] = { 0x00, 0x80, 0x02 };
+	static const uint8_t v3_want[] = { 0x90, 0x05, PID7, 0x00, 0x80,
+	    0x02 };
+	static const uint8_t v5_want[] = { 0x90, 0x06, PID7, 0x00, 0x00, 0x80,
+	    0x02 };
+	static const uint8_t v5p_want[] = { 0x90, 0x0a, PID7, 0x04, 0x1f, 0x00,
+	    0x01, 'x', 0x00, 0x80, 0x02 };
+	const struct mqtt_str props = { v5p_want + 5, 4 };
+	uint8_t out[32];
+	size_t n;
+
+	cr_assert_eq(mqtt_suback_size(L311, 0, 3), sizeof(v3_want));
+	n = mqtt_suback_encode(L311, 7, NULL, codes, 3, out, sizeof(out));
+	cr_assert(n == sizeof(v3_want) && memcmp(out, v3_want, n) == 0);
+	n = mqtt_suback_encode(L5, 7, NULL, codes, 3, out, sizeof(out));
+	cr_assert(n == sizeof(v5_want) && memcmp(out, v5_want, n) == 0);
+	cr_assert_eq(mqtt_suback_size(L5, 4, 3), sizeof(v5p_want));
+	n = mqtt_suback_encode(L5, 7, &props, codes, 3, out, sizeof(out));
+	cr_assert(n == sizeof(v5p_want) && memcmp(out, v5p_want, n) == 0);
+	cr_assert_eq(mqtt_suback_encode(L5, 7, &props, codes, 3, out,
+	    sizeof(v5p_want) - 1), 0, "one byte short");
+	cr_assert_eq(mqtt_suback_size(L311, 0, 0), 0, "no code");
+	cr_assert_eq(mqtt_suback_encode(L311, 7, NULL, codes, 0, out,
+	    sizeof(out)), 0, "no code");
+	cr_assert_eq(mqtt_suback_size(L311, 0, MQTT_REMAINING_MAX), 0);
+
+	/* The codes already in place at the end of out. */
+	memset(out, 0xee, sizeof(out));
+	memcpy(out + sizeof(v5_want) - 3, codes, 3);
+	n = mqtt_suback_encode(L5, 7, NULL, out + sizeof(v5_want) - 3, 3, out,
+	    sizeof(v5_want));
+	cr_assert(n == sizeof(v5_want) && memcmp(out, v5_want, n) == 0);
+}
+
+Test(mqtt, ack_encode)
+{
+	static const struct {
+		uint8_t type, level, reason;
+		uint8_t want[MQTT_ACK_MAX];
+		size_t n;
+	} rows[] = {
+		{ MQTT_PKT_PUBACK, L311, 0x00, { 0x40, 0x02, 0x01, 0x02 }, 4 },
+		{ MQTT_PKT_PUBACK, L311, MQTT_RC_NOT_AUTHORIZED,
+		    { 0x40, 0x02, 0x01, 0x02 }, 4 },
+		{ MQTT_PKT_PUBREC, L31, 0x00, { 0x50, 0x02, 0x01, 0x02 }, 4 },
+		{ MQTT_PKT_PUBREL, L311, 0x00, { 0x62, 0x02, 0x01, 0x02 }, 4 },
+		{ MQTT_PKT_PUBCOMP, L311, 0x00, { 0x70, 0x02, 0x01, 0x02 }, 4 },
+		{ MQTT_PKT_PUBACK, L5, MQTT_RC_SUCCESS,
+		    { 0x40, 0x02, 0x01, 0x02 }, 4 },
+		{ MQTT_PKT_PUBACK, L5, MQTT_RC_NOT_AUTHORIZED,
+		    { 0x40, 0x03, 0x01, 0x02, 0x87 }, 5 },
+		{ MQTT_PKT_PUBREC, L5, MQTT_RC_NOT_AUTHORIZED,
+		    { 0x50, 0x03, 0x01, 0x02, 0x87 }, 5 },
+		{ MQTT_PKT_PUBCOMP, L5, MQTT_RC_SUCCESS,
+		    { 0x70, 0x02, 0x01, 0x02 }, 4 },
+	};
+	uint8_t out[MQTT_ACK_MAX];
+	struct mqtt_frame f;
+	const char *why;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		n = mqtt_ack_encode(rows[i].type, rows[i].level, 0x0102,
+		    rows[i].reason, out);
+		cr_assert_eq(n, rows[i].n, "row %zu", i);
+		cr_assert(memcmp(out, rows[i].want, n) == 0, "row %zu", i);
+		cr_assert_eq(mqtt_frame(out, n, n, &f, &why), MQTT_OK);
+	}
+	cr_assert_eq(mqtt_ack_encode(MQTT_PKT_SUBACK, L5, 1, 0, out), 0);
+	cr_assert_eq(mqtt_ack_encode(MQTT_PKT_CONNECT, L311, 1, 0, out), 0);
+}
