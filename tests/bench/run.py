@@ -615,6 +615,7 @@ class Bench:
         a = self.args
         port, ctx = self.ports[door], self.ctx[door]
         cpu0 = self.cpu()
+        mach0 = machine_ticks()
         start = time.monotonic() + 0.3
         end = start + a.duration
         with Workers() as w:
@@ -623,6 +624,7 @@ class Bench:
                      for i in range(a.clients)]
             res = [recv(c, a.duration + 30) for c in conns]
         cpu1 = self.cpu()
+        mach1 = machine_ticks()
         lat = sorted(x for r in res for x in r[0])
         errs = sum(r[1] for r in res)
         wall = max(r[3] for r in res) - start
@@ -641,6 +643,9 @@ class Bench:
             self.add("hs_client_cpu", door, client / n * 1e3)
             self.add("hs_busy", door, (broker + doorcpu + client) /
                      (wall * os.cpu_count()) * 100)
+        if mach1[1] > mach0[1]:
+            self.add("hs_machine", door, (mach1[0] - mach0[0]) /
+                     (mach1[1] - mach0[1]) * 100)
         msg = ("  rep %d %-8s handshakes: %6.0f conn/s  p50 %6.2f ms  "
                "p99 %6.2f ms  (%d conns, %d errors)"
                % (rep, door, rate, pct(lat, .5) * 1e3, pct(lat, .99) * 1e3,
@@ -870,6 +875,7 @@ ROWS = [
     ("hs_server_cpu", "  door+broker CPU ms/conn", "%.3f"),
     ("hs_client_cpu", "  client CPU ms/conn (Python)", "%.3f"),
     ("hs_busy", "  CPU busy % of all cores", "%.0f"),
+    ("hs_machine", "  machine busy % (every process)", "%.0f"),
     ("stime_rate", "s_time conn/s (1 C client, TLS only)", "%.0f"),
 ] + [row for pfx, head in (
     ("si", "small msgs in: QoS 0 64 B msg/s"),
@@ -1024,7 +1030,14 @@ def bottlenecks(b):
                         med("hs_busy", d))
         if cl is None or sv is None:
             continue
-        if busy is not None and busy > 75 and cl > sv:
+        mach = med("hs_machine", d)
+        if busy is not None and mach is not None and mach > 85 and \
+                mach - busy > 15:
+            out.append("%s handshakes: the machine was %.0f%% busy, %.0f "
+                       "points of it other processes: conn/s is bound by "
+                       "that load; compare door CPU ms/conn."
+                       % (d, mach, mach - busy))
+        elif busy is not None and busy > 75 and cl > sv:
             out.append("%s handshakes: CPU %.0f%% busy and the Python clients "
                        "use %.1fx the CPU of door+broker per connection: the "
                        "clients share the cores and bound conn/s; compare "
