@@ -386,12 +386,7 @@ def sub_worker(conn, port, ctx, topic, total, ready, got, done_at, release,
     try:
         s = open_mqtt(port, ctx, "bench-sub-%d" % os.getpid())
         s.sendall(mt.mqtt_subscribe(1, topic, 0))
-        suback = b""
-        while len(suback) < 5:
-            chunk = s.recv(5 - len(suback))
-            if not chunk:
-                raise EOFError("closed before SUBACK")
-            suback += chunk
+        read_suback(s)
         s.settimeout(1.0)
         ready.set()
         buf = bytearray(256 * 1024)
@@ -602,6 +597,7 @@ class Bench:
         self.results = {}   # (metric, door) -> [values per rep]
         self.detail = []
         self.notes = []     # lines for the head of the report
+        self.policy_ok = None   # what the policy check of moat+pol found
         with open("/proc/loadavg") as f:
             self.load = " ".join(f.read().split()[:3])
 
@@ -834,6 +830,7 @@ def policy_probe(b):
             out.append("SUBSCRIBE %s -> %r" % (filt, e))
     refused = "0x80" in out[0] or "closed" in out[0]
     granted = "SUBACK 0x00" in out[1]
+    b.policy_ok = refused and granted
     return "policy check: %s; %s" % ("; ".join(out), (
         "in force" if refused and granted else
         "NOT AS EXPECTED: the figures of moat+pol may not include a policy"))
@@ -1005,7 +1002,10 @@ def closing(b):
             parts.append("HAProxy %.3f" % h)
         rs = []
         if p is not None:
-            rs.append("policy on/off %s" % ratio(p, m))
+            rs.append("policy on/off %s%s" % (ratio(p, m), {
+                True: "", None: "",
+                False: " (the policy was NOT in force: see the policy "
+                       "check)"}[b.policy_ok]))
         if h is not None:
             rs.append("moat/HAProxy %s" % ratio(m, h))
         if p is not None and h is not None:
