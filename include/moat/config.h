@@ -116,6 +116,12 @@ struct config {
 	enum on_duplicate on_duplicate;      /* over that: replace, refuse */
 
 	uint64_t max_connect_size;           /* [limits] bytes */
+	uint64_t max_packet_size;            /* [limits] bytes, after the
+	                                      * CONNECT */
+	uint64_t max_publish_size;           /* [limits] bytes; 0: none */
+	uint64_t publish_rate;               /* [limits] per second; 0: off */
+	uint64_t publish_burst;              /* 0: publish_rate */
+	uint64_t publish_bytes_rate;         /* [limits] per second; 0: off */
 
 	uint64_t workers;                    /* [process] threads; 0: auto,
 	                                      * one per CPU */

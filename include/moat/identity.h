@@ -89,6 +89,17 @@ struct identity_rules *identity_rules_new(const struct config *cfg,
 /* Free the rules (wiping secrets); NULL does nothing. */
 void identity_rules_free(struct identity_rules *r);
 
+struct policy_rules;
+
+/*
+ * The topic rules for identity (a value identity_map() accepted): its map
+ * entry's publish and subscribe lists where it sets them, else [policy]'s.
+ * Returns 1 with out filled (strings borrowed from r), or 0 when topic
+ * policy is off.
+ */
+int identity_policy_rules(const struct identity_rules *r,
+    const char *identity, struct policy_rules *out);
+
 /*
  * Map a certificate to credentials. device_cid is the client id the device
  * sent (len may be 0); level is its MQTT protocol level (3 limits client

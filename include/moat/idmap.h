@@ -57,12 +57,12 @@ const struct idmap_entry *idmap_lookup(const struct idmap *map,
 
 /*
  * The topic rules for an identity: each of entry's publish and subscribe
- * keys replaces the [policy] list of cfg. entry may be NULL (no entry, or
- * the template). Returns 1 with out filled (pointing into cfg and entry,
- * valid as long as they are), or 0 when topic policy is off (no [policy]
- * rules: the broker's ACL is the only guard).
+ * keys replaces the [policy] list in base. entry may be NULL (no entry,
+ * or the template). Returns 1 with out filled (pointing into base and
+ * entry, valid as long as they are), or 0 when base is NULL: topic policy
+ * is off (no [policy] rules: the broker's ACL is the only guard).
  */
-int idmap_policy_rules(const struct config *cfg,
+int idmap_policy_rules(const struct policy_rules *base,
     const struct idmap_entry *entry, struct policy_rules *out);
 
 /*

@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "moat/config.h"
+#include "moat/guard.h"
 #include "moat/reason.h"
 
 struct admit;
@@ -83,6 +84,10 @@ struct worker_counters {
 	 * certificate's days left fell in when the handshake ended. */
 	atomic_uint_fast64_t days_left[WORKER_NDAYS];
 	atomic_uint_fast64_t days_sum;      /* their days left, summed */
+	atomic_uint_fast64_t refused_packets[GUARD_NKINDS]; /* by the
+	                                     * guard, by kind (guard.h) */
+	atomic_uint_fast64_t throttled_ms;  /* devices not read: over a
+	                                     * publish rate */
 };
 
 struct worker {

@@ -24,6 +24,7 @@
 #include "moat/addr.h"
 #include "moat/config.h"
 #include "moat/inifile.h"
+#include "moat/mqtt.h"
 #include "moat/policy.h"
 #include "moat/text.h"
 
@@ -453,6 +454,57 @@ static const struct opt opts[] = {
 		    "authorised to the broker, so this bounds what an "
 		    "unauthorised peer can make moat allocate. Larger "
 		    "CONNECTs get CONNACK 0x95 (MQTT 5) or are closed.",
+	}, {
+		.section = "limits", .key = "max_packet_size",
+		.type = OPT_COUNT, .offset = OFF(max_packet_size),
+		.min = 1024, .max = MQTT_REMAINING_MAX + 5, .def = "1048576",
+		.arg = "BYTES", .what = "a size in bytes such as 1048576",
+		.help = "Largest MQTT packet a device may send after its "
+		    "CONNECT, in bytes, fixed header included (1024 to "
+		    "268435460, MQTT's own limit). moat reads every packet "
+		    "a device sends; one it must judge whole (a PUBLISH "
+		    "under topic policy, a SUBSCRIBE) is held in memory "
+		    "until it is, so this bounds what one device can make "
+		    "moat hold. A larger packet closes the connection "
+		    "(MQTT 5: DISCONNECT 0x95, packet too large). The "
+		    "default, 1 MiB, fits telemetry and small firmware "
+		    "chunks.",
+	}, {
+		.section = "limits", .key = "max_publish_size",
+		.type = OPT_COUNT, .offset = OFF(max_publish_size),
+		.max = MQTT_REMAINING_MAX, .flags = OPT_ZERO_OK,
+		.def = "0", .arg = "BYTES",
+		.what = "a size in bytes such as 65536, or 0 for none",
+		.help = "Largest PUBLISH a device may send, in bytes after "
+		    "the fixed header (topic, properties and payload); a "
+		    "larger one closes the connection (MQTT 5: DISCONNECT "
+		    "0x95). 0 (the default) leaves only max_packet_size.",
+	}, {
+		.section = "limits", .key = "publish_rate",
+		.type = OPT_COUNT, .offset = OFF(publish_rate),
+		.max = 1000000, .flags = OPT_ZERO_OK, .def = "0",
+		.arg = "NUMBER", .what = "messages per second, or 0 for none",
+		.help = "PUBLISH packets a connection may send per second, "
+		    "on average. Over it, moat stops reading from the "
+		    "device until the rate allows more, so TCP slows it "
+		    "down: nothing is dropped and nothing disconnected. 0 "
+		    "(the default) means no limit; otherwise 1 to 1000000.",
+	}, {
+		.section = "limits", .key = "publish_burst",
+		.type = OPT_COUNT, .offset = OFF(publish_burst),
+		.max = 1000000, .flags = OPT_ZERO_OK, .def = "0",
+		.arg = "NUMBER", .what = "a number of messages, or 0",
+		.help = "PUBLISH packets a device may send at once, above "
+		    "publish_rate, after it has been quiet. 0 (the default) "
+		    "allows one second's worth, publish_rate messages.",
+	}, {
+		.section = "limits", .key = "publish_bytes_rate",
+		.type = OPT_COUNT, .offset = OFF(publish_bytes_rate),
+		.max = 1000000000, .flags = OPT_ZERO_OK, .def = "0",
+		.arg = "BYTES", .what = "bytes per second, or 0 for none",
+		.help = "PUBLISH bytes a connection may send per second "
+		    "(one second's worth at once), slowed like "
+		    "publish_rate. 0 (the default) means no limit.",
 	}, {
 		.section = "identity", .key = "source", .type = OPT_ENUM,
 		.offset = OFF(id_source), .def = "cn", .values = id_sources,

@@ -431,15 +431,15 @@ first_policy(const struct idmap *map)
 }
 
 int
-idmap_policy_rules(const struct config *cfg, const struct idmap_entry *entry,
-    struct policy_rules *out)
+idmap_policy_rules(const struct policy_rules *base,
+    const struct idmap_entry *entry, struct policy_rules *out)
 {
-	if (!cfg->policy_on)
+	if (base == NULL)
 		return (0);
 	out->publish = entry != NULL && entry->publish != NULL ?
-	    entry->publish : cfg->policy_publish;
+	    entry->publish : base->publish;
 	out->subscribe = entry != NULL && entry->subscribe != NULL ?
-	    entry->subscribe : cfg->policy_subscribe;
+	    entry->subscribe : base->subscribe;
 	return (1);
 }
 

@@ -23,6 +23,7 @@
 #include "moat/log.h"
 #include "moat/mqtt.h"
 #include "moat/notify.h"
+#include "moat/policy.h"
 #include "moat/privdrop.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
@@ -694,6 +695,8 @@ daemon_run(const char *config_path, struct snapshot *snap)
 		return (1);
 	}
 	d->view.nworkers = d->nspawned;
+	if (!snap->cfg->policy_on)
+		log_info("%s", POLICY_OFF_NOTICE);
 	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s; "
 	    "%u worker%s", PACKAGE_VERSION, tls_library_version(),
 	    uv_version_string(), snap->backend.text, d->nworkers,

@@ -317,7 +317,8 @@ Test(config, shipped_example_defaults_are_true)
 		";crl",                            /* no default */
 		";ciphers",                        /* an example list */
 	};
-	char line[512], text[16384];
+	static char text[65536];
+	char line[512];
 	struct config *def;
 	FILE *f;
 	size_t o = 0, i;
@@ -1144,7 +1145,8 @@ Test(config, reference_lists_every_option)
 		"  format = text | json  (default: text)\n",
 		"ECDHE-RSA-CHACHA20-POLY1305",
 	};
-	char buf[16384], *line;
+	static char buf[65536];
+	char *line;
 	size_t n, i;
 	FILE *f;
 

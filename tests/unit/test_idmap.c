@@ -257,27 +257,28 @@ Test(idmap, policy_rules)
 	    .policy_publish = "devices/{identity}/#",
 	    .policy_subscribe = "devices/{identity}/#, broadcast/#" };
 	struct idmap *m = test_map();
-	struct policy_rules r;
+	struct policy_rules r, base = { cfg.policy_publish,
+	    cfg.policy_subscribe };
 
-	cr_assert_eq(idmap_policy_rules(&cfg, NULL, &r), 1);
+	cr_assert_eq(idmap_policy_rules(&base, NULL, &r), 1);
 	cr_expect_str_eq(r.publish, cfg.policy_publish);
 	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
-	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "plain"), &r), 1);
+	cr_assert_eq(idmap_policy_rules(&base, idmap_lookup(m, "plain"), &r), 1);
 	cr_expect_str_eq(r.publish, cfg.policy_publish);
-	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "own-pub"),
+	cr_assert_eq(idmap_policy_rules(&base, idmap_lookup(m, "own-pub"),
 	    &r), 1);
 	cr_expect_str_eq(r.publish, "own/#");
 	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
-	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 1);
+	cr_assert_eq(idmap_policy_rules(&base, idmap_lookup(m, "both"), &r), 1);
 	cr_expect_str_eq(r.publish, "b/#");
 	cr_expect_str_eq(r.subscribe, "");
 	cr_expect_eq(idmap_policy_check(m, &cfg, NULL, 0), 0);
 
-	/* policy off: nothing picked, whatever the entry */
+	/* policy off (no base): nothing picked, whatever the entry */
 	cfg.policy_on = 0;
 	cfg.policy_publish = cfg.policy_subscribe = NULL;
-	cr_expect_eq(idmap_policy_rules(&cfg, NULL, &r), 0);
-	cr_expect_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 0);
+	cr_expect_eq(idmap_policy_rules(NULL, NULL, &r), 0);
+	cr_expect_eq(idmap_policy_rules(NULL, idmap_lookup(m, "both"), &r), 0);
 	idmap_free(m);
 }
 
