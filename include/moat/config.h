@@ -61,6 +61,8 @@ enum on_duplicate { LIMITS_ON_DUPLICATE(X) };
 
 /* The largest max_connections_per_identity, in moat.ini and the map. */
 #define LIMITS_MAX_CONNS_PER_IDENTITY 1000000
+#define LIMITS_PUBLISH_RATE_MAX 1000000       /* messages a second */
+#define LIMITS_PUBLISH_BYTES_MAX 1000000000   /* bytes a second */
 
 /*
  * [policy] on_denied_publish: what MQTT 3.1.1 devices, which cannot be told

@@ -114,6 +114,17 @@ struct idconns_node *idconns_take(struct idconns *t, unsigned worker);
  */
 void idconns_retire(struct idconns *t, unsigned worker);
 
+/*
+ * The publish-rate states (rate.h) of node's identity, shared by all its
+ * connections on every worker (atomics, no lock), or NULL when node is
+ * not in the table. Valid while node is in the table.
+ */
+struct idconns_rates {
+	_Atomic uint64_t msg_tat;
+	_Atomic uint64_t byte_tat;
+};
+struct idconns_rates *idconns_rates(struct idconns_node *n);
+
 /* How many identities have a connection (for tests). */
 uint64_t idconns_identities(struct idconns *t);
 

@@ -176,4 +176,20 @@ void identity_conn_limit(const struct identity_rules *r,
     const struct config *cfg, const char *identity, uint64_t *max,
     enum on_duplicate *dup);
 
+/* The publish limits of one identity ([limits] names; 0: none). */
+struct identity_publish_limits {
+	uint64_t rate;            /* publish_rate, messages a second */
+	uint64_t burst;           /* publish_burst (0: rate) */
+	uint64_t bytes_rate;      /* publish_bytes_rate */
+	uint64_t max_size;        /* max_publish_size */
+};
+
+/*
+ * The publish limits that hold for identity: each from its map entry
+ * where it sets it, else cfg's. r may be NULL (cfg's then).
+ */
+void identity_publish_limits(const struct identity_rules *r,
+    const struct config *cfg, const char *identity,
+    struct identity_publish_limits *out);
+
 #endif

@@ -33,6 +33,10 @@ struct idmap_entry {
 	int policy_line;         /* line of the first of the two, or 0 */
 	int64_t max_conns;       /* max_connections_per_identity; 0: none */
 	int on_duplicate;        /* enum on_duplicate (config.h) */
+	int64_t publish_rate;    /* the [limits] keys of the same names */
+	int64_t publish_burst;
+	int64_t publish_bytes_rate;
+	int64_t max_publish_size;
 	int line;                /* line of "[name]" */
 };
 

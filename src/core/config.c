@@ -482,7 +482,7 @@ static const struct opt opts[] = {
 	}, {
 		.section = "limits", .key = "publish_rate",
 		.type = OPT_COUNT, .offset = OFF(publish_rate),
-		.max = 1000000, .flags = OPT_ZERO_OK, .def = "0",
+		.max = LIMITS_PUBLISH_RATE_MAX, .flags = OPT_ZERO_OK, .def = "0",
 		.arg = "NUMBER", .what = "messages per second, or 0 for none",
 		.help = "PUBLISH packets a connection may send per second, "
 		    "on average. Over it, moat stops reading from the "
@@ -492,7 +492,7 @@ static const struct opt opts[] = {
 	}, {
 		.section = "limits", .key = "publish_burst",
 		.type = OPT_COUNT, .offset = OFF(publish_burst),
-		.max = 1000000, .flags = OPT_ZERO_OK, .def = "0",
+		.max = LIMITS_PUBLISH_RATE_MAX, .flags = OPT_ZERO_OK, .def = "0",
 		.arg = "NUMBER", .what = "a number of messages, or 0",
 		.help = "PUBLISH packets a device may send at once, above "
 		    "publish_rate, after it has been quiet. 0 (the default) "
@@ -500,7 +500,7 @@ static const struct opt opts[] = {
 	}, {
 		.section = "limits", .key = "publish_bytes_rate",
 		.type = OPT_COUNT, .offset = OFF(publish_bytes_rate),
-		.max = 1000000000, .flags = OPT_ZERO_OK, .def = "0",
+		.max = LIMITS_PUBLISH_BYTES_MAX, .flags = OPT_ZERO_OK, .def = "0",
 		.arg = "BYTES", .what = "bytes per second, or 0 for none",
 		.help = "PUBLISH bytes a connection may send per second "
 		    "(one second's worth at once), slowed like "

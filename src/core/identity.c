@@ -1107,3 +1107,28 @@ identity_conn_limit(const struct identity_rules *r, const struct config *cfg,
 	*dup = e != NULL && e->on_duplicate >= 0 ?
 	    (enum on_duplicate)e->on_duplicate : cfg->on_duplicate;
 }
+
+/* An entry's number where it sets one (>= 0), else the default. */
+static uint64_t
+entry_or(int64_t v, uint64_t def)
+{
+	return (v >= 0 ? (uint64_t)v : def);
+}
+
+void
+identity_publish_limits(const struct identity_rules *r,
+    const struct config *cfg, const char *identity,
+    struct identity_publish_limits *out)
+{
+	const struct idmap_entry *e = r != NULL && identity != NULL ?
+	    idmap_lookup(r->map, identity) : NULL;
+
+	out->rate = entry_or(e != NULL ? e->publish_rate : -1,
+	    cfg->publish_rate);
+	out->burst = entry_or(e != NULL ? e->publish_burst : -1,
+	    cfg->publish_burst);
+	out->bytes_rate = entry_or(e != NULL ? e->publish_bytes_rate : -1,
+	    cfg->publish_bytes_rate);
+	out->max_size = entry_or(e != NULL ? e->max_publish_size : -1,
+	    cfg->max_publish_size);
+}

@@ -21,6 +21,7 @@
 #include "moat/config.h"
 #include "moat/idmap.h"
 #include "moat/inifile.h"
+#include "moat/mqtt.h"
 #include "moat/policy.h"
 #include "moat/text.h"
 
@@ -41,6 +42,10 @@ enum map_key {
 	MK_SUBSCRIBE,
 	MK_MAX_CONNS,
 	MK_ON_DUPLICATE,
+	MK_PUBLISH_RATE,
+	MK_PUBLISH_BURST,
+	MK_PUBLISH_BYTES_RATE,
+	MK_MAX_PUBLISH_SIZE,
 	MK_NKEYS
 };
 
@@ -137,6 +142,8 @@ map_section(void *user, const char *s, size_t n)
 	e->line = ld->ini.lineno;
 	e->max_conns = -1;
 	e->on_duplicate = -1;
+	e->publish_rate = e->publish_burst = -1;
+	e->publish_bytes_rate = e->max_publish_size = -1;
 	ld->n++;
 	ld->cur = e;
 	memset(ld->key_line, 0, sizeof(ld->key_line));
@@ -151,6 +158,10 @@ static const char *const map_keys[] = {
 	[MK_SUBSCRIBE] = "subscribe",
 	[MK_MAX_CONNS] = "max_connections_per_identity",
 	[MK_ON_DUPLICATE] = "on_duplicate",
+	[MK_PUBLISH_RATE] = "publish_rate",
+	[MK_PUBLISH_BURST] = "publish_burst",
+	[MK_PUBLISH_BYTES_RATE] = "publish_bytes_rate",
+	[MK_MAX_PUBLISH_SIZE] = "max_publish_size",
 };
 
 _Static_assert(sizeof(map_keys) / sizeof(map_keys[0]) <=
@@ -167,29 +178,28 @@ map_store(struct mapload *ld, char **slot, const char *value)
 	return (0);
 }
 
-/* max_connections_per_identity = N: 0 (no limit) up to what [limits]
- * allows, digits only. 0 or -1 (error recorded). */
+/* A number key: digits only, 0 up to max, with what 0 means for the
+ * message. Stores it in *slot; 0 or -1 (error recorded). */
 static int
-map_max_conns(struct mapload *ld, struct idmap_entry *e, const char *value)
+map_number(struct mapload *ld, enum map_key k, const char *value,
+    int64_t max, const char *zero, int64_t *slot)
 {
 	char e1[TEXT_QUOTE_BUF];
 	const char *p;
 	int64_t v = 0;
 
 	for (p = value; *p != '\0'; p++) {
-		if (!isdigit((unsigned char)*p) ||
-		    v > LIMITS_MAX_CONNS_PER_IDENTITY)
+		if (!isdigit((unsigned char)*p) || v > max)
 			break;
 		v = v * 10 + (*p - '0');
 	}
-	if (*p != '\0' || v > LIMITS_MAX_CONNS_PER_IDENTITY) {
-		ini_fail(ld, "max_connections_per_identity = \"%s\": write a "
-		    "number from 1 to %d, or 0 for no limit on this identity",
-		    quote(value, strlen(value), e1, sizeof(e1)),
-		    LIMITS_MAX_CONNS_PER_IDENTITY);
+	if (*p != '\0' || v > max) {
+		ini_fail(ld, "%s = \"%s\": write a number from 1 to %lld, or "
+		    "0 %s", map_keys[k], quote(value, strlen(value), e1,
+		    sizeof(e1)), (long long)max, zero);
 		return (-1);
 	}
-	e->max_conns = v;
+	*slot = v;
 	return (0);
 }
 
@@ -270,7 +280,9 @@ map_pair(void *user, const char *section, const char *name,
 	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
 		ini_fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
 		    "password, client_id, deny, publish, subscribe, "
-		    "max_connections_per_identity, on_duplicate",
+		    "max_connections_per_identity, on_duplicate, "
+		    "publish_rate, publish_burst, publish_bytes_rate, "
+		    "max_publish_size",
 		    quote(name, strlen(name), e1, sizeof(e1)), e->name);
 		return (0);
 	}
@@ -309,7 +321,22 @@ map_pair(void *user, const char *section, const char *name,
 		}
 		return (map_store(ld, &e->password, value) == 0);
 	case MK_MAX_CONNS:
-		return (map_max_conns(ld, e, value) == 0);
+		return (map_number(ld, k, value, LIMITS_MAX_CONNS_PER_IDENTITY,
+		    "for no limit on this identity", &e->max_conns) == 0);
+	case MK_PUBLISH_RATE:
+		return (map_number(ld, k, value, LIMITS_PUBLISH_RATE_MAX,
+		    "for no limit on this identity", &e->publish_rate) == 0);
+	case MK_PUBLISH_BURST:
+		return (map_number(ld, k, value, LIMITS_PUBLISH_RATE_MAX,
+		    "for one second's worth", &e->publish_burst) == 0);
+	case MK_PUBLISH_BYTES_RATE:
+		return (map_number(ld, k, value, LIMITS_PUBLISH_BYTES_MAX,
+		    "for no limit on this identity",
+		    &e->publish_bytes_rate) == 0);
+	case MK_MAX_PUBLISH_SIZE:
+		return (map_number(ld, k, value, MQTT_REMAINING_MAX,
+		    "for no limit but max_packet_size",
+		    &e->max_publish_size) == 0);
 	case MK_ON_DUPLICATE:
 		return (map_on_duplicate(ld, e, value) == 0);
 	default:

@@ -92,6 +92,7 @@ struct conn {
 	                                 * packet the guard looks at */
 	size_t collect_len;
 	struct rate msg_rate, byte_rate; /* [limits] publish_rate, ... */
+	uint64_t max_publish_size;      /* 0: none */
 	uint64_t msg_tat, byte_tat;     /* their states (rate.h) */
 	uint64_t throttle_until;        /* uv_now() when the device may be
 	                                 * read again; 0: not throttled */

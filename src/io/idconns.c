@@ -27,6 +27,7 @@ struct idconns_entry {
 	struct idconns_entry *next;   /* same bucket */
 	struct idconns_node *oldest, *newest;
 	uint64_t live;                /* nodes not replaced */
+	struct idconns_rates rates;   /* shared by its connections */
 	char name[];                  /* the identity value */
 };
 
@@ -372,4 +373,10 @@ idconns_identities(struct idconns *t)
 	n = t->nentries;
 	pthread_mutex_unlock(&t->lock);
 	return (n);
+}
+
+struct idconns_rates *
+idconns_rates(struct idconns_node *n)
+{
+	return (n->entry != NULL ? &n->entry->rates : NULL);
 }

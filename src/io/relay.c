@@ -30,6 +30,8 @@
 #include "moat/config.h"
 #include "moat/gate.h"
 #include "moat/guard.h"
+#include "moat/idconns.h"
+#include "moat/identity.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
 #include "moat/policy.h"
@@ -59,6 +61,7 @@ int
 relay_start(struct conn *c, struct gate_result *res)
 {
 	const struct config *cfg = c->snap->cfg;
+	struct identity_publish_limits lim;
 	struct guard_policy pol;
 
 	memset(&pol, 0, sizeof(pol));
@@ -72,11 +75,11 @@ relay_start(struct conn *c, struct gate_result *res)
 		    POLICY_DENIED_DROP;
 	}
 	guard_init(&c->guard, res->level, &pol);
-	if (rate_init(&c->msg_rate, cfg->publish_rate,
-	    cfg->publish_burst != 0 ? cfg->publish_burst :
-	    cfg->publish_rate) != 0 ||
-	    rate_init(&c->byte_rate, cfg->publish_bytes_rate,
-	    cfg->publish_bytes_rate) != 0)
+	identity_publish_limits(c->snap->ident, cfg, res->identity, &lim);
+	c->max_publish_size = lim.max_size;
+	if (rate_init(&c->msg_rate, lim.rate, lim.burst != 0 ? lim.burst :
+	    lim.rate) != 0 || rate_init(&c->byte_rate, lim.bytes_rate,
+	    lim.bytes_rate) != 0)
 		return (-1);
 	return (0);
 }
@@ -144,12 +147,24 @@ static void
 charge(struct conn *c, size_t bytes)
 {
 	uint64_t now = uv_now(c->w->loop), wait, w2;
+	struct idconns_rates *sh;
 
 	if (!rate_on(&c->msg_rate) && !rate_on(&c->byte_rate))
 		return;
-	wait = rate_charge(&c->msg_rate, &c->msg_tat, now * NS_PER_MS, 1);
-	w2 = rate_charge(&c->byte_rate, &c->byte_tat, now * NS_PER_MS,
-	    bytes);
+	/* Per identity: its connections share one state, whichever
+	 * worker holds them; a connection not (or no longer) counted keeps
+	 * its own. */
+	if ((sh = idconns_rates(&c->idn)) != NULL) {
+		wait = rate_charge_shared(&c->msg_rate, &sh->msg_tat,
+		    now * NS_PER_MS, 1);
+		w2 = rate_charge_shared(&c->byte_rate, &sh->byte_tat,
+		    now * NS_PER_MS, bytes);
+	} else {
+		wait = rate_charge(&c->msg_rate, &c->msg_tat,
+		    now * NS_PER_MS, 1);
+		w2 = rate_charge(&c->byte_rate, &c->byte_tat,
+		    now * NS_PER_MS, bytes);
+	}
 	if (w2 > wait)
 		wait = w2;
 	if (wait == 0)
@@ -164,9 +179,8 @@ charge(struct conn *c, size_t bytes)
 static int
 publish_too_large(const struct conn *c, const struct mqtt_frame *f)
 {
-	uint64_t max = c->snap->cfg->max_publish_size;
-
-	return (f->type == MQTT_PKT_PUBLISH && max != 0 && f->rem_len > max);
+	return (f->type == MQTT_PKT_PUBLISH && c->max_publish_size != 0 &&
+	    f->rem_len > c->max_publish_size);
 }
 
 /* One whole packet the guard must judge. Returns 0 or -1 (closed). */

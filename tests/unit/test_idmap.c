@@ -180,7 +180,46 @@ Test(idmap, per_identity_limits_refused)
 	parse_fails("[a]\nmax_connections = 1\n", "m.ini:2: unknown key "
 	    "\"max_connections\" in [a]; known keys: username, password, "
 	    "client_id, deny, publish, subscribe, max_connections_per_identity, "
-	    "on_duplicate");
+	    "on_duplicate, publish_rate, publish_burst, publish_bytes_rate, "
+	    "max_publish_size");
+}
+
+Test(idmap, per_identity_publish_limits)
+{
+	const struct idmap_entry *e;
+
+	parse("[a]\npublish_rate = 10\npublish_burst = 0\n"
+	    "publish_bytes_rate = 1000000000\nmax_publish_size = 512\n"
+	    "[b]\nusername = ub\n");
+	e = get("a");
+	cr_assert_eq(e->publish_rate, 10);
+	cr_assert_eq(e->publish_burst, 0, "0: one second's worth");
+	cr_assert_eq(e->publish_bytes_rate, 1000000000);
+	cr_assert_eq(e->max_publish_size, 512);
+	e = get("b");
+	cr_assert_eq(e->publish_rate, -1, "unset");
+	cr_assert_eq(e->publish_burst, -1);
+	cr_assert_eq(e->publish_bytes_rate, -1);
+	cr_assert_eq(e->max_publish_size, -1);
+}
+
+Test(idmap, per_identity_publish_limits_refused)
+{
+	parse_fails("[a]\npublish_rate = 1000001\n", "m.ini:2: publish_rate "
+	    "= \"1000001\": write a number from 1 to 1000000, or 0 for no "
+	    "limit on this identity");
+	parse_fails("[a]\npublish_burst = -5\n", "m.ini:2: publish_burst = "
+	    "\"-5\": write a number from 1 to 1000000, or 0 for one "
+	    "second's worth");
+	parse_fails("[a]\npublish_bytes_rate = 1e6\n", "m.ini:2: "
+	    "publish_bytes_rate = \"1e6\": write a number from 1 to "
+	    "1000000000, or 0 for no limit on this identity");
+	parse_fails("[a]\nmax_publish_size = 268435456\n", "m.ini:2: "
+	    "max_publish_size = \"268435456\": write a number from 1 to "
+	    "268435455, or 0 for no limit but max_packet_size");
+	parse_fails("[a]\npublish_rate =\n", "m.ini:2: publish_rate is "
+	    "empty: give it a value, or delete the line to use the "
+	    "[identity] settings");
 }
 
 Test(idmap, topic_rule_keys)
