@@ -5,7 +5,8 @@
  * (one function in the certificate room, cert.h, serves both: moat's own
  * rules on the leaf, then the chain from the file against [tls] ca and
  * crl), and shows the identity map's answer with the username and client
- * id moat would send (never the password).
+ * id moat would send (never the password), the topic rules with their
+ * placeholders filled, and the limits that hold for it.
  *
  * Every string that comes from the certificate is printed escaped: a name
  * holding a newline or a terminal escape sequence must not be able to
@@ -22,6 +23,7 @@
 #include "moat/cli.h"
 #include "moat/config.h"
 #include "moat/identity.h"
+#include "moat/policy.h"
 #include "moat/text.h"
 #include "moat/tls.h"
 
@@ -130,10 +132,96 @@ put_identity(const struct cert_identity *id)
 	put_field("issuer cn", id->issuer_cn);
 }
 
+/* Each rule of one kind, placeholders filled, one line each. */
+static void
+put_rules(const struct policy_set *set, enum policy_kind kind,
+    const char *label)
+{
+	const char *r;
+	char *buf;
+	size_t i, len;
+
+	for (i = 0; (r = policy_set_rule(set, kind, i, &len)) != NULL; i++) {
+		if ((buf = strndup(r, len)) == NULL)
+			return;
+		put_field(label, buf);
+		free(buf);
+	}
+	if (i == 0)
+		printf("  %-12s (nothing)\n", label);
+}
+
+/*
+ * The device's topic rules, as the gate fills them when it connects.
+ * Returns 0, or -1 when they cannot be filled (the device is refused).
+ */
+static int
+put_topic_rules(const struct identity_rules *rules,
+    const struct cert_identity *id, const char *identity)
+{
+	struct policy_rules pr;
+	struct policy_values pv = { identity, id->cn, id->serial,
+	    id->fingerprint };
+	struct policy_set *set;
+	char err[512];
+
+	if (!identity_policy_rules(rules, identity, &pr)) {
+		printf("topic rules: off (%s)\n", POLICY_OFF_NOTICE);
+		return (0);
+	}
+	if ((set = policy_expand(&pr, &pv, err, sizeof(err))) == NULL) {
+		printf("topic rules: cannot be filled for this device\n");
+		put_field("why", err);
+		return (-1);
+	}
+	printf("topic rules:\n");
+	put_rules(set, POLICY_PUBLISH, "publish");
+	put_rules(set, POLICY_SUBSCRIBE, "subscribe");
+	policy_set_free(set);
+	return (0);
+}
+
+/* "  label        N unit" or "none". */
+static void
+put_limit(const char *label, uint64_t v, const char *unit)
+{
+	if (v == 0)
+		printf("  %-12s none\n", label);
+	else
+		printf("  %-12s %llu%s\n", label, (unsigned long long)v, unit);
+}
+
+/* The [limits] that hold for this identity, the map's where it sets them. */
+static void
+put_limits(const struct identity_rules *rules, const struct config *cfg,
+    const char *identity)
+{
+	struct identity_publish_limits pl;
+	enum on_duplicate dup;
+	uint64_t max;
+
+	identity_conn_limit(rules, cfg, identity, &max, &dup);
+	identity_publish_limits(rules, cfg, identity, &pl);
+	printf("limits:\n");
+	if (max == 0)
+		printf("  %-12s no limit\n", "connections");
+	else
+		printf("  %-12s %llu at once, a newer one %s\n", "connections",
+		    (unsigned long long)max, dup == DUP_REFUSE ?
+		    "is refused" : "replaces the oldest");
+	put_limit("rate", pl.rate, " messages/s");
+	if (pl.rate != 0)
+		put_limit("burst", pl.burst != 0 ? pl.burst : pl.rate,
+		    " messages");
+	put_limit("bytes rate", pl.bytes_rate, " bytes/s");
+	put_limit("max publish", pl.max_size, " bytes");
+}
+
 /* The identity map's answer. Returns the exit status. */
 static int
-put_mapping(const struct identity_rules *rules, const struct cert_identity
-    *id, const struct explain_args *a, int verified)
+put_mapping(const struct identity_rules *rules, const struct config *cfg,
+    const struct cert_identity *id, const struct explain_args *a,
+    int verified)
 {
 	struct identity_creds cr;
 	enum identity_verdict v;
@@ -144,8 +232,11 @@ put_mapping(const struct identity_rules *rules, const struct cert_identity
 	    strlen(a->client_id), a->level, &cr);
 	put_line("identity", cr.identity[0] != '\0' ? cr.identity : "(none)");
 	put_line("rule", cr.rule[0] != '\0' ? cr.rule : "(none)");
-	printf("result: %s\n", explain_verdict(v));
-	if (v == ID_OK) {
+	if (v == ID_OK && put_topic_rules(rules, id, cr.identity) != 0) {
+		printf("result: refused: topic rules\n");
+	} else if (v == ID_OK) {
+		put_limits(rules, cfg, cr.identity);
+		printf("result: %s\n", explain_verdict(v));
 		put_field("username", cr.username);
 		printf("  %-12s %s\n", "password",
 		    cr.has_password ? "(set, not shown)" : "(none)");
@@ -153,6 +244,7 @@ put_mapping(const struct identity_rules *rules, const struct cert_identity
 		/* Exit 0 only when this device would get in. */
 		rc = verified ? 0 : 1;
 	} else {
+		printf("result: %s\n", explain_verdict(v));
 		put_field("why", cr.why);
 	}
 	explicit_bzero(&cr, sizeof(cr));
@@ -197,7 +289,7 @@ explain_run(const struct explain_args *a)
 		printf(" (the TLS handshake would refuse it before any "
 		    "mapping)\n");
 	}
-	rc = put_mapping(rules, &id, a, cv == CERT_OK);
+	rc = put_mapping(rules, cfg, &id, a, cv == CERT_OK);
 	cert_identity_clear(&id);
 out:
 	identity_rules_free(rules);

@@ -17,6 +17,9 @@
                with unknown = reject and a deny = true entry are refused.
   client id    --client-id with require-equal, --mqtt 3 with a client id
                longer than 23 bytes.
+  policy       [policy] rules and [limits] are shown with the placeholders
+               filled for the device; a map entry's own publish list and
+               limits replace them; without [policy], "topic rules: off".
   verification a certificate of another CA: "verification: FAILS" and a
                nonzero exit (the handshake would refuse that device).
   passwd       plain: "username password" with password = base64url
@@ -216,6 +219,40 @@ def main(t):
     explain_case("MQTT 3.1, 24-byte client id", conf, sa[0], 1, lambda o: [
         ("why names the 23-byte limit", "23" in (one(o, "why") or ""))],
         extra=("--client-id", "x" * 24, "--mqtt", "3"))
+
+    t.step("topic rules and limits, filled for the device")
+    pmap = t.write("pmap.ini", "[sensor-42]\npublish = fleet/{cn}/#\n"
+                   "publish_rate = 20\nmax_connections_per_identity = 2\n"
+                   "on_duplicate = refuse\n\n[sensor-a]\n")
+    pol = ("[policy]\npublish = devices/{identity}/#\n"
+           "subscribe = devices/{identity}/#, broadcast/#\n"
+           "[limits]\npublish_rate = 100\npublish_burst = 10\n")
+    conf = t.write("moat-policy.ini", t.ini_text(
+        "127.0.0.1:1883", identity={"source": "cn", "map": pmap,
+                                    "unknown": "reject"})[0] + pol)
+    explain_case("[policy] and [limits]", conf, sa[0], 0, lambda o: [
+        ("publish rule filled: devices/sensor-a/#",
+         field(o, "publish") == ["devices/sensor-a/#"]),
+        ("both subscribe rules, filled",
+         field(o, "subscribe") == ["devices/sensor-a/#", "broadcast/#"]),
+        ("publish rate 100 messages/s, burst 10",
+         one(o, "rate") == "100 messages/s" and
+         one(o, "burst") == "10 messages"),
+        ("connections: no limit", one(o, "connections") == "no limit")])
+    explain_case("the map's own rules and limits", conf, s42[0], 0,
+                 lambda o: [
+        ("the map's publish list, {cn} filled",
+         field(o, "publish") == ["fleet/sensor-42/#"]),
+        ("[policy]'s subscribe list",
+         field(o, "subscribe") == ["devices/sensor-42/#", "broadcast/#"]),
+        ("the map's rate", one(o, "rate") == "20 messages/s"),
+        ("2 connections, refuse",
+         one(o, "connections") == "2 at once, a newer one is refused")])
+    conf = ini("nopolicy", source="cn", unknown="template")
+    explain_case("no [policy]", conf, sa[0], 0, lambda o: [
+        ("topic rules: off", (one(o, "topic rules") or "").startswith(
+            "off (topic policy off: the broker's ACL is the only guard")),
+        ("no publish rule lines", field(o, "publish") == [])])
 
     t.step("a certificate of another CA")
     conf = ini("other", source="cn", unknown="template")
