@@ -109,6 +109,41 @@ up_write(struct conn *c, const uint8_t *p, size_t n)
 	return (0);
 }
 
+/*
+ * Bytes that go to the broker as they are, collected while they follow
+ * each other in the buffer so that a read full of small packets costs one
+ * write, not one per packet.
+ */
+struct span {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* Write what sp holds. Returns 0 or -1 (closed). */
+static int
+span_flush(struct conn *c, struct span *sp)
+{
+	size_t n = sp->n;
+
+	sp->n = 0;
+	return (n > 0 ? up_write(c, sp->p, n) : 0);
+}
+
+/* Add p[0..n) to sp, writing sp first when p does not follow it. */
+static int
+span_add(struct conn *c, struct span *sp, const uint8_t *p, size_t n)
+{
+	if (sp->n > 0 && sp->p + sp->n == p) {
+		sp->n += n;
+		return (0);
+	}
+	if (span_flush(c, sp) != 0)
+		return (-1);
+	sp->p = p;
+	sp->n = n;
+	return (0);
+}
+
 /* The guard said close: DISCONNECT first under MQTT 5 (conn_end). */
 static int
 up_close(struct conn *c, const struct guard_action *act)
@@ -183,9 +218,12 @@ publish_too_large(const struct conn *c, const struct mqtt_frame *f)
 	    f->rem_len > c->max_publish_size);
 }
 
-/* One whole packet the guard must judge. Returns 0 or -1 (closed). */
+/*
+ * One whole packet the guard must judge; what goes on unchanged joins sp.
+ * Returns 0 or -1 (closed).
+ */
 static int
-judge(struct conn *c, const uint8_t *pkt, size_t len)
+judge(struct conn *c, struct span *sp, const uint8_t *pkt, size_t len)
 {
 	struct guard_action act;
 	char detail[TEXT_QUOTE_BUF + 64], q[TEXT_QUOTE_BUF];
@@ -193,10 +231,11 @@ judge(struct conn *c, const uint8_t *pkt, size_t len)
 
 	switch (guard_up(&c->guard, pkt, len, &act)) {
 	case GUARD_FORWARD:
-		r = up_write(c, pkt, len);
+		r = span_add(c, sp, pkt, len);
 		break;
 	case GUARD_FORWARD_REWRITTEN:
-		r = up_write(c, act.out, act.out_len);
+		if ((r = span_flush(c, sp)) == 0)
+			r = up_write(c, act.out, act.out_len);
 		break;
 	case GUARD_ANSWER:
 		r = relay_to_device(c, act.out, act.out_len);
@@ -215,6 +254,8 @@ judge(struct conn *c, const uint8_t *pkt, size_t len)
 			    q, sizeof(q)));
 			act.detail = detail;
 		}
+		if (span_flush(c, sp) != 0)
+			return (-1);
 		return (up_close(c, &act));
 	}
 	if (act.refused != GUARD_KIND_NONE) {
@@ -240,6 +281,7 @@ static ssize_t
 up_packets(struct conn *c, const uint8_t *p, size_t len)
 {
 	uint64_t max = c->snap->cfg->max_packet_size;
+	struct span sp = { NULL, 0 };
 	struct guard_action act;
 	struct mqtt_frame f;
 	enum mqtt_status st;
@@ -249,7 +291,7 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 	while (used < len) {
 		if (c->pass_left > 0) {
 			n = (size_t)min_size(len - used, c->pass_left);
-			if (up_write(c, p + used, n) != 0)
+			if (span_add(c, &sp, p + used, n) != 0)
 				return (-1);
 			c->pass_left -= n;
 			used += n;
@@ -260,7 +302,7 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 		st = mqtt_frame(p + used, len - used, max, &f, &why);
 		if (st == MQTT_TOO_LARGE || st == MQTT_MALFORMED) {
 			(void)guard_up_refuse_frame(&c->guard, st, why, &act);
-			return (up_close(c, &act));
+			goto close;
 		}
 		if (f.hdr_len == 0)
 			break;                  /* the header is not all in */
@@ -268,11 +310,11 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 			(void)guard_up_refuse_frame(&c->guard, MQTT_TOO_LARGE,
 			    "PUBLISH larger than [limits] max_publish_size",
 			    &act);
-			return (up_close(c, &act));
+			goto close;
 		}
 		if (!must_judge(c, &f)) {
 			n = (size_t)min_size(len - used, f.total);
-			if (up_write(c, p + used, n) != 0)
+			if (span_add(c, &sp, p + used, n) != 0)
 				return (-1);
 			c->pass_left = f.total - n;
 			used += n;
@@ -282,11 +324,19 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 		}
 		if (st == MQTT_INCOMPLETE)
 			break;
-		if (judge(c, p + used, f.total) != 0)
+		if (judge(c, &sp, p + used, f.total) != 0)
 			return (-1);
 		used += f.total;
 	}
+	if (span_flush(c, &sp) != 0)
+		return (-1);
 	return ((ssize_t)used);
+
+close:
+	/* What came before the bad packet still goes to the broker. */
+	if (span_flush(c, &sp) != 0)
+		return (-1);
+	return (up_close(c, &act));
 }
 
 /* Keep p[0..n) after what is held; room for the packet it starts. */
