@@ -244,6 +244,9 @@ ca = ca.crt
 [backend]
 address = 127.0.0.1:{broker}
 
+[limits]
+max_connections_per_identity = 1
+
 [identity]
 source = cn
 username = {{identity}}

@@ -47,6 +47,22 @@ enum identity_client_id { IDENTITY_CLIENT_ID(X) };
 #undef X
 
 /*
+ * [limits] on_duplicate (also a key of the identity map): what a new
+ * connection does when its identity already has
+ * max_connections_per_identity. Rows as above.
+ */
+#define LIMITS_ON_DUPLICATE(X)                  \
+	X(REPLACE, "replace")                   \
+	X(REFUSE, "refuse")
+
+#define X(name, text) DUP_##name,
+enum on_duplicate { LIMITS_ON_DUPLICATE(X) };
+#undef X
+
+/* The largest max_connections_per_identity, in moat.ini and the map. */
+#define LIMITS_MAX_CONNS_PER_IDENTITY 1000000
+
+/*
  * [policy] on_denied_publish: what MQTT 3.1.1 devices, which cannot be told
  * no, get for a refused PUBLISH.
  */
@@ -95,8 +111,17 @@ struct config {
 	                                      * per source address */
 	uint64_t max_handshakes;             /* still in the handshake, all
 	                                      * addresses */
+	uint64_t max_conns_per_identity;     /* live with one identity, all
+	                                      * workers; 0: no limit */
+	enum on_duplicate on_duplicate;      /* over that: replace, refuse */
 
 	uint64_t max_connect_size;           /* [limits] bytes */
+	uint64_t max_packet_size;            /* [limits] bytes, after the
+	                                      * CONNECT */
+	uint64_t max_publish_size;           /* [limits] bytes; 0: none */
+	uint64_t publish_rate;               /* [limits] per second; 0: off */
+	uint64_t publish_burst;              /* 0: publish_rate */
+	uint64_t publish_bytes_rate;         /* [limits] per second; 0: off */
 
 	uint64_t workers;                    /* [process] threads; 0: auto,
 	                                      * one per CPU */

@@ -79,6 +79,16 @@ void conn_close_unauthenticated(struct worker *w, enum conn_reason why);
 void conn_end_all(struct worker *w, uint8_t mqtt5_reason,
     enum conn_reason why);
 
+/*
+ * On w's loop: end w's connections that newer ones of their identity
+ * replaced (idconns.h, [limits] on_duplicate = replace) with
+ * conn_end(MQTT_RC_SESSION_TAKEN_OVER, CONN_CLOSE_SESSION_TAKEN_OVER),
+ * the detail naming the newer connection, and connect to the broker
+ * those of w's newer ones whose replaced connections have all closed
+ * (conndup.c).
+ */
+void conn_end_replaced(struct worker *w);
+
 /* Close every connection of w with reason why. */
 void conn_close_all(struct worker *w, enum conn_reason why);
 

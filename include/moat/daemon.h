@@ -23,6 +23,12 @@
  *                                 workers; when it is full a worker closes
  *                                 its own oldest handshake, so the total
  *                                 may pass it by one per worker
+ *   global (a table behind one mutex, idconns.h, taken when a connection
+ *   is accepted at its CONNECT and when it closes, never per packet):
+ *     max_connections_per_identity  live connections of one identity, all
+ *                                 workers; with on_duplicate = replace the
+ *                                 workers holding the older ones are woken
+ *                                 (uv_async) to end them
  *   per worker (each loop alone):
  *     max_handshakes_per_address  per IPv4 address or IPv6 /64, per worker:
  *                                 SO_REUSEPORT spreads one address's

@@ -25,6 +25,7 @@
 
 struct cert_identity;
 struct identity_rules;
+struct policy_set;
 
 enum gate_verdict {
 	GATE_WAIT = 0,
@@ -49,6 +50,11 @@ struct gate_result {
 	uint8_t *out;                   /* malloc'd; the caller wipes and
 	                                 * frees it (it holds a password) */
 	size_t out_len;
+	struct policy_set *policy;      /* the device's topic rules, or
+	                                 * NULL when topic policy is off; the
+	                                 * caller takes it (and sets this to
+	                                 * NULL) or gate_result_release()
+	                                 * frees it */
 	char username[IDENTITY_MAX];    /* mapped names, for the close line */
 	char client_id[IDENTITY_MAX];
 	uint8_t creds_digest[IDENTITY_DIGEST_LEN]; /* identity.h */
@@ -94,7 +100,8 @@ enum conn_reason gate_recheck(const struct identity_rules *rules,
     const uint8_t digest[IDENTITY_DIGEST_LEN], char *detail,
     size_t detaillen);
 
-/* Wipe and free res->out; safe on a cleared or already released res. */
+/* Wipe and free res->out, free res->policy; safe on a cleared or
+ * already released res. */
 void gate_result_release(struct gate_result *res);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moat/config.h"
 #include "moat/text.h"
 
 /* The [identity] enums (source, client_id, password) live in config.h. */
@@ -88,6 +89,17 @@ struct identity_rules *identity_rules_new(const struct config *cfg,
 /* Free the rules (wiping secrets); NULL does nothing. */
 void identity_rules_free(struct identity_rules *r);
 
+struct policy_rules;
+
+/*
+ * The topic rules for identity (a value identity_map() accepted): its map
+ * entry's publish and subscribe lists where it sets them, else [policy]'s.
+ * Returns 1 with out filled (strings borrowed from r), or 0 when topic
+ * policy is off.
+ */
+int identity_policy_rules(const struct identity_rules *r,
+    const char *identity, struct policy_rules *out);
+
 /*
  * Map a certificate to credentials. device_cid is the client id the device
  * sent (len may be 0); level is its MQTT protocol level (3 limits client
@@ -154,5 +166,14 @@ int identity_text_check(const char *s, size_t len, int acl, char *problem,
  */
 const char *identity_echo(const char *s, size_t len, char *buf,
     size_t buflen);
+
+/*
+ * The [limits] max_connections_per_identity (0: none) and on_duplicate
+ * that hold for the identity value identity: those of its entry in the
+ * map where it sets them, else cfg's. r may be NULL (cfg's then).
+ */
+void identity_conn_limit(const struct identity_rules *r,
+    const struct config *cfg, const char *identity, uint64_t *max,
+    enum on_duplicate *dup);
 
 #endif

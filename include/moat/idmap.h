@@ -2,9 +2,10 @@
 /*
  * The identity map: the file named by [identity] map = FILE, one INI
  * section per device identity with optional username, password, client_id
- * and deny keys, and the topic rule lists publish and subscribe
- * (policy.h). idmap_parse() takes the file's bytes, checks every line
- * the way inih will read it, and returns the entries sorted by identity for
+ * and deny keys, the topic rule lists publish and subscribe (policy.h),
+ * and the [limits] keys max_connections_per_identity and on_duplicate.
+ * idmap_parse() takes the file's bytes, checks every line the way inih
+ * will read it, and returns the entries sorted by identity for
  * idmap_lookup()'s bsearch; a bad map yields "FILE:LINE: what is wrong" for
  * the earliest problem and no map. Pure: no files, no global state.
  */
@@ -12,6 +13,7 @@
 #define MOAT_IDMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct policy_rules;
@@ -19,7 +21,7 @@ struct policy_rules;
 /* A map bigger than this (about a million devices) is the wrong file. */
 #define IDMAP_FILE_MAX (64 * 1024 * 1024)
 
-/* One [section] of the map file. Absent keys are NULL. */
+/* One [section] of the map file. Absent keys are NULL (numbers: -1). */
 struct idmap_entry {
 	char *name;              /* the identity value */
 	char *username;
@@ -29,6 +31,8 @@ struct idmap_entry {
 	char *publish;           /* topic rule lists (policy.h): "" allows */
 	char *subscribe;         /* nothing; NULL: the [policy] list */
 	int policy_line;         /* line of the first of the two, or 0 */
+	int64_t max_conns;       /* max_connections_per_identity; 0: none */
+	int on_duplicate;        /* enum on_duplicate (config.h) */
 	int line;                /* line of "[name]" */
 };
 
@@ -53,12 +57,12 @@ const struct idmap_entry *idmap_lookup(const struct idmap *map,
 
 /*
  * The topic rules for an identity: each of entry's publish and subscribe
- * keys replaces the [policy] list of cfg. entry may be NULL (no entry, or
- * the template). Returns 1 with out filled (pointing into cfg and entry,
- * valid as long as they are), or 0 when topic policy is off (no [policy]
- * rules: the broker's ACL is the only guard).
+ * keys replaces the [policy] list in base. entry may be NULL (no entry,
+ * or the template). Returns 1 with out filled (pointing into base and
+ * entry, valid as long as they are), or 0 when base is NULL: topic policy
+ * is off (no [policy] rules: the broker's ACL is the only guard).
  */
-int idmap_policy_rules(const struct config *cfg,
+int idmap_policy_rules(const struct policy_rules *base,
     const struct idmap_entry *entry, struct policy_rules *out);
 
 /*

@@ -70,6 +70,7 @@
 #define MQTT_RC_SERVER_UNAVAILABLE         0x88
 #define MQTT_RC_BAD_AUTH_METHOD            0x8C
 #define MQTT_RC_PACKET_TOO_LARGE           0x95
+#define MQTT_RC_QUOTA_EXCEEDED             0x97
 #define MQTT_RC_SERVER_SHUTTING_DOWN       0x8B
 #define MQTT_RC_SESSION_TAKEN_OVER         0x8E
 #define MQTT_RC_ADMINISTRATIVE_ACTION      0x98

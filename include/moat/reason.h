@@ -12,6 +12,7 @@
 	X(SHUTDOWN, "shutdown")                                 \
 	X(TOO_MANY_HANDSHAKES, "too_many_handshakes")           \
 	X(TOO_MANY_CONNECTIONS, "too_many_connections")         \
+	X(TOO_MANY_PER_IDENTITY, "too_many_per_identity")       \
 	X(HANDSHAKE_TIMEOUT, "handshake_timeout")               \
 	X(TLS_HANDSHAKE_FAILED, "tls_handshake_failed")         \
 	X(TLS_ERROR, "tls_error")                               \
@@ -38,6 +39,7 @@
 	X(NO_MEMORY, "out_of_memory")                          \
 	X(REVOKED, "revoked")                                   \
 	X(CREDENTIALS_CHANGED, "credentials_changed")           \
+	X(SESSION_TAKEN_OVER, "session_taken_over")             \
 	X(LIFETIME, "lifetime")                                 \
 	X(CERT_EXPIRED, "cert_expired")
 

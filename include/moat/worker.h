@@ -20,10 +20,12 @@
 #include <uv.h>
 
 #include "moat/config.h"
+#include "moat/guard.h"
 #include "moat/reason.h"
 
 struct admit;
 struct conn;
+struct idconns;
 struct snapshot;
 struct worker;
 
@@ -46,6 +48,7 @@ struct worker_conn_ops {
 	void (*drain)(struct worker *w);  /* close what is not yet live */
 	void (*end_all)(struct worker *w); /* end the live ones (0x8B) */
 	char *(*list)(struct worker *w, unsigned limit); /* conn_list_json */
+	void (*replaced)(struct worker *w); /* conn_end_replaced */
 };
 
 /* Steps of a graceful stop, posted by the daemon (worker_post_drain). */
@@ -64,6 +67,8 @@ struct worker_shared {
 	uint64_t heartbeat_ms;        /* each loop beats this often; 0: off */
 	uv_async_t *listed;           /* on the control loop: a worker
 	                               * answered worker_post_list() */
+	struct idconns *idconns;      /* live connections by identity, all
+	                               * workers (idconns.h); NULL: none */
 };
 
 /* Counters of one worker: written by its loop only, read by anyone. */
@@ -79,6 +84,10 @@ struct worker_counters {
 	 * certificate's days left fell in when the handshake ended. */
 	atomic_uint_fast64_t days_left[WORKER_NDAYS];
 	atomic_uint_fast64_t days_sum;      /* their days left, summed */
+	atomic_uint_fast64_t refused_packets[GUARD_NKINDS]; /* by the
+	                                     * guard, by kind (guard.h) */
+	atomic_uint_fast64_t throttled_ms;  /* devices not read: over a
+	                                     * publish rate */
 };
 
 struct worker {
@@ -95,6 +104,7 @@ struct worker {
 	_Atomic(char *) list_reply;   /* its answer, taken by
 	                               * worker_take_list() */
 	atomic_int list_done;         /* list_reply is set (maybe NULL) */
+	atomic_int replaced_posted;   /* connections of w were replaced */
 	enum worker_drain drained;    /* the steps taken (own loop only) */
 	struct worker_shared *shared;
 	struct snapshot *snap;        /* current snapshot (one reference) */
@@ -167,6 +177,12 @@ void worker_post_drain(struct worker *w, enum worker_drain step);
  * at a time per worker.
  */
 void worker_post_list(struct worker *w, unsigned limit);
+
+/*
+ * From any thread: some of w's connections were replaced by newer ones of
+ * their identity (idconns.h); w ends them on its loop (the op replaced).
+ */
+void worker_post_replaced(struct worker *w);
 
 /* w's answer: 1 with *json (the caller frees it; NULL when w ran out of
  * memory), or 0 when w has not answered yet. */

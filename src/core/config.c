@@ -24,6 +24,7 @@
 #include "moat/addr.h"
 #include "moat/config.h"
 #include "moat/inifile.h"
+#include "moat/mqtt.h"
 #include "moat/policy.h"
 #include "moat/text.h"
 
@@ -167,11 +168,19 @@ static const struct opt_value log_formats[] = {
 	{ NULL, 0 },
 };
 
+static const struct opt_value on_duplicates[] = {
+#define X(name, text) { text, DUP_##name },
+	LIMITS_ON_DUPLICATE(X)
+#undef X
+	{ NULL, 0 },
+};
+
 /* Enums are stored through an int *. */
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_source) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum identity_client_id) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum on_duplicate) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum policy_on_denied) == sizeof(int), "enum size");
 
 #define OFF(f) offsetof(struct config, f)
@@ -402,6 +411,39 @@ static const struct opt opts[] = {
 		    "must open 1024 connections within one device's "
 		    "handshake to push it out (1 to 1000000).",
 	}, {
+		.section = "limits", .key = "max_connections_per_identity",
+		.type = OPT_COUNT, .offset = OFF(max_conns_per_identity),
+		.min = 0, .max = LIMITS_MAX_CONNS_PER_IDENTITY, .def = "0",
+		.arg = "NUMBER | 0",
+		.what = "a number such as 1, or 0 for no limit",
+		.help = "Most connections one identity may have open at once "
+		    "after its CONNECT, across all workers; on_duplicate says "
+		    "what a connection beyond it does. One device usually "
+		    "needs one: a second is a stolen certificate, a clone, or "
+		    "a device reconnecting before its old connection timed "
+		    "out. 0 (the default) means no limit. Otherwise 1 to "
+		    "1000000. An identity's entry in the map may set its own "
+		    "(max_connections_per_identity = N there). A reload "
+		    "applies a changed limit to new connections; open ones "
+		    "stay, but count.",
+	}, {
+		.section = "limits", .key = "on_duplicate", .type = OPT_ENUM,
+		.offset = OFF(on_duplicate), .def = "replace",
+		.values = on_duplicates, .arg = "replace | refuse",
+		.what = "replace or refuse",
+		.help = "What happens when a connection would exceed "
+		    "max_connections_per_identity. replace (the default): the "
+		    "new connection goes on to the broker and the oldest of "
+		    "that identity is closed (reason=session_taken_over; MQTT "
+		    "5 devices first receive DISCONNECT 0x8E, session taken "
+		    "over), so a device that reconnects after a network "
+		    "change is never locked out by its own stale connection. "
+		    "refuse: the new connection gets CONNACK 0x03 (server "
+		    "unavailable; MQTT 5: 0x97, quota exceeded) and is closed "
+		    "(reason=too_many_per_identity), so a cloned certificate "
+		    "cannot push the device off. An identity's entry in the "
+		    "map may set its own.",
+	}, {
 		.section = "limits", .key = "max_connect_size",
 		.type = OPT_COUNT, .offset = OFF(max_connect_size),
 		.min = 256, .max = 16 * 1024 * 1024, .def = "65536",
@@ -412,6 +454,57 @@ static const struct opt opts[] = {
 		    "authorised to the broker, so this bounds what an "
 		    "unauthorised peer can make moat allocate. Larger "
 		    "CONNECTs get CONNACK 0x95 (MQTT 5) or are closed.",
+	}, {
+		.section = "limits", .key = "max_packet_size",
+		.type = OPT_COUNT, .offset = OFF(max_packet_size),
+		.min = 1024, .max = MQTT_REMAINING_MAX + 5, .def = "1048576",
+		.arg = "BYTES", .what = "a size in bytes such as 1048576",
+		.help = "Largest MQTT packet a device may send after its "
+		    "CONNECT, in bytes, fixed header included (1024 to "
+		    "268435460, MQTT's own limit). moat reads every packet "
+		    "a device sends; one it must judge whole (a PUBLISH "
+		    "under topic policy, a SUBSCRIBE) is held in memory "
+		    "until it is, so this bounds what one device can make "
+		    "moat hold. A larger packet closes the connection "
+		    "(MQTT 5: DISCONNECT 0x95, packet too large). The "
+		    "default, 1 MiB, fits telemetry and small firmware "
+		    "chunks.",
+	}, {
+		.section = "limits", .key = "max_publish_size",
+		.type = OPT_COUNT, .offset = OFF(max_publish_size),
+		.max = MQTT_REMAINING_MAX, .flags = OPT_ZERO_OK,
+		.def = "0", .arg = "BYTES",
+		.what = "a size in bytes such as 65536, or 0 for none",
+		.help = "Largest PUBLISH a device may send, in bytes after "
+		    "the fixed header (topic, properties and payload); a "
+		    "larger one closes the connection (MQTT 5: DISCONNECT "
+		    "0x95). 0 (the default) leaves only max_packet_size.",
+	}, {
+		.section = "limits", .key = "publish_rate",
+		.type = OPT_COUNT, .offset = OFF(publish_rate),
+		.max = 1000000, .flags = OPT_ZERO_OK, .def = "0",
+		.arg = "NUMBER", .what = "messages per second, or 0 for none",
+		.help = "PUBLISH packets a connection may send per second, "
+		    "on average. Over it, moat stops reading from the "
+		    "device until the rate allows more, so TCP slows it "
+		    "down: nothing is dropped and nothing disconnected. 0 "
+		    "(the default) means no limit; otherwise 1 to 1000000.",
+	}, {
+		.section = "limits", .key = "publish_burst",
+		.type = OPT_COUNT, .offset = OFF(publish_burst),
+		.max = 1000000, .flags = OPT_ZERO_OK, .def = "0",
+		.arg = "NUMBER", .what = "a number of messages, or 0",
+		.help = "PUBLISH packets a device may send at once, above "
+		    "publish_rate, after it has been quiet. 0 (the default) "
+		    "allows one second's worth, publish_rate messages.",
+	}, {
+		.section = "limits", .key = "publish_bytes_rate",
+		.type = OPT_COUNT, .offset = OFF(publish_bytes_rate),
+		.max = 1000000000, .flags = OPT_ZERO_OK, .def = "0",
+		.arg = "BYTES", .what = "bytes per second, or 0 for none",
+		.help = "PUBLISH bytes a connection may send per second "
+		    "(one second's worth at once), slowed like "
+		    "publish_rate. 0 (the default) means no limit.",
 	}, {
 		.section = "identity", .key = "source", .type = OPT_ENUM,
 		.offset = OFF(id_source), .def = "cn", .values = id_sources,

@@ -22,6 +22,7 @@
 #include "moat/gate.h"
 #include "moat/identity.h"
 #include "moat/mqtt.h"
+#include "moat/policy.h"
 #include "moat/text.h"
 
 /*
@@ -47,6 +48,7 @@ enum refusal {
 	REF_AUTH_METHOD,
 	REF_CLIENT_ID,
 	REF_IDENTITY,
+	REF_WILL_TOPIC,
 	REF_ENCODE,
 	REF_NO_MEMORY,
 };
@@ -72,6 +74,9 @@ static const struct {
 	    1, MQTT_CONNACK_V3_REFUSED_IDENTIFIER,
 	    1, MQTT_RC_CLIENT_ID_NOT_VALID },
 	[REF_IDENTITY] = { CONN_CLOSE_IDENTITY_REFUSED,
+	    1, MQTT_CONNACK_V3_NOT_AUTHORIZED,
+	    1, MQTT_RC_NOT_AUTHORIZED },
+	[REF_WILL_TOPIC] = { CONN_CLOSE_TOPIC_REFUSED,
 	    1, MQTT_CONNACK_V3_NOT_AUTHORIZED,
 	    1, MQTT_RC_NOT_AUTHORIZED },
 	/* Not the device's fault, or nothing a CONNACK could explain. */
@@ -179,6 +184,45 @@ rewrite(struct gate_result *res, struct mqtt_connect *pc,
 	return (res->verdict);
 }
 
+/*
+ * Topic policy, once the identity maps: the device's rules with their
+ * placeholders filled (kept in res->policy for the connection), and its
+ * Will, which the broker would publish for it, held to the publish rules
+ * like any PUBLISH. Returns GATE_FORWARD to go on, or the refusal.
+ */
+static enum gate_verdict
+topic_rules(struct gate_result *res, const struct mqtt_connect *pc,
+    const struct identity_rules *rules, const struct cert_identity *id)
+{
+	struct policy_rules pr;
+	struct policy_values pv;
+	char err[GATE_DETAIL_MAX - 64], q[TEXT_QUOTE_BUF];
+	char detail[GATE_DETAIL_MAX];
+
+	if (!identity_policy_rules(rules, res->identity, &pr))
+		return (GATE_FORWARD);
+	pv.identity = res->identity;
+	pv.cn = id->cn;
+	pv.serial = id->serial;
+	pv.fingerprint = id->fingerprint;
+	if ((res->policy = policy_expand(&pr, &pv, err, sizeof(err))) ==
+	    NULL) {
+		snprintf(detail, sizeof(detail), "topic rules: %s", err);
+		return (refuse(res, REF_IDENTITY, detail));
+	}
+	if ((pc->flags & MQTT_CF_WILL) && !policy_may_publish(res->policy,
+	    pc->will_topic.p, pc->will_topic.len)) {
+		snprintf(detail, sizeof(detail), "the Will topic \"%s\" is "
+		    "not allowed by the publish rules", text_quote((const char *)
+		    pc->will_topic.p, pc->will_topic.len, TEXT_QUOTE_MAX,
+		    TEXT_QUOTE_ESCAPES, q, sizeof(q)));
+		policy_set_free(res->policy);
+		res->policy = NULL;
+		return (refuse(res, REF_WILL_TOPIC, detail));
+	}
+	return (GATE_FORWARD);
+}
+
 /* A whole, well-formed CONNECT: map the certificate and rewrite. */
 static enum gate_verdict
 decide(struct gate_result *res, struct mqtt_connect *pc,
@@ -203,7 +247,7 @@ decide(struct gate_result *res, struct mqtt_connect *pc,
 	snprintf(res->identity, sizeof(res->identity), "%s", cr.identity);
 	if (v != ID_OK)
 		gv = identity_refusal(res, v, &cr);
-	else
+	else if ((gv = topic_rules(res, pc, rules, id)) == GATE_FORWARD)
 		gv = rewrite(res, pc, &cr, rest, nrest);
 	explicit_bzero(&cr, sizeof(cr));
 	return (gv);
@@ -268,7 +312,11 @@ gate_recheck(const struct identity_rules *rules,
 void
 gate_result_release(struct gate_result *res)
 {
-	if (res == NULL || res->out == NULL)
+	if (res == NULL)
+		return;
+	policy_set_free(res->policy);
+	res->policy = NULL;
+	if (res->out == NULL)
 		return;
 	text_wipe_free(res->out, res->out_len);
 	res->out = NULL;

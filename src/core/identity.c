@@ -43,6 +43,7 @@
 #include "moat/identity.h"
 #include "moat/idmap.h"
 #include "moat/inifile.h"
+#include "moat/policy.h"
 #include "moat/text.h"
 
 /* Secret and password files are small. */
@@ -69,6 +70,9 @@ struct identity_rules {
 	enum identity_client_id cid;
 	int unknown_template;
 	struct idmap *map;       /* NULL: no map = FILE */
+	int policy_on;           /* [policy] has rules: policy is set */
+	struct policy_rules policy; /* its lists (owned), checked by
+	                          * config.c */
 };
 
 /* What a template's placeholders stand for. */
@@ -561,6 +565,14 @@ identity_rules_new(const struct config *cfg, char *err, size_t errlen)
 		    "verified the template credentials");
 		goto fail;
 	}
+	if (idmap_policy_check(r->map, cfg, err, errlen) != 0)
+		goto fail;
+	if ((r->policy_on = cfg->policy_on) != 0 &&
+	    ((r->policy.publish = strdup(cfg->policy_publish)) == NULL ||
+	    (r->policy.subscribe = strdup(cfg->policy_subscribe)) == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return (r);
 
 fail:
@@ -579,7 +591,17 @@ identity_rules_free(struct identity_rules *r)
 	text_wipe_free(r->secret, r->secret_len);
 	text_free_secret(r->password);
 	idmap_free(r->map);
+	free((char *)r->policy.publish);
+	free((char *)r->policy.subscribe);
 	text_wipe_free(r, sizeof(*r));
+}
+
+int
+identity_policy_rules(const struct identity_rules *r, const char *identity,
+    struct policy_rules *out)
+{
+	return (idmap_policy_rules(r->policy_on ? &r->policy : NULL,
+	    idmap_lookup(r->map, identity), out));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1071,4 +1093,17 @@ identity_creds_digest(const struct identity_creds *cr,
 		rc = 0;
 	wc_Sha256Free(&h);
 	return (rc);
+}
+
+void
+identity_conn_limit(const struct identity_rules *r, const struct config *cfg,
+    const char *identity, uint64_t *max, enum on_duplicate *dup)
+{
+	const struct idmap_entry *e = r != NULL ? idmap_lookup(r->map,
+	    identity) : NULL;
+
+	*max = e != NULL && e->max_conns >= 0 ? (uint64_t)e->max_conns :
+	    cfg->max_conns_per_identity;
+	*dup = e != NULL && e->on_duplicate >= 0 ?
+	    (enum on_duplicate)e->on_duplicate : cfg->on_duplicate;
 }

@@ -32,6 +32,18 @@ struct idmap {
 	size_t n;
 };
 
+enum map_key {
+	MK_USERNAME,
+	MK_PASSWORD,
+	MK_CLIENT_ID,
+	MK_DENY,
+	MK_PUBLISH,
+	MK_SUBSCRIBE,
+	MK_MAX_CONNS,
+	MK_ON_DUPLICATE,
+	MK_NKEYS
+};
+
 struct mapload {
 	struct inifile ini;
 	char err[MSG_MAX];       /* ini's first error */
@@ -39,7 +51,7 @@ struct mapload {
 	size_t n;
 	size_t cap;
 	struct idmap_entry *cur; /* the section being read, or NULL */
-	int key_line[6];         /* where cur's keys were set, by map_key */
+	int key_line[MK_NKEYS];  /* where cur's keys were set */
 };
 
 /* Quote a value from the map for a message. */
@@ -123,19 +135,12 @@ map_section(void *user, const char *s, size_t n)
 		return;
 	}
 	e->line = ld->ini.lineno;
+	e->max_conns = -1;
+	e->on_duplicate = -1;
 	ld->n++;
 	ld->cur = e;
 	memset(ld->key_line, 0, sizeof(ld->key_line));
 }
-
-enum map_key {
-	MK_USERNAME,
-	MK_PASSWORD,
-	MK_CLIENT_ID,
-	MK_DENY,
-	MK_PUBLISH,
-	MK_SUBSCRIBE,
-};
 
 static const char *const map_keys[] = {
 	[MK_USERNAME] = "username",
@@ -144,6 +149,8 @@ static const char *const map_keys[] = {
 	[MK_DENY] = "deny",
 	[MK_PUBLISH] = "publish",
 	[MK_SUBSCRIBE] = "subscribe",
+	[MK_MAX_CONNS] = "max_connections_per_identity",
+	[MK_ON_DUPLICATE] = "on_duplicate",
 };
 
 _Static_assert(sizeof(map_keys) / sizeof(map_keys[0]) <=
@@ -158,6 +165,56 @@ map_store(struct mapload *ld, char **slot, const char *value)
 		return (-1);
 	}
 	return (0);
+}
+
+/* max_connections_per_identity = N: 0 (no limit) up to what [limits]
+ * allows, digits only. 0 or -1 (error recorded). */
+static int
+map_max_conns(struct mapload *ld, struct idmap_entry *e, const char *value)
+{
+	char e1[TEXT_QUOTE_BUF];
+	const char *p;
+	int64_t v = 0;
+
+	for (p = value; *p != '\0'; p++) {
+		if (!isdigit((unsigned char)*p) ||
+		    v > LIMITS_MAX_CONNS_PER_IDENTITY)
+			break;
+		v = v * 10 + (*p - '0');
+	}
+	if (*p != '\0' || v > LIMITS_MAX_CONNS_PER_IDENTITY) {
+		ini_fail(ld, "max_connections_per_identity = \"%s\": write a "
+		    "number from 1 to %d, or 0 for no limit on this identity",
+		    quote(value, strlen(value), e1, sizeof(e1)),
+		    LIMITS_MAX_CONNS_PER_IDENTITY);
+		return (-1);
+	}
+	e->max_conns = v;
+	return (0);
+}
+
+/* on_duplicate = replace | refuse, the words of [limits]. 0 or -1. */
+static int
+map_on_duplicate(struct mapload *ld, struct idmap_entry *e,
+    const char *value)
+{
+	static const char *const names[] = {
+#define X(name, text) [DUP_##name] = text,
+		LIMITS_ON_DUPLICATE(X)
+#undef X
+	};
+	char e1[TEXT_QUOTE_BUF];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(value, names[i]) == 0) {
+			e->on_duplicate = (int)i;
+			return (0);
+		}
+	ini_fail(ld, "on_duplicate = \"%s\": write on_duplicate = replace or "
+	    "on_duplicate = refuse", quote(value, strlen(value), e1,
+	    sizeof(e1)));
+	return (-1);
 }
 
 /*
@@ -212,7 +269,8 @@ map_pair(void *user, const char *section, const char *name,
 			break;
 	if (k == sizeof(map_keys) / sizeof(map_keys[0])) {
 		ini_fail(ld, "unknown key \"%s\" in [%s]; known keys: username, "
-		    "password, client_id, deny, publish, subscribe",
+		    "password, client_id, deny, publish, subscribe, "
+		    "max_connections_per_identity, on_duplicate",
 		    quote(name, strlen(name), e1, sizeof(e1)), e->name);
 		return (0);
 	}
@@ -250,6 +308,10 @@ map_pair(void *user, const char *section, const char *name,
 			return (0);
 		}
 		return (map_store(ld, &e->password, value) == 0);
+	case MK_MAX_CONNS:
+		return (map_max_conns(ld, e, value) == 0);
+	case MK_ON_DUPLICATE:
+		return (map_on_duplicate(ld, e, value) == 0);
 	default:
 		if (strcmp(value, "true") == 0)
 			e->deny = 1;
@@ -369,15 +431,15 @@ first_policy(const struct idmap *map)
 }
 
 int
-idmap_policy_rules(const struct config *cfg, const struct idmap_entry *entry,
-    struct policy_rules *out)
+idmap_policy_rules(const struct policy_rules *base,
+    const struct idmap_entry *entry, struct policy_rules *out)
 {
-	if (!cfg->policy_on)
+	if (base == NULL)
 		return (0);
 	out->publish = entry != NULL && entry->publish != NULL ?
-	    entry->publish : cfg->policy_publish;
+	    entry->publish : base->publish;
 	out->subscribe = entry != NULL && entry->subscribe != NULL ?
-	    entry->subscribe : cfg->policy_subscribe;
+	    entry->subscribe : base->subscribe;
 	return (1);
 }
 

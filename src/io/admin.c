@@ -316,6 +316,7 @@ serve_readyz(struct client *cl)
 struct totals {
 	uint64_t open, accepted, refused, up, down, days_sum;
 	uint64_t state[CONN_NSTATES];
+	uint64_t refused_packets[GUARD_NKINDS], throttled_ms;
 	uint64_t closed[CONN_NREASONS];
 	uint64_t days[WORKER_NDAYS];
 };
@@ -345,6 +346,9 @@ sum_workers(const struct admin_view *v, struct totals *t)
 			t->closed[j] += load(&c->closed[j]);
 		for (j = 0; j < CONN_NSTATES; j++)
 			t->state[j] += load(&c->state[j]);
+		for (j = 0; j < GUARD_NKINDS; j++)
+			t->refused_packets[j] += load(&c->refused_packets[j]);
+		t->throttled_ms += load(&c->throttled_ms);
 		for (j = 0; j < WORKER_NDAYS; j++)
 			t->days[j] += load(&c->days_left[j]);
 	}
@@ -369,6 +373,7 @@ static int
 is_connect_refusal(enum conn_reason r)
 {
 	return (r == CONN_CLOSE_TOO_MANY_CONNECTIONS ||
+	    r == CONN_CLOSE_TOO_MANY_PER_IDENTITY ||
 	    r == CONN_CLOSE_CONNECT_TIMEOUT ||
 	    r == CONN_CLOSE_MQTT_NOT_CONNECT ||
 	    r == CONN_CLOSE_MQTT_MALFORMED ||
@@ -423,12 +428,32 @@ metrics_connections(struct body *b, const struct totals *t)
 	by_reason(b, "moat_connect_refused_total", "Connections refused "
 	    "after the handshake or at the MQTT CONNECT, by reason.", t,
 	    is_connect_refusal);
-	family(b, "moat_bytes_total", "counter", "Bytes forwarded by "
-	    "closed connections: up is device to broker, down broker to "
-	    "device.");
+	family(b, "moat_bytes_total", "counter", "Bytes forwarded: up is "
+	    "device to broker, down broker to device.");
 	body_add(b, "moat_bytes_total{direction=\"up\"} %llu\n"
 	    "moat_bytes_total{direction=\"down\"} %llu\n",
 	    (unsigned long long)t->up, (unsigned long long)t->down);
+}
+
+/* The guard's refusals and the flood guard's pauses. */
+static void
+metrics_packets(struct body *b, const struct totals *t)
+{
+	unsigned k;
+
+	family(b, "moat_packets_refused_total", "counter", "Packets moat "
+	    "refused after the CONNECT, by kind: publish and subscribe "
+	    "(topic policy; one per refused filter), connect (a second "
+	    "CONNECT), auth, malformed, too_large, protocol.");
+	for (k = 1; k < GUARD_NKINDS; k++)
+		body_add(b, "moat_packets_refused_total{kind=\"%s\"} %llu\n",
+		    guard_kind_name((enum guard_kind)k),
+		    (unsigned long long)t->refused_packets[k]);
+	family(b, "moat_publish_throttled_seconds_total", "counter",
+	    "Time devices were not read because they were over a publish "
+	    "rate, summed over connections.");
+	body_add(b, "moat_publish_throttled_seconds_total %.3f\n",
+	    (double)t->throttled_ms / 1000.0);
 }
 
 static void
@@ -508,6 +533,7 @@ serve_metrics(struct client *cl)
 
 	sum_workers(v, &t);
 	metrics_connections(&b, &t);
+	metrics_packets(&b, &t);
 	metrics_days_left(&b, &t);
 	metrics_process(&b, v);
 	if (b.failed || b.p == NULL)

@@ -73,8 +73,8 @@ static void set_dev_reading(struct conn *c, int on);
  * TLS and rx, and read again unless conn_pump_up() found another reason to
  * pause (it re-checks both queues).
  */
-static void
-resume_device(struct conn *c)
+void
+conn_resume_device(struct conn *c)
 {
 	if (!c->up.paused || c->st == CONN_ST_HANDSHAKE ||
 	    c->st >= CONN_ST_DRAINING || c->ending)
@@ -125,7 +125,7 @@ down_drained(struct pipe *p)
 		return;
 	}
 	/* ...and the device itself, if its own backlog paused it. */
-	resume_device(c);
+	conn_resume_device(c);
 }
 
 static void
@@ -141,7 +141,7 @@ up_failed(struct pipe *p, int status)
 static void
 up_drained(struct pipe *p)
 {
-	resume_device(p->owner);
+	conn_resume_device(p->owner);
 }
 
 /* --- TLS I/O over the device socket ------------------------------------ */
@@ -302,16 +302,23 @@ send_connack(struct conn *c, uint8_t level, uint8_t code)
 }
 
 void
-conn_refuse_unavailable(struct conn *c, enum conn_reason why,
-    const char *detail)
+conn_refuse(struct conn *c, uint8_t v3_code, uint8_t v5_code,
+    enum conn_reason why, const char *detail)
 {
 	/* Levels moat does not speak are answered in the 3.1.1 form. */
 	if (c->mqtt_level == MQTT_LEVEL_5)
-		send_connack(c, MQTT_LEVEL_5, MQTT_RC_SERVER_UNAVAILABLE);
+		send_connack(c, MQTT_LEVEL_5, v5_code);
 	else
-		send_connack(c, MQTT_LEVEL_311,
-		    MQTT_CONNACK_V3_SERVER_UNAVAILABLE);
+		send_connack(c, MQTT_LEVEL_311, v3_code);
 	conn_close(c, why, detail);
+}
+
+void
+conn_refuse_unavailable(struct conn *c, enum conn_reason why,
+    const char *detail)
+{
+	conn_refuse(c, MQTT_CONNACK_V3_SERVER_UNAVAILABLE,
+	    MQTT_RC_SERVER_UNAVAILABLE, why, detail);
 }
 
 /* Keep a printable copy of a mapped name for the close line. */
@@ -359,6 +366,7 @@ static int
 take_connect(struct conn *c)
 {
 	struct gate_result res;
+	int wait;
 
 	switch (gate_connect((const uint8_t *)c->pend, c->pend_len,
 	    (size_t)c->snap->cfg->max_connect_size, c->snap->ident, &c->cert,
@@ -381,20 +389,28 @@ take_connect(struct conn *c)
 	c->client_id = dup_name(res.client_id);
 	c->device_cid = dup_name(res.device_cid);
 	memcpy(c->creds_digest, res.creds_digest, sizeof(c->creds_digest));
+	if (relay_start(c, &res) != 0) {
+		gate_result_release(&res);
+		conn_close(c, CONN_CLOSE_NO_MEMORY, "the rate limits");
+		return (-1);
+	}
 	if (pend_take(c, &res) != 0) {
 		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the CONNECT");
 		return (-1);
 	}
+	if ((wait = conn_dup_join(c)) < 0)
+		return (-1);
 	conn_enter(c, CONN_ST_CONNECTING);
-	upstream_connect(c);
+	if (wait == 0)
+		upstream_connect(c);
 	return (c->st >= CONN_ST_DRAINING ? -1 : 0);
 }
 
 /*
  * The up pipe's hook: decrypted device bytes on their way to the broker.
  * The CONNECT stage first, then held in pend until the broker connection
- * is up, then written straight through. Returns 0, or -1 when the
- * connection was closed.
+ * is up, then packet by packet through the relay (relay.c). Returns 0,
+ * or -1 when the connection was closed.
  */
 static int
 up_hook(struct pipe *p, const char *data, size_t len)
@@ -410,16 +426,12 @@ up_hook(struct pipe *p, const char *data, size_t len)
 			return (take_connect(c));
 		return (0);
 	}
-	if (pipe_write(&c->up, data, len) != 0) {
-		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
-		return (-1);
-	}
-	return (0);
+	return (relay_up(c, (const uint8_t *)data, len));
 }
 
 /* conn_end() at a boundary: the DISCONNECT, then the one teardown. */
-static void
-end_now(struct conn *c)
+void
+conn_end_now(struct conn *c)
 {
 	uint8_t pkt[4];
 	size_t n;
@@ -431,30 +443,18 @@ end_now(struct conn *c)
 
 /*
  * The down pipe's hook: the broker's bytes, passed through to the device
- * over TLS, their packet boundaries tracked so that moat may put its own
- * DISCONNECT between two packets. Once conn_end() waits for a boundary,
- * only the rest of the current packet goes through. Reading the broker
- * pauses while the queue towards the device is above the high-water mark.
- * Returns 0, or -1 when closed.
+ * over TLS by the relay (relay.c), which tracks their packet boundaries so
+ * that moat may put its own packets (an answer, a DISCONNECT) between two
+ * of them. Reading the broker pauses while the queue towards the device is
+ * above the high-water mark. Returns 0, or -1 when closed.
  */
 static int
 down_hook(struct pipe *p, const char *data, size_t len)
 {
 	struct conn *c = p->owner;
-	char e[128];
 
-	len = mqtt_tracker_feed(&c->down_mqtt, (const uint8_t *)data, len,
-	    c->ending);
-	if (len > 0 && tls_write(c->tls, data, len) != TLS_DONE) {
-		conn_close(c, c->dev_dead ? CONN_CLOSE_DEVICE_RESET :
-		    CONN_CLOSE_TLS_ERROR, tls_session_error(c->tls, e,
-		    sizeof(e)));
+	if (relay_down(c, (const uint8_t *)data, len) != 0)
 		return (-1);
-	}
-	if (c->ending && mqtt_tracker_at_boundary(&c->down_mqtt)) {
-		end_now(c);
-		return (-1);
-	}
 	if (pipe_full(&c->down))
 		(void)pipe_read(&c->down, 0);
 	return (0);
@@ -475,8 +475,11 @@ conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
 	c->end_why = why;
 	if (detail != NULL)
 		snprintf(c->detail, sizeof(c->detail), "%s", detail);
-	if (mqtt_tracker_at_boundary(&c->down_mqtt)) {
-		end_now(c);
+	/* Between two of the broker's packets, and never before its
+	 * CONNACK: a DISCONNECT must not be the device's first packet. */
+	if (c->down_mqtt.first_done &&
+	    mqtt_tracker_at_boundary(&c->down_mqtt)) {
+		conn_end_now(c);
 		return;
 	}
 	/*
@@ -537,7 +540,7 @@ up_room(struct conn *c)
 	if (c->st == CONN_ST_AWAIT_CONNECT || c->st == CONN_ST_CONNECTING)
 		return (c->pend_len >= pend_limit(c) ? 0 :
 		    pend_limit(c) - c->pend_len);
-	if (pipe_full(&c->up))
+	if (pipe_full(&c->up) || !relay_may_read(c))
 		return (0);
 	return (c->w->scratch_len);
 }
@@ -667,14 +670,24 @@ conn_broker_up(struct conn *c)
 {
 	int r;
 
+	struct mqtt_frame f;
+	const char *why;
+	size_t n;
+
 	conn_enter(c, CONN_ST_PROXYING);
 	conn_arm_proxying(c);
-	if (c->pend_len > 0 && pipe_write(&c->up, c->pend,
-	    c->pend_len) != 0) {
+	/* The CONNECT the gate wrote goes as it is, what followed it
+	 * through the relay like everything the device sends from now on. */
+	n = mqtt_frame((const uint8_t *)c->pend, c->pend_len, c->pend_len, &f,
+	    &why) == MQTT_OK ? f.total : c->pend_len;
+	if (pipe_write(&c->up, c->pend, n) != 0) {
 		conn_close(c, CONN_CLOSE_BACKEND_ERROR, "write failed");
 		return;
 	}
+	r = relay_up(c, (const uint8_t *)c->pend + n, c->pend_len - n);
 	pend_free(c);
+	if (r != 0 || c->st != CONN_ST_PROXYING)
+		return;
 	if ((r = pipe_read(&c->down, 1)) != 0) {
 		conn_close(c, CONN_CLOSE_BACKEND_ERROR, uv_strerror(r));
 		return;
@@ -707,7 +720,7 @@ static void
 conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
-	char up[24], down[24], dur[24], id[24], wid[12], ack[12];
+	char up[24], down[24], dur[24], id[24], wid[12], ack[12], ref[24];
 	int code = mqtt_tracker_connack_code(&c->down_mqtt);
 
 	/* The broker's CONNACK code; "-" (text) or null (JSON): none came. */
@@ -720,6 +733,8 @@ conn_free(struct conn *c)
 	    (unsigned long long)c->down.bytes);
 	snprintf(dur, sizeof(dur), "%llu",
 	    (unsigned long long)(uv_now(w->loop) - c->t_start));
+	snprintf(ref, sizeof(ref), "%llu",
+	    (unsigned long long)guard_refused_total(&c->guard));
 	/*
 	 * Passwords are never here: only mapped names and the certificate.
 	 * Turned-away floods log at debug level (a warning says it happens).
@@ -732,9 +747,10 @@ conn_free(struct conn *c)
 	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
 	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
 	    "fingerprint", c->cert.fingerprint, "identity", c->identity,
-	    "connack", code >= 0 ? ack : NULL, NULL);
+	    "connack", code >= 0 ? ack : NULL, "refused", ref, NULL);
 
 	worker_count_close(w, c->reason, c->cert_days);
+	(void)conn_dup_leave(c, NULL, 0);       /* no-op: conn_close() did */
 
 	if (w->sweep == c)
 		w->sweep = c->next;
@@ -749,6 +765,7 @@ conn_free(struct conn *c)
 	WORKER_COUNT(w, state[c->st], -1);
 
 	tls_session_free(c->tls);
+	relay_free(c);
 	cert_identity_clear(&c->cert);
 	free(c->identity);
 	free(c->username);
@@ -814,9 +831,17 @@ on_be_shutdown(uv_shutdown_t *req, int status)
 void
 conn_close(struct conn *c, enum conn_reason why, const char *detail)
 {
+	char taken[GATE_DETAIL_MAX];
+
 	if (c->st >= CONN_ST_DRAINING)
 		return;
 	handshake_uncount(c);
+	/* Replaced by a newer one: that is why, whoever closes it first
+	 * (moat, or the broker taking over the same client id). */
+	if (conn_dup_leave(c, taken, sizeof(taken)) != 0) {
+		why = CONN_CLOSE_SESSION_TAKEN_OVER;
+		detail = taken;
+	}
 	conn_enter(c, CONN_ST_DRAINING);
 	c->t_drain = uv_now(c->w->loop);
 	c->reason = why;

@@ -2,8 +2,9 @@
 /*
  * Inside one device connection: the struct and the functions that the
  * files of a connection (conn.c, the device side, states and teardown;
- * upstream.c, the broker connection; deadline.c, the timer) call in each
- * other. Not for use outside those three.
+ * relay.c, the MQTT packets after the CONNECT; upstream.c, the broker
+ * connection; deadline.c, the timer) call in each other. Not for use
+ * outside them.
  */
 #ifndef MOAT_CONN_INT_H
 #define MOAT_CONN_INT_H
@@ -14,11 +15,16 @@
 #include <uv.h>
 
 #include "moat/admit.h"
+#include "moat/guard.h"
 #include "moat/conn.h"
+#include "moat/idconns.h"
 #include "moat/identity.h"
 #include "moat/mqtt.h"
 #include "moat/pipe.h"
+#include "moat/rate.h"
 
+struct gate_result;
+struct policy_set;
 struct snapshot;
 struct tls_session;
 struct worker;
@@ -68,6 +74,27 @@ struct conn {
 	                                 * backpressure from either queue */
 	struct pipe down;               /* broker to device */
 	struct mqtt_tracker down_mqtt;  /* packet boundaries of down */
+
+	/* The packets after the CONNECT (relay.c). */
+	struct guard guard;             /* topic policy, second CONNECT,
+	                                 * AUTH, malformed packets */
+	struct policy_set *policy;      /* this device's topic rules, or
+	                                 * NULL: policy off */
+	uint8_t *held;                  /* device bytes read, not yet
+	                                 * judged; NULL when none */
+	size_t held_off, held_len, held_cap;
+	uint64_t pass_left;             /* bytes of the device's current
+	                                 * packet to pass on unread */
+	uint8_t *inject;                /* moat's packets for the device,
+	                                 * waiting for a gap; NULL: none */
+	size_t inject_len;
+	uint8_t *collect;               /* broker bytes from the head of a
+	                                 * packet the guard looks at */
+	size_t collect_len;
+	struct rate msg_rate, byte_rate; /* [limits] publish_rate, ... */
+	uint64_t msg_tat, byte_tat;     /* their states (rate.h) */
+	uint64_t throttle_until;        /* uv_now() when the device may be
+	                                 * read again; 0: not throttled */
 	int ending;                     /* conn_end() waits for a boundary */
 	enum conn_reason end_why;
 	uint8_t end_rc;                 /* the MQTT 5 DISCONNECT's reason */
@@ -83,6 +110,10 @@ struct conn {
 	char *device_cid;               /* as the device sent it, or NULL */
 	uint8_t creds_digest[IDENTITY_DIGEST_LEN]; /* of the mapped
 	                                 * credentials (gate.h) */
+	struct idconns_node idn;        /* in w->shared->idconns from the
+	                                 * CONNECT's acceptance to the close */
+	int dup_wait;                   /* CONNECTING: waits for those it
+	                                 * replaced to close (conndup.c) */
 	enum conn_reason reason;
 	char detail[600];
 };
@@ -113,6 +144,58 @@ void conn_broker_up(struct conn *c);
  * and close with why and detail (conn.c). */
 void conn_refuse_unavailable(struct conn *c, enum conn_reason why,
     const char *detail);
+
+/* Answer with a CONNACK refusal, v3_code in the 3.1.1 form or v5_code
+ * for MQTT 5, and close with why and detail (conn.c). */
+void conn_refuse(struct conn *c, uint8_t v3_code, uint8_t v5_code,
+    enum conn_reason why, const char *detail);
+
+/*
+ * The CONNECT was accepted: count c under its identity, across the
+ * workers (idconns.h). Over [limits] max_connections_per_identity, with
+ * on_duplicate = refuse c is refused (CONNACK 0x03 / 0x97) and closed;
+ * with replace the oldest of its identity are marked for their workers
+ * to end. Returns 0 (connect to the broker), 1 (c replaced others: it
+ * waits, and conn_end_replaced() connects it once they are gone), or -1
+ * when c was closed (conndup.c).
+ */
+int conn_dup_join(struct conn *c);
+
+/*
+ * Take c out of that count (once; later calls return 0). Returns 1 when a
+ * newer connection had replaced c, with a detail naming it in detail
+ * (conndup.c).
+ */
+int conn_dup_leave(struct conn *c, char *detail, size_t len);
+
+/* conn_end() at a boundary of the broker's stream: the DISCONNECT, then
+ * the one teardown (conn.c). */
+void conn_end_now(struct conn *c);
+
+/* A reason to stop reading the device has gone: take what waits in TLS
+ * and read again, unless another reason holds (conn.c). */
+void conn_resume_device(struct conn *c);
+
+/*
+ * relay.c, the packets after the CONNECT:
+ *   relay_start     at the gate's forward: take res->policy, set up the
+ *                   guard and the rates; 0 or -1 (bad rate: a bug)
+ *   relay_up        device bytes while PROXYING; 0, or -1 when closed
+ *   relay_down      broker bytes for the device; 0, or -1 when closed
+ *   relay_to_device moat's own packet for the device, sent at the next
+ *                   gap between the broker's packets; 0 or -1 (closed)
+ *   relay_may_read  0 while the device must not be read (throttled, or
+ *                   too many answers waiting)
+ *   relay_throttle_over  the rate allows more: go on, read again
+ *   relay_free      free what the relay holds
+ */
+int relay_start(struct conn *c, struct gate_result *res);
+int relay_up(struct conn *c, const uint8_t *data, size_t len);
+int relay_down(struct conn *c, const uint8_t *data, size_t len);
+int relay_to_device(struct conn *c, const uint8_t *p, size_t n);
+int relay_may_read(const struct conn *c);
+void relay_throttle_over(struct conn *c);
+void relay_free(struct conn *c);
 
 /* Connect to the snapshot's broker; on failure the device is refused
  * (upstream.c). */

@@ -19,9 +19,11 @@
 #include "moat/config.h"
 #include "moat/conn.h"
 #include "moat/daemon.h"
+#include "moat/idconns.h"
 #include "moat/log.h"
 #include "moat/mqtt.h"
 #include "moat/notify.h"
+#include "moat/policy.h"
 #include "moat/privdrop.h"
 #include "moat/snapshot.h"
 #include "moat/tls.h"
@@ -554,7 +556,17 @@ static const struct worker_conn_ops conn_ops = {
 	.drain = drain_conns,
 	.end_all = end_conns,
 	.list = conn_list_json,
+	.replaced = conn_end_replaced,
 };
+
+/* A worker's connections were replaced (idconns.h): it ends them. */
+static void
+wake_replaced(void *arg, unsigned worker)
+{
+	struct daemon *d = arg;
+
+	worker_post_replaced(&d->workers[worker]);
+}
 
 static int
 init_shared(struct daemon *d)
@@ -563,6 +575,11 @@ init_shared(struct daemon *d)
 	atomic_init(&d->shared.next_id, 0);
 	atomic_init(&d->shared.handshakes, 0);
 	atomic_init(&d->shared.connected, 0);
+	if ((d->shared.idconns = idconns_new(d->nworkers, wake_replaced,
+	    d)) == NULL) {
+		log_error("out of memory");
+		return (-1);
+	}
 	d->watchdog_ns = (uint64_t)notify_watchdog_usec() * 1000;
 	d->shared.heartbeat_ms = d->watchdog_ns / 4000000;
 	if (d->watchdog_ns > 0 && d->shared.heartbeat_ms == 0)
@@ -621,6 +638,8 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	int rc;
 
 	rc = reap_workers(d);
+	idconns_free(d->shared.idconns);
+	d->shared.idconns = NULL;
 	if (d->listed_init) {
 		d->listed_init = 0;
 		uv_close((uv_handle_t *)&d->listed, on_closed_quietly);
@@ -676,6 +695,8 @@ daemon_run(const char *config_path, struct snapshot *snap)
 		return (1);
 	}
 	d->view.nworkers = d->nspawned;
+	if (!snap->cfg->policy_on)
+		log_info("%s", POLICY_OFF_NOTICE);
 	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s; "
 	    "%u worker%s", PACKAGE_VERSION, tls_library_version(),
 	    uv_version_string(), snap->backend.text, d->nworkers,

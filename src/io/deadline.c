@@ -3,8 +3,9 @@
  * The deadlines of a device connection. Each connection has one timer, and
  * what it means depends on the state: handshake_timeout in HANDSHAKE,
  * connect_timeout for the CONNECT and the broker connection, while
- * PROXYING the earliest of idle_timeout, max_connection_lifetime and the
- * device certificate's notAfter (close_on_cert_expiry), and the linger
+ * PROXYING the earliest of idle_timeout, max_connection_lifetime, the
+ * device certificate's notAfter (close_on_cert_expiry) and the end of a
+ * publish-rate pause (relay.c), and the linger
  * while DRAINING (see conn.c). No connection has a second timer.
  */
 #include "config.h"
@@ -69,6 +70,9 @@ proxying_next(const struct conn *c, uint64_t now)
 	if (cfg->max_lifetime_ms > 0 && (d = until(c->t_start +
 	    cfg->max_lifetime_ms, now)) < next)
 		next = d;
+	if (c->throttle_until != 0 && (d = until(c->throttle_until, now)) <
+	    next)
+		next = d;
 	return (next);
 }
 
@@ -94,6 +98,11 @@ proxying_timer(struct conn *c)
 	if (c->ending) {
 		conn_end_overdue(c);
 		return;
+	}
+	if (c->throttle_until != 0 && until(c->throttle_until, now) == 0) {
+		relay_throttle_over(c);
+		if (c->st != CONN_ST_PROXYING || c->ending)
+			return;
 	}
 	if (until_expiry(c) == 0) {
 		snprintf(detail, sizeof(detail), "the device certificate "
@@ -133,10 +142,16 @@ on_timer(uv_timer_t *t)
 		conn_close(c, CONN_CLOSE_CONNECT_TIMEOUT, detail);
 		break;
 	case CONN_ST_CONNECTING:
-		snprintf(detail, sizeof(detail),
-		    "broker %s did not accept within %llu ms",
-		    c->snap->backend.text,
-		    (unsigned long long)cfg->connect_timeout_ms);
+		if (c->dup_wait)
+			snprintf(detail, sizeof(detail), "the connections of "
+			    "its identity that it replaces did not close "
+			    "within %llu ms",
+			    (unsigned long long)cfg->connect_timeout_ms);
+		else
+			snprintf(detail, sizeof(detail),
+			    "broker %s did not accept within %llu ms",
+			    c->snap->backend.text,
+			    (unsigned long long)cfg->connect_timeout_ms);
 		conn_refuse_unavailable(c, CONN_CLOSE_CONNECT_TIMEOUT,
 		    detail);
 		break;

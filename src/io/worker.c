@@ -22,6 +22,7 @@
 #include "moat/admit.h"
 #include "moat/backend.h"
 #include "moat/config.h"
+#include "moat/idconns.h"
 #include "moat/worker.h"
 #include "moat/log.h"
 #include "moat/snapshot.h"
@@ -265,6 +266,8 @@ stop(struct worker *w)
 		return;
 	w->stopping = 1;
 	close_listeners(w);
+	/* No one may wake w once its wake-up handle closes. */
+	idconns_retire(w->shared->idconns, w->index);
 	if (w->wake_init)
 		uv_close((uv_handle_t *)&w->wake, on_closed_quietly);
 	if (w->sweep_init)
@@ -359,6 +362,7 @@ worker_start(struct worker *w, unsigned index, unsigned nworkers,
 	atomic_init(&w->list_posted, 0);
 	atomic_init(&w->list_reply, NULL);
 	atomic_init(&w->list_done, 0);
+	atomic_init(&w->replaced_posted, 0);
 	w->scratch_len = SCRATCH_LEN;
 	if (init_loop(w, err, errlen) != 0)
 		goto fail;
@@ -415,6 +419,8 @@ on_wake(uv_async_t *a)
 			(void)uv_timer_start(&w->sweep_timer, on_sweep, 0, 1);
 	}
 	answer_list(w);
+	if (atomic_exchange(&w->replaced_posted, 0) && !w->stopping)
+		w->shared->conn->replaced(w);
 	drain(w);
 	if (atomic_load(&w->stop_posted))
 		stop(w);
@@ -446,6 +452,13 @@ void
 worker_post_drain(struct worker *w, enum worker_drain step)
 {
 	atomic_store(&w->drain_posted, step);
+	(void)uv_async_send(&w->wake);
+}
+
+void
+worker_post_replaced(struct worker *w)
+{
+	atomic_store(&w->replaced_posted, 1);
 	(void)uv_async_send(&w->wake);
 }
 

@@ -317,7 +317,8 @@ Test(config, shipped_example_defaults_are_true)
 		";crl",                            /* no default */
 		";ciphers",                        /* an example list */
 	};
-	char line[512], text[16384];
+	static char text[65536];
+	char line[512];
 	struct config *def;
 	FILE *f;
 	size_t o = 0, i;
@@ -1144,7 +1145,8 @@ Test(config, reference_lists_every_option)
 		"  format = text | json  (default: text)\n",
 		"ECDHE-RSA-CHACHA20-POLY1305",
 	};
-	char buf[16384], *line;
+	static char buf[65536];
+	char *line;
 	size_t n, i;
 	FILE *f;
 
@@ -1346,6 +1348,65 @@ Test(config, admin_address_refuses_names_and_junk)
 	teardown();
 	setup();
 	load_fails(TLS "[admin]\naddress = on\n", 6, "address");
+}
+
+/* --- [limits] max_connections_per_identity, on_duplicate --------------- */
+
+Test(config, per_identity_limit_is_off_by_default)
+{
+	load_ok(TLS);
+	cr_assert_eq(cfg->max_conns_per_identity, 0);
+	cr_assert_eq(cfg->on_duplicate, DUP_REPLACE);
+}
+
+Test(config, per_identity_limit_values)
+{
+	static const struct {
+		const char *value;
+		uint64_t want;
+	} ok[] = { { "0", 0 }, { "1", 1 }, { "3", 3 }, { "1000000", 1000000 } };
+	char text[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), TLS "[limits]\n"
+		    "max_connections_per_identity = %s\non_duplicate = %s\n",
+		    ok[i].value, i % 2 ? "refuse" : "replace");
+		load_ok(text);
+		cr_assert_eq(cfg->max_conns_per_identity, ok[i].want);
+		cr_assert_eq(cfg->on_duplicate, i % 2 ? DUP_REFUSE :
+		    DUP_REPLACE);
+		teardown();
+		setup();
+	}
+}
+
+Test(config, per_identity_limit_refuses_bad_values)
+{
+	static const char *bad[] = { "1000001", "-1", "one", "1.5", "",
+	    "2 connections", "0x10" };
+	char text[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), TLS "[limits]\n"
+		    "max_connections_per_identity = %s\n", bad[i]);
+		load_fails(text, 6, "max_connections_per_identity");
+		teardown();
+		setup();
+	}
+	load_fails(TLS "[limits]\nmax_connections_per_identity = 7\n"
+	    "max_connections_per_identity = 8\n", 7, "already set on line 6");
+}
+
+Test(config, on_duplicate_refuses_other_words)
+{
+	load_fails(TLS "[limits]\non_duplicate = kick\n", 6,
+	    "on_duplicate = kick: the allowed values are replace and refuse");
+	teardown();
+	setup();
+	load_fails(TLS "[limits]\non_duplicate = Refuse\n", 6,
+	    "the allowed values are replace and refuse");
 }
 
 /* --- [policy] ---------------------------------------------------------- */

@@ -1373,3 +1373,39 @@ Test(identity, for_name_refuses_dollar)
 	expect_refused(identity_for_name(rules, "$SYS", &cr), ID_BAD_NAME,
 	    "identity \"$SYS\" begins with '$'");
 }
+
+/* [limits] max_connections_per_identity and on_duplicate: the map entry's
+ * own where it sets them, else moat.ini's; identities without an entry
+ * (unknown = template) get moat.ini's. */
+Test(identity, conn_limit_map_overrides_limits)
+{
+	enum on_duplicate dup;
+	uint64_t max;
+
+	set_map("[a]\nmax_connections_per_identity = 3\n"
+	    "[b]\non_duplicate = refuse\n"
+	    "[c]\nmax_connections_per_identity = 0\n"
+	    "[d]\n");
+	cfg->id_unknown_template = 1;
+	cfg->max_conns_per_identity = 1;
+	cfg->on_duplicate = DUP_REPLACE;
+	load();
+	identity_conn_limit(rules, cfg, "a", &max, &dup);
+	cr_assert_eq(max, 3);
+	cr_assert_eq(dup, DUP_REPLACE);
+	identity_conn_limit(rules, cfg, "b", &max, &dup);
+	cr_assert_eq(max, 1);
+	cr_assert_eq(dup, DUP_REFUSE);
+	identity_conn_limit(rules, cfg, "c", &max, &dup);
+	cr_assert_eq(max, 0, "0 in the map lifts the limit for c");
+	identity_conn_limit(rules, cfg, "d", &max, &dup);
+	cr_assert_eq(max, 1);
+	cr_assert_eq(dup, DUP_REPLACE);
+	identity_conn_limit(rules, cfg, "not-in-map", &max, &dup);
+	cr_assert_eq(max, 1);
+	cr_assert_eq(dup, DUP_REPLACE);
+	cfg->on_duplicate = DUP_REFUSE;
+	identity_conn_limit(NULL, cfg, "a", &max, &dup);
+	cr_assert_eq(max, 1);
+	cr_assert_eq(dup, DUP_REFUSE);
+}

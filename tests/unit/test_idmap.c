@@ -119,6 +119,70 @@ Test(idmap, error_is_path_line_message)
 	    "1; an identity may have one section: merge them");
 }
 
+/* The map must not load; err must be exactly want (path "m.ini"). */
+static void
+parse_fails(const char *text, const char *want)
+{
+	map = idmap_parse("m.ini", text, strlen(text), err, sizeof(err));
+	cr_assert_null(map, "accepted:\n%s", text);
+	cr_assert_str_eq(err, want);
+}
+
+Test(idmap, per_identity_limits)
+{
+	const struct idmap_entry *e;
+
+	parse("[a]\nmax_connections_per_identity = 2\n"
+	    "[b]\non_duplicate = refuse\n"
+	    "[c]\nmax_connections_per_identity = 0\non_duplicate = replace\n"
+	    "[d]\nusername = ud\n"
+	    "[e]\nmax_connections_per_identity = 1000000\n");
+	e = get("a");
+	cr_assert_eq(e->max_conns, 2);
+	cr_assert_eq(e->on_duplicate, -1, "unset");
+	e = get("b");
+	cr_assert_eq(e->max_conns, -1, "unset");
+	cr_assert_eq(e->on_duplicate, DUP_REFUSE);
+	e = get("c");
+	cr_assert_eq(e->max_conns, 0, "0: no limit for this identity");
+	cr_assert_eq(e->on_duplicate, DUP_REPLACE);
+	e = get("d");
+	cr_assert_eq(e->max_conns, -1);
+	cr_assert_eq(e->on_duplicate, -1);
+	cr_assert_eq(get("e")->max_conns, 1000000);
+}
+
+Test(idmap, per_identity_limits_refused)
+{
+	static const char *bad[] = { "1000001", "-1", "+1", "one", "1.5",
+	    "2 conns", "99999999999999999999999" };
+	char text[256], want[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[a]\n[b]\n"
+		    "max_connections_per_identity = %s\n", bad[i]);
+		snprintf(want, sizeof(want), "m.ini:3: "
+		    "max_connections_per_identity = \"%s\": write a number "
+		    "from 1 to 1000000, or 0 for no limit on this identity",
+		    bad[i]);
+		parse_fails(text, want);
+	}
+	parse_fails("[a]\non_duplicate = kick\n", "m.ini:2: on_duplicate = "
+	    "\"kick\": write on_duplicate = replace or on_duplicate = "
+	    "refuse");
+	parse_fails("[a]\non_duplicate = REFUSE\n", "m.ini:2: on_duplicate = "
+	    "\"REFUSE\": write on_duplicate = replace or on_duplicate = "
+	    "refuse");
+	parse_fails("[a]\non_duplicate = refuse\non_duplicate = replace\n",
+	    "m.ini:3: on_duplicate is already set on line 2; a key may "
+	    "appear once in a section: keep only one");
+	parse_fails("[a]\nmax_connections = 1\n", "m.ini:2: unknown key "
+	    "\"max_connections\" in [a]; known keys: username, password, "
+	    "client_id, deny, publish, subscribe, max_connections_per_identity, "
+	    "on_duplicate");
+}
+
 Test(idmap, topic_rule_keys)
 {
 	const struct idmap_entry *e;
@@ -193,27 +257,28 @@ Test(idmap, policy_rules)
 	    .policy_publish = "devices/{identity}/#",
 	    .policy_subscribe = "devices/{identity}/#, broadcast/#" };
 	struct idmap *m = test_map();
-	struct policy_rules r;
+	struct policy_rules r, base = { cfg.policy_publish,
+	    cfg.policy_subscribe };
 
-	cr_assert_eq(idmap_policy_rules(&cfg, NULL, &r), 1);
+	cr_assert_eq(idmap_policy_rules(&base, NULL, &r), 1);
 	cr_expect_str_eq(r.publish, cfg.policy_publish);
 	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
-	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "plain"), &r), 1);
+	cr_assert_eq(idmap_policy_rules(&base, idmap_lookup(m, "plain"), &r), 1);
 	cr_expect_str_eq(r.publish, cfg.policy_publish);
-	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "own-pub"),
+	cr_assert_eq(idmap_policy_rules(&base, idmap_lookup(m, "own-pub"),
 	    &r), 1);
 	cr_expect_str_eq(r.publish, "own/#");
 	cr_expect_str_eq(r.subscribe, cfg.policy_subscribe);
-	cr_assert_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 1);
+	cr_assert_eq(idmap_policy_rules(&base, idmap_lookup(m, "both"), &r), 1);
 	cr_expect_str_eq(r.publish, "b/#");
 	cr_expect_str_eq(r.subscribe, "");
 	cr_expect_eq(idmap_policy_check(m, &cfg, NULL, 0), 0);
 
-	/* policy off: nothing picked, whatever the entry */
+	/* policy off (no base): nothing picked, whatever the entry */
 	cfg.policy_on = 0;
 	cfg.policy_publish = cfg.policy_subscribe = NULL;
-	cr_expect_eq(idmap_policy_rules(&cfg, NULL, &r), 0);
-	cr_expect_eq(idmap_policy_rules(&cfg, idmap_lookup(m, "both"), &r), 0);
+	cr_expect_eq(idmap_policy_rules(NULL, NULL, &r), 0);
+	cr_expect_eq(idmap_policy_rules(NULL, idmap_lookup(m, "both"), &r), 0);
 	idmap_free(m);
 }
 
