@@ -17,11 +17,13 @@ after it on the same path.
                there; A's PUBLISH to devices/A/x reaches the subscriber.
   wildcard     A's subscription to '#' gets 0x80 (3.1.1) / 0x87 (5), and
                A gets nothing of B's devices/B/y, which the broker's own
-               subscriber does get.
+               subscriber does get; $share/g/#, $SYS/#, +/A/x and
+               $share/g/devices/B/# are refused too.
   foreign pub  A's PUBLISH to devices/B/y never reaches the broker: 3.1.1
                (on_denied_publish = disconnect, the default) closes with
                reason topic_refused; 5 answers QoS 1 with PUBACK 0x87,
-               drops QoS 0 and keeps the connection.
+               QoS 2 with PUBREC 0x87, drops QoS 0 and keeps the
+               connection.
   drop         on_denied_publish = drop, 3.1.1: QoS 0 dropped, QoS 1 gets
                moat's PUBACK, QoS 2 moat's PUBREC and its PUBREL moat's
                PUBCOMP; the connection stays; nothing reaches the broker.
@@ -233,6 +235,7 @@ class Device:
         """Read to the end: (bytes before the close, how, conn_closed
         line of this connection in moat's log)."""
         got, how = self.c.read_rest(timeout)
+        self.c.close()            # moat lingers until the device closes too
         line = self.moat.wait_closed_match("peer=127.0.0.1:%d " % self.port,
                                            self.mark)
         mt.say("      moat: %s" % line.strip())
@@ -323,6 +326,11 @@ def own_topics(t, pol, watch, direct, up, v):
         t.check(pid == 3 and codes == [refusal(v)],
                 "v%d: '#' refused with %#x (packet id kept)"
                 % (v, refusal(v)), "SUBACK pid %d codes %r" % (pid, codes))
+        wide = ["$share/g/#", "$SYS/#", "+/A/x", "$share/g/devices/B/#"]
+        pid, codes = a.subscribe(4, wide)
+        t.check(codes == [refusal(v)] * len(wide),
+                "v%d: %s all refused" % (v, ", ".join(wide)),
+                "SUBACK codes %r" % codes)
 
         m = tok("a-own")
         pid, rc = a.publish_acked("devices/A/x", m, 1, 10)
@@ -373,17 +381,21 @@ def refused_publish_v5(t, a, watch, direct, up):
             "v5: QoS 1 PUBLISH to devices/B/y gets PUBACK 0x87",
             "PUBACK pid %d code %#x" % (pid, rc))
     a.publish("devices/B/y", m0, 0)
+    m2 = tok("a-to-b-q2")
+    pid, rc = a.publish_acked("devices/B/y", m2, 2, 22, ack=PUBREC)
+    t.check(pid == 22 and rc == RC_NOT_AUTHORIZED,
+            "v5: QoS 2 PUBLISH to devices/B/y gets PUBREC 0x87",
+            "PUBREC pid %d code %#x" % (pid, rc))
     m = tok("a-after")
     pid, rc = a.publish_acked("devices/A/after", m, 1, 21)
     t.check(rc == 0, "v5: the connection stays: a later PUBLISH to "
             "devices/A/after is acknowledged")
     t.check(watch.wait("devices/A/after", m) is not None,
             "v5: the broker's subscriber got devices/A/after")
-    t.check(not watch.seen(m1) and not watch.seen(m0),
-            "v5: neither refused PUBLISH (QoS 1, QoS 0) reached the broker's "
-            "subscriber before it", "seen: %r %r"
-            % (watch.seen(m1), watch.seen(m0)))
-    no_publish_upstream(t, up, a.cid, [m1, m0])
+    seen = [watch.seen(x) for x in (m1, m0, m2)]
+    t.check(not any(seen), "v5: no refused PUBLISH (QoS 1, 0, 2) reached "
+            "the broker's subscriber before it", "seen: %r" % seen)
+    no_publish_upstream(t, up, a.cid, [m1, m0, m2])
 
 
 def refused_publish_v4(t, a, watch, direct, up):
