@@ -23,6 +23,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@
 #include "moat/policy.h"
 #include "moat/rate.h"
 #include "moat/snapshot.h"
+#include "moat/text.h"
 #include "moat/tls.h"
 #include "moat/worker.h"
 
@@ -172,6 +174,7 @@ static int
 judge(struct conn *c, const uint8_t *pkt, size_t len)
 {
 	struct guard_action act;
+	char detail[TEXT_QUOTE_BUF + 64], q[TEXT_QUOTE_BUF];
 	int r = 0;
 
 	switch (guard_up(&c->guard, pkt, len, &act)) {
@@ -190,6 +193,14 @@ judge(struct conn *c, const uint8_t *pkt, size_t len)
 		if (act.refused != GUARD_KIND_NONE)
 			WORKER_COUNT(c->w, refused_packets[act.refused],
 			    act.nrefused);
+		if (act.refused == GUARD_KIND_PUBLISH && act.topic.len > 0) {
+			snprintf(detail, sizeof(detail), "PUBLISH to \"%s\", "
+			    "which the publish rules do not allow",
+			    text_quote((const char *)act.topic.p,
+			    act.topic.len, TEXT_QUOTE_MAX, TEXT_QUOTE_ESCAPES,
+			    q, sizeof(q)));
+			act.detail = detail;
+		}
 		return (up_close(c, &act));
 	}
 	if (act.refused != GUARD_KIND_NONE) {
