@@ -1160,6 +1160,80 @@ def mqtt_puback(pid):
     return mqtt_packet(0x40, struct.pack("!H", pid))
 
 
+def mqtt_subscribe_many(pid, filters, version=4):
+    """One SUBSCRIBE with several filters: a list of filter strings or
+    (filter, options byte) pairs (the options byte is the QoS at 3.1.1)."""
+    body = struct.pack("!H", pid)
+    if version == 5:
+        body += b"\x00"
+    for f in filters:
+        topic, opts = (f, 0) if isinstance(f, (str, bytes)) else f
+        body += mqtt_str(topic) + bytes([opts])
+    return mqtt_packet(0x82, body)
+
+
+def mqtt_publish_v5(topic, payload, qos=0, pid=1, props=b"", retain=False):
+    """An MQTT 5 PUBLISH; props: raw property bytes (their length is
+    added), e.g. mqtt_prop_topic_alias(1). topic may be "" (alias use)."""
+    body = mqtt_str(topic)
+    if qos:
+        body += struct.pack("!H", pid)
+    body += mqtt_varint(len(props)) + props
+    return mqtt_packet(0x30 | (qos << 1) | (1 if retain else 0),
+                       body + payload)
+
+
+def mqtt_prop_topic_alias(alias):
+    """The MQTT 5 Topic Alias property (0x23)."""
+    return b"\x23" + struct.pack("!H", alias)
+
+
+def mqtt_parse_ack(body):
+    """PUBACK / PUBREC / PUBREL / PUBCOMP body: (packet id, reason code);
+    the code is 0 when absent (3.1.1, or MQTT 5 success in short form)."""
+    pid = struct.unpack("!H", body[:2])[0]
+    return pid, (body[2] if len(body) > 2 else 0)
+
+
+def mqtt_parse_suback(body, version=4):
+    """SUBACK body: (packet id, list of return / reason codes)."""
+    pid = struct.unpack("!H", body[:2])[0]
+    pos = 2
+    if version == 5:
+        mult, n = 1, 0
+        while True:
+            d = body[pos]
+            pos += 1
+            n += (d & 0x7F) * mult
+            mult *= 128
+            if not d & 0x80:
+                break
+        pos += n
+    return pid, list(body[pos:])
+
+
+def mqtt_split(data):
+    """Cut a byte stream into MQTT packets: a list of (first byte, body);
+    an incomplete tail is left out."""
+    out, pos = [], 0
+    while pos + 2 <= len(data):
+        mult, n, i = 1, 0, pos + 1
+        while i < len(data) and i - pos <= 4:
+            d = data[i]
+            n += (d & 0x7F) * mult
+            mult *= 128
+            i += 1
+            if not d & 0x80:
+                break
+        else:
+            break
+        if i + n > len(data):
+            break
+        out.append((data[pos], bytes(data[i:i + n])))
+        pos = i + n
+    return out
+
+
 def client_context(ca=None, cert=None, key=None, check_hostname=True,
                    min_version=None, max_version=None, ciphers=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
