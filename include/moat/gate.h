@@ -89,16 +89,19 @@ enum gate_verdict gate_connect(const uint8_t *buf, size_t len,
 /*
  * A live connection against new identity rules: map the certificate id
  * again with the client id the device sent (device_cid, level as in its
- * CONNECT) and compare with digest, the creds_digest of its CONNECT.
- * Returns CONN_CLOSE_NONE when the same credentials come out,
+ * CONNECT) and compare with digest, the creds_digest of its CONNECT, and
+ * with policy, the topic rules it was given (NULL: policy was off).
+ * Returns CONN_CLOSE_NONE when the same credentials and rules come out,
  * CONN_CLOSE_REVOKED when the identity is now denied or no longer maps,
- * or CONN_CLOSE_CREDENTIALS_CHANGED, with a detail for the log in detail
+ * CONN_CLOSE_CREDENTIALS_CHANGED, or CONN_CLOSE_TOPIC_RULES_CHANGED (the
+ * broker keeps what the device subscribed to, so narrower rules only
+ * hold once it connects again), with a detail for the log in detail
  * (never a password).
  */
 enum conn_reason gate_recheck(const struct identity_rules *rules,
     const struct cert_identity *id, const char *device_cid, uint8_t level,
-    const uint8_t digest[IDENTITY_DIGEST_LEN], char *detail,
-    size_t detaillen);
+    const uint8_t digest[IDENTITY_DIGEST_LEN],
+    const struct policy_set *policy, char *detail, size_t detaillen);
 
 /* Wipe and free res->out, free res->policy; safe on a cleared or
  * already released res. */

@@ -38,6 +38,7 @@
 	X(IDLE_TIMEOUT, "idle_timeout")                         \
 	X(NO_MEMORY, "out_of_memory")                          \
 	X(REVOKED, "revoked")                                   \
+	X(TOPIC_RULES_CHANGED, "topic_rules_changed")           \
 	X(CREDENTIALS_CHANGED, "credentials_changed")           \
 	X(SESSION_TAKEN_OVER, "session_taken_over")             \
 	X(LIFETIME, "lifetime")                                 \

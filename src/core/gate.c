@@ -277,11 +277,58 @@ gate_connect(const uint8_t *buf, size_t len, size_t max_connect_size,
 	return (decide(res, &pc, buf + used, len - used, rules, id));
 }
 
+/* The same rules, in the same order, in a and b? */
+static int
+same_rules(const struct policy_set *a, const struct policy_set *b)
+{
+	static const enum policy_kind kinds[] = { POLICY_PUBLISH,
+	    POLICY_SUBSCRIBE };
+	const char *ra, *rb;
+	size_t i, k, la, lb;
+
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		for (i = 0;; i++) {
+			ra = policy_set_rule(a, kinds[k], i, &la);
+			rb = policy_set_rule(b, kinds[k], i, &lb);
+			if (ra == NULL || rb == NULL) {
+				if (ra != rb)
+					return (0);
+				break;
+			}
+			if (la != lb || memcmp(ra, rb, la) != 0)
+				return (0);
+		}
+	return (1);
+}
+
+/* Would the identity get other topic rules now than cur? */
+static int
+rules_changed(const struct identity_rules *rules,
+    const struct cert_identity *id, const char *identity,
+    const struct policy_set *cur)
+{
+	struct policy_rules pr;
+	struct policy_values pv = { identity, id->cn, id->serial,
+	    id->fingerprint };
+	struct policy_set *now;
+	char err[GATE_DETAIL_MAX];
+	int changed;
+
+	if (!identity_policy_rules(rules, identity, &pr))
+		return (cur != NULL);
+	if (cur == NULL ||
+	    (now = policy_expand(&pr, &pv, err, sizeof(err))) == NULL)
+		return (1);
+	changed = !same_rules(now, cur);
+	policy_set_free(now);
+	return (changed);
+}
+
 enum conn_reason
 gate_recheck(const struct identity_rules *rules,
     const struct cert_identity *id, const char *device_cid, uint8_t level,
-    const uint8_t digest[IDENTITY_DIGEST_LEN], char *detail,
-    size_t detaillen)
+    const uint8_t digest[IDENTITY_DIGEST_LEN],
+    const struct policy_set *policy, char *detail, size_t detaillen)
 {
 	uint8_t now[IDENTITY_DIGEST_LEN];
 	struct identity_creds cr;
@@ -303,6 +350,11 @@ gate_recheck(const struct identity_rules *rules,
 		why = CONN_CLOSE_CREDENTIALS_CHANGED;
 		snprintf(detail, detaillen, "after reload the identity maps "
 		    "to other broker credentials (%s)", cr.rule);
+	} else if (rules_changed(rules, id, cr.identity, policy)) {
+		why = CONN_CLOSE_TOPIC_RULES_CHANGED;
+		snprintf(detail, detaillen, "after reload the identity has "
+		    "other topic rules; the broker would keep what it "
+		    "subscribed to under the old ones");
 	}
 	explicit_bzero(&cr, sizeof(cr));
 	explicit_bzero(now, sizeof(now));

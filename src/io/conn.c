@@ -919,8 +919,8 @@ recheck_one(struct conn *c, const struct snapshot *snap)
 		return;
 	}
 	why = gate_recheck(snap->ident, &c->cert, c->device_cid != NULL ?
-	    c->device_cid : "", c->mqtt_level, c->creds_digest, detail,
-	    sizeof(detail));
+	    c->device_cid : "", c->mqtt_level, c->creds_digest, c->policy,
+	    detail, sizeof(detail));
 	if (why != CONN_CLOSE_NONE)
 		conn_end(c, MQTT_RC_ADMINISTRATIVE_ACTION, why, detail);
 }

@@ -22,6 +22,7 @@
 
 #include "moat/config.h"
 #include "moat/gate.h"
+#include "moat/policy.h"
 #include "moat/identity.h"
 #include "moat/mqtt.h"
 
@@ -109,6 +110,24 @@ load_rules(const char *ident, const char *map)
 	snprintf(ini, sizeof(ini), "[tls]\ncert = /etc/moat/server.crt\n"
 	    "key = /etc/moat/server.key\nca = /etc/moat/ca.crt\n"
 	    "[identity]\n%s%s", ident, line);
+	cfg = config_load(write_tmp(ini), err, sizeof(err));
+	cr_assert_not_null(cfg, "config_load: %s", err);
+	rules = identity_rules_new(cfg, err, sizeof(err));
+	cr_assert_not_null(rules, "identity_rules_new: %s", err);
+}
+
+/* load_rules() with a [policy] section after [identity]. */
+static void
+load_rules_policy(const char *ident, const char *map, const char *policy)
+{
+	char ini[1024], line[128], err[1024];
+
+	identity_rules_free(rules);
+	config_free(cfg);
+	snprintf(line, sizeof(line), "map = %s\n", write_tmp(map));
+	snprintf(ini, sizeof(ini), "[tls]\ncert = /etc/moat/server.crt\n"
+	    "key = /etc/moat/server.key\nca = /etc/moat/ca.crt\n"
+	    "[identity]\n%s%s%s", ident, line, policy);
 	cfg = config_load(write_tmp(ini), err, sizeof(err));
 	cr_assert_not_null(cfg, "config_load: %s", err);
 	rules = identity_rules_new(cfg, err, sizeof(err));
@@ -758,7 +777,7 @@ Test(gate, recheck)
 		    rc[i].map);
 		detail[0] = '\0';
 		cr_assert_eq(gate_recheck(rules, &cert, "sensor-1:x",
-		    MQTT_LEVEL_5, digest, detail, sizeof(detail)),
+		    MQTT_LEVEL_5, digest, NULL, detail, sizeof(detail)),
 		    rc[i].want, "case %zu: %s", i, detail);
 		cr_assert_not_null(strstr(detail, rc[i].detail),
 		    "case %zu: %s", i, detail);
@@ -776,7 +795,56 @@ Test(gate, recheck_maps_the_device_client_id)
 	load_rules("unknown = reject\nclient_id = prefix\n", MAP);
 	forward_sensor1("x", digest);
 	cr_assert_eq(gate_recheck(rules, &cert, "x", MQTT_LEVEL_5, digest,
-	    detail, sizeof(detail)), CONN_CLOSE_NONE, "%s", detail);
+	    NULL, detail, sizeof(detail)), CONN_CLOSE_NONE, "%s", detail);
 	cr_assert_eq(gate_recheck(rules, &cert, "y", MQTT_LEVEL_5, digest,
-	    detail, sizeof(detail)), CONN_CLOSE_CREDENTIALS_CHANGED);
+	    NULL, detail, sizeof(detail)), CONN_CLOSE_CREDENTIALS_CHANGED);
+}
+
+/* Topic rules that change under a live connection end it: the broker
+ * keeps its subscriptions, so narrower rules hold only on a new CONNECT. */
+Test(gate, recheck_topic_rules)
+{
+	static const char *pol = "[policy]\npublish = devices/{identity}/#\n"
+	    "subscribe = devices/{identity}/#\n";
+	static const char *ident = "unknown = reject\nclient_id = keep\n";
+	uint8_t digest[IDENTITY_DIGEST_LEN];
+	char detail[GATE_DETAIL_MAX];
+	struct policy_set *given;
+
+	forget_tmp();
+	load_rules_policy(ident, MAP, pol);
+	forward_sensor1("c", digest);
+	cr_assert_not_null(res.policy, "policy on: the gate gives rules");
+	given = res.policy;
+	res.policy = NULL;
+
+	/* The same rules, reloaded: nothing happens. */
+	forget_tmp();
+	load_rules_policy(ident, MAP, pol);
+	cr_assert_eq(gate_recheck(rules, &cert, "c", MQTT_LEVEL_5, digest,
+	    given, detail, sizeof(detail)), CONN_CLOSE_NONE, "%s", detail);
+	/* The map entry gets its own publish list. */
+	forget_tmp();
+	load_rules_policy(ident, "[sensor-1]\nusername = alice\npassword = "
+	    MAP_PASS "\npublish = other/{identity}/#\n", pol);
+	cr_assert_eq(gate_recheck(rules, &cert, "c", MQTT_LEVEL_5, digest,
+	    given, detail, sizeof(detail)), CONN_CLOSE_TOPIC_RULES_CHANGED);
+	cr_assert_not_null(strstr(detail, "other topic rules"), "%s", detail);
+	/* [policy] changes. */
+	forget_tmp();
+	load_rules_policy(ident, MAP, "[policy]\npublish = devices/{identity}/#"
+	    "\nsubscribe = devices/{identity}/#, broadcast/#\n");
+	cr_assert_eq(gate_recheck(rules, &cert, "c", MQTT_LEVEL_5, digest,
+	    given, detail, sizeof(detail)), CONN_CLOSE_TOPIC_RULES_CHANGED);
+	/* Policy turned off: the broker's ACL alone would now judge. */
+	forget_tmp();
+	load_rules(ident, MAP);
+	cr_assert_eq(gate_recheck(rules, &cert, "c", MQTT_LEVEL_5, digest,
+	    given, detail, sizeof(detail)), CONN_CLOSE_TOPIC_RULES_CHANGED);
+	/* ...and on for a connection that had none. */
+	forget_tmp();
+	load_rules_policy(ident, MAP, pol);
+	cr_assert_eq(gate_recheck(rules, &cert, "c", MQTT_LEVEL_5, digest,
+	    NULL, detail, sizeof(detail)), CONN_CLOSE_TOPIC_RULES_CHANGED);
+	policy_set_free(given);
 }
