@@ -283,6 +283,7 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 	uint64_t max = c->snap->cfg->max_packet_size;
 	struct span sp = { NULL, 0 };
 	struct guard_action act;
+	char detail[160];
 	struct mqtt_frame f;
 	enum mqtt_status st;
 	const char *why = "";
@@ -302,14 +303,27 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 		st = mqtt_frame(p + used, len - used, max, &f, &why);
 		if (st == MQTT_TOO_LARGE || st == MQTT_MALFORMED) {
 			(void)guard_up_refuse_frame(&c->guard, st, why, &act);
+			if (st == MQTT_TOO_LARGE) {
+				/* The guard keeps its static text; the
+				 * close line gets the sizes. */
+				snprintf(detail, sizeof(detail), "a %s of %zu "
+				    "bytes, over [limits] max_packet_size "
+				    "(%llu)", mqtt_type_name(f.type), f.total,
+				    (unsigned long long)max);
+				act.detail = detail;
+			}
 			goto close;
 		}
 		if (f.hdr_len == 0)
 			break;                  /* the header is not all in */
 		if (publish_too_large(c, &f)) {
 			(void)guard_up_refuse_frame(&c->guard, MQTT_TOO_LARGE,
-			    "PUBLISH larger than [limits] max_publish_size",
-			    &act);
+			    "PUBLISH over max_publish_size", &act);
+			snprintf(detail, sizeof(detail), "a PUBLISH of %zu "
+			    "bytes after its header, over max_publish_size "
+			    "(%llu)", f.rem_len,
+			    (unsigned long long)c->max_publish_size);
+			act.detail = detail;
 			goto close;
 		}
 		if (!must_judge(c, &f)) {

@@ -54,6 +54,7 @@ after it on the same path.
                under it goes through."""
 
 import os
+import signal
 import socket
 import sys
 import threading
@@ -65,6 +66,7 @@ import moattest as mt  # noqa: E402
 POLICY = ("[policy]\n"
           "publish = devices/{identity}/#\n"
           "subscribe = devices/{identity}/#, broadcast/#\n")
+RC_ADMINISTRATIVE = 0x98
 POLICY_OFF_LINE = "topic policy off: the broker's ACL is the only guard"
 MAX_PACKET = 4096
 
@@ -612,6 +614,43 @@ def second_connect(t, pol, broker, up, v):
             % (v, cid), "%d" % n)
 
 
+def reload_rules(t, broker):
+    """A reload that changes the topic rules ends the live connections
+    they apply to (the broker keeps their old subscriptions): MQTT 5 sees
+    DISCONNECT 0x98 first; reason topic_rules_changed. A reload that leaves
+    the rules as they were leaves them open."""
+    moat = t.start_moat("127.0.0.1:%d" % broker.port, name="moat-reload",
+                        extra=POLICY, process={"watch_files": "false"})
+    a5 = Device(t, moat, "A", "A-reload-v5", 5)
+    b4 = Device(t, moat, "B", "B-reload-v4", 4)
+    try:
+        with open(moat.ini, "a") as f:
+            f.write("; a comment: the same rules\n")
+        mark = moat.mark()
+        moat.p.send_signal(signal.SIGHUP)
+        t.check(mt.wait_for(lambda: "reloaded " in moat.text()[mark:], 10),
+                "the reload with the same rules is done")
+        t.check(a5.still_open() and b4.still_open(), "the same rules: both "
+                "devices stay connected")
+        with open(moat.ini) as f:
+            text = f.read()
+        with open(moat.ini, "w") as f:
+            f.write(text.replace("broadcast/#", "broadcast/{identity}/#"))
+        os.kill(moat.p.pid, signal.SIGHUP)
+        for d, v in ((a5, 5), (b4, 4)):
+            got, how, line = d.closed(timeout=5)
+            pk = mt.mqtt_split(got)
+            if v == 5:
+                t.check(pk and pk[-1][0] == 0xe0 and pk[-1][1][:1] ==
+                        bytes([RC_ADMINISTRATIVE]), "v5: DISCONNECT 0x98 "
+                        "before the close", got.hex(" "))
+            t.check(mt.reason_of(line) == "topic_rules_changed",
+                    "v%d: conn_closed reason=topic_rules_changed" % v, line)
+    finally:
+        a5.close()
+        b4.close()
+
+
 def max_packet_size_known(t):
     r = t.moat_run(["--help"])
     return "max_packet_size" in r.stdout + r.stderr
@@ -684,6 +723,9 @@ def main(t):
                        else mt.mqtt_publish("devices/A/+", b"x"))
                 closes(t, pol, up, v, "wildcard PUBLISH", pkt, RC_MALFORMED,
                        "packet_malformed", [PUBLISH])
+        t.step("a reload that changes the topic rules")
+        with mt.client_case(t, "reload"):
+            reload_rules(t, broker)
         if not big:
             mt.say("    note: moat has no [limits] max_packet_size; the "
                    "packet_too_large cases are left out")
