@@ -109,10 +109,17 @@ up_write(struct conn *c, const uint8_t *p, size_t n)
 	return (0);
 }
 
-/* The guard said close: DISCONNECT first under MQTT 5 (conn_end). */
+/*
+ * The guard said close: count what it refused (a packet too large or
+ * malformed is told from its header, before the guard judges anything),
+ * then DISCONNECT first under MQTT 5 (conn_end).
+ */
 static int
 up_close(struct conn *c, const struct guard_action *act)
 {
+	if (act->refused != GUARD_KIND_NONE)
+		WORKER_COUNT(c->w, refused_packets[act->refused],
+		    act->nrefused);
 	conn_end(c, act->rc, act->reason, act->detail);
 	return (-1);
 }
@@ -204,9 +211,6 @@ judge(struct conn *c, const uint8_t *pkt, size_t len)
 	case GUARD_DROP:
 		break;
 	case GUARD_CLOSE:
-		if (act.refused != GUARD_KIND_NONE)
-			WORKER_COUNT(c->w, refused_packets[act.refused],
-			    act.nrefused);
 		if (act.refused == GUARD_KIND_PUBLISH && act.topic.len > 0) {
 			snprintf(detail, sizeof(detail), "PUBLISH to \"%s\", "
 			    "which the publish rules do not allow",
