@@ -190,10 +190,14 @@ publish_too_large(const struct conn *c, const struct mqtt_frame *f)
 	    f->rem_len > c->max_publish_size);
 }
 
-/* One whole packet the guard must judge. Returns 0 or -1 (closed). */
+/*
+ * One whole packet f at pkt, which the guard must judge. Returns 0 or -1
+ * (closed).
+ */
 static int
-judge(struct conn *c, const uint8_t *pkt, size_t len)
+judge(struct conn *c, const struct mqtt_frame *f, const uint8_t *pkt)
 {
+	size_t len = f->total;
 	struct guard_action act;
 	char detail[TEXT_QUOTE_BUF + 64], q[TEXT_QUOTE_BUF];
 	int r = 0;
@@ -229,8 +233,10 @@ judge(struct conn *c, const uint8_t *pkt, size_t len)
 			    c->peer, "identity", c->identity, "kind",
 			    guard_kind_name(act.refused), NULL);
 	}
+	/* The same bytes as a PUBLISH passed through unread: all of it
+	 * after the fixed header (act.publish_bytes is the payload alone). */
 	if (r == 0 && act.is_publish)
-		charge(c, act.publish_bytes);
+		charge(c, f->rem_len);
 	return (r);
 }
 
@@ -286,7 +292,7 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 		}
 		if (st == MQTT_INCOMPLETE)
 			break;
-		if (judge(c, p + used, f.total) != 0)
+		if (judge(c, &f, p + used) != 0)
 			return (-1);
 		used += f.total;
 	}

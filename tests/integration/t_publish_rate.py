@@ -69,10 +69,17 @@ NBIG = 30
 PUBLISH, PUBACK, DISCONNECT = 3, 4, 0xe0
 PACKET_TOO_LARGE = 0x95
 
+TOPIC_BYTES_RATE = 20000    # sensor-topic's publish_bytes_rate
+LONG_TOPIC = "flood/" + "t" * 900
+NLONG = 60
+
 MAP = """\
 [sensor-slow]
 publish_rate = %d
-""" % SLOW_RATE
+[sensor-topic]
+publish_rate = 0
+publish_bytes_rate = %d
+""" % (SLOW_RATE, TOPIC_BYTES_RATE)
 
 
 class Collector(threading.Thread):
@@ -291,12 +298,12 @@ def flood(t, moat, col, src, admin):
     busy = b.round_trips(25)
     during = col.count("flood/a")
     got = delivered(t, col, "flood/a", msgs, 2 * FLOOD / RATE + 10, "flood")
+    obeys(t, got, RATE, BURST, "flood")
     t.check(during < FLOOD, "flood: sensor-b's round trips overlapped the "
             "throttled flood (%d of %d delivered by their end)"
             % (during, FLOOD))
     t.check(a.pubacks(10) == FLOOD, "flood: the flooder got all %d PUBACKs"
             % FLOOD)
-    obeys(t, got, RATE, BURST, "flood")
     p_idle, p_busy = median(idle), median(busy)
     bound = min(0.2, max(5 * p_idle, 0.025))
     t.check(p_busy < bound, "flood: sensor-b's median round trip %.1f ms "
@@ -349,6 +356,20 @@ def big(t, moat, col, src):
     d.close()
     obeys(t, got, BYTES_RATE, BYTES_RATE, "bytes", unit="bytes",
           weigh=lambda p: rem_len("flood/big", p))
+
+
+def topics(t, moat, col, src, what):
+    """Long topics, short payloads: the bytes charged are the whole
+    PUBLISH after its fixed header, with topic policy on or off."""
+    d = Device(t, moat, "sensor-topic", "topic-" + what, src.on(0))
+    topic = LONG_TOPIC + "/" + what
+    msgs = payloads(what, NLONG, 90)
+    d.flood(topic, msgs)
+    got = delivered(t, col, topic, msgs, 20, what)
+    t.check(d.pubacks(10) == NLONG, "%s: every PUBACK came" % what)
+    d.close()
+    obeys(t, got, TOPIC_BYTES_RATE, TOPIC_BYTES_RATE, what, unit="bytes",
+          weigh=lambda p: rem_len(topic, p))
 
 
 def size(t, moat, broker, col, src, version):
@@ -442,6 +463,20 @@ def main(t):
             t.step("bytes: large payloads under publish_bytes_rate = %d"
                    % BYTES_RATE)
             big(t, moat, col, src)
+        with t.subcase("topics"):
+            t.step("topics: long topics under publish_bytes_rate = %d"
+                   % TOPIC_BYTES_RATE)
+            topics(t, moat, col, src, "nopolicy")
+        with t.subcase("policy"):
+            t.step("policy: the same with topic policy on")
+            pmoat = t.start_moat(
+                "127.0.0.1:%d" % broker.port, name="policy",
+                identity={"unknown": "template", "map": mapfile,
+                          "client_id": "keep"},
+                extra="[policy]\npublish = flood/#, probe/#\n"
+                      "subscribe = flood/#\n")
+            topics(t, pmoat, col, src, "policy")
+            pmoat.stop_and_check()
         for version in (5, 4):
             with t.subcase("size%d" % version):
                 t.step("size: max_publish_size = %d, MQTT %s"
