@@ -7,12 +7,13 @@ A real Mosquitto; a collector subscribed to flood/# on it directly (plain
 MQTT, QoS 1, timing every arrival). moat "guard" has workers = 2,
 publish_rate = 100 (publish_burst unset: one second's worth),
 publish_bytes_rate = 100000 and max_publish_size = 32768; its map gives
-sensor-slow publish_rate = 20. moat "open" has none of them. Floods are
-QoS 1 PUBLISHes pipelined over raw TLS as fast as the socket takes them;
-their PUBACKs are read afterwards. A flood of N messages obeys the limit
-when every run of arrivals i..j holds at most rate * (t_j - t_i) + burst
-+ 1 messages, give or take NOISE seconds' worth (a loaded machine may
-delay the collector, which then sees several arrivals at once).
+sensor-slow publish_rate = 20 and sensor-topic its own bytes rate. moat
+"open" has none of them. Floods are QoS 1 PUBLISHes pipelined over raw
+TLS as fast as the socket takes them; their PUBACKs are read afterwards.
+A flood obeys a limit when every run of arrivals i..j holds at most
+rate * (t_j - t_i) + burst + one message (the one that went over), give
+or take NOISE seconds' worth (a loaded machine may delay the collector,
+which then sees several arrivals at once).
 
   flood      sensor-a floods 400 messages while sensor-b, on the same
              worker, times QoS 1 round trips (PUBLISH -> PUBACK) before
@@ -31,6 +32,13 @@ delay the collector, which then sees several arrivals at once).
   bytes      sensor-big sends 30 PUBLISHes of 10000 bytes: the arrivals
              obey 100000 bytes/s + one second's worth, and run above
              50000 bytes/s; all arrive, in order.
+  topics     sensor-topic (map: publish_rate = 0, publish_bytes_rate =
+             20000) sends 60 PUBLISHes with a 900-byte topic and a 90-byte
+             payload: the bytes counted are the whole PUBLISH after its
+             fixed header, so it obeys 20000 bytes/s by that measure.
+  policy     the same through a third moat with [policy] on, where each
+             PUBLISH is read and judged whole: the same bytes are counted
+             (the payload alone would let it through at once).
   size       MQTT 5: a PUBLISH of exactly max_publish_size goes through;
              one byte more gets DISCONNECT 0x95, close reason
              packet_too_large with refused=1, and the broker never sees
