@@ -390,8 +390,9 @@ const struct opt config_opts[] = {
 		.type = OPT_COUNT, .offset = OFF(publish_rate),
 		.max = LIMITS_PUBLISH_RATE_MAX, .flags = OPT_ZERO_OK, .def = "0",
 		.arg = "NUMBER", .what = "messages per second, or 0 for none",
-		.help = "PUBLISH packets a connection may send per second, "
-		    "on average. Over it, moat stops reading from the "
+		.help = "PUBLISH packets an identity may send per second, "
+		    "on average, all its connections on every worker "
+		    "together. Over it, moat stops reading from the "
 		    "device until the rate allows more, so TCP slows it "
 		    "down: nothing is dropped and nothing disconnected. 0 "
 		    "(the default) means no limit; otherwise 1 to 1000000.",
@@ -400,7 +401,7 @@ const struct opt config_opts[] = {
 		.type = OPT_COUNT, .offset = OFF(publish_burst),
 		.max = LIMITS_PUBLISH_RATE_MAX, .flags = OPT_ZERO_OK, .def = "0",
 		.arg = "NUMBER", .what = "a number of messages, or 0",
-		.help = "PUBLISH packets a device may send at once, above "
+		.help = "PUBLISH packets an identity may send at once, above "
 		    "publish_rate, after it has been quiet. 0 (the default) "
 		    "allows one second's worth, publish_rate messages.",
 	}, {
@@ -408,7 +409,7 @@ const struct opt config_opts[] = {
 		.type = OPT_COUNT, .offset = OFF(publish_bytes_rate),
 		.max = LIMITS_PUBLISH_BYTES_MAX, .flags = OPT_ZERO_OK, .def = "0",
 		.arg = "BYTES", .what = "bytes per second, or 0 for none",
-		.help = "PUBLISH bytes a connection may send per second "
+		.help = "PUBLISH bytes an identity may send per second "
 		    "(one second's worth at once), slowed like "
 		    "publish_rate. 0 (the default) means no limit.",
 	}, {

@@ -144,10 +144,17 @@ span_add(struct conn *c, struct span *sp, const uint8_t *p, size_t n)
 	return (0);
 }
 
-/* The guard said close: DISCONNECT first under MQTT 5 (conn_end). */
+/*
+ * The guard said close: count what it refused (a packet too large or
+ * malformed is told from its header, before the guard judges anything),
+ * then DISCONNECT first under MQTT 5 (conn_end).
+ */
 static int
 up_close(struct conn *c, const struct guard_action *act)
 {
+	if (act->refused != GUARD_KIND_NONE)
+		WORKER_COUNT(c->w, refused_packets[act->refused],
+		    act->nrefused);
 	conn_end(c, act->rc, act->reason, act->detail);
 	return (-1);
 }
@@ -219,12 +226,14 @@ publish_too_large(const struct conn *c, const struct mqtt_frame *f)
 }
 
 /*
- * One whole packet the guard must judge; what goes on unchanged joins sp.
- * Returns 0 or -1 (closed).
+ * One whole packet f at pkt, which the guard must judge; what goes on
+ * unchanged joins sp. Returns 0 or -1 (closed).
  */
 static int
-judge(struct conn *c, struct span *sp, const uint8_t *pkt, size_t len)
+judge(struct conn *c, struct span *sp, const struct mqtt_frame *f,
+    const uint8_t *pkt)
 {
+	size_t len = f->total;
 	struct guard_action act;
 	char detail[TEXT_QUOTE_BUF + 64], q[TEXT_QUOTE_BUF];
 	int r = 0;
@@ -243,9 +252,6 @@ judge(struct conn *c, struct span *sp, const uint8_t *pkt, size_t len)
 	case GUARD_DROP:
 		break;
 	case GUARD_CLOSE:
-		if (act.refused != GUARD_KIND_NONE)
-			WORKER_COUNT(c->w, refused_packets[act.refused],
-			    act.nrefused);
 		if (act.refused == GUARD_KIND_PUBLISH && act.topic.len > 0) {
 			snprintf(detail, sizeof(detail), "PUBLISH to \"%s\", "
 			    "which the publish rules do not allow",
@@ -266,8 +272,10 @@ judge(struct conn *c, struct span *sp, const uint8_t *pkt, size_t len)
 			    c->peer, "identity", c->identity, "kind",
 			    guard_kind_name(act.refused), NULL);
 	}
+	/* The same bytes as a PUBLISH passed through unread: all of it
+	 * after the fixed header (act.publish_bytes is the payload alone). */
 	if (r == 0 && act.is_publish)
-		charge(c, act.publish_bytes);
+		charge(c, f->rem_len);
 	return (r);
 }
 
@@ -338,7 +346,7 @@ up_packets(struct conn *c, const uint8_t *p, size_t len)
 		}
 		if (st == MQTT_INCOMPLETE)
 			break;
-		if (judge(c, &sp, p + used, f.total) != 0)
+		if (judge(c, &sp, &f, p + used) != 0)
 			return (-1);
 		used += f.total;
 	}
