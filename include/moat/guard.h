@@ -192,7 +192,9 @@ void guard_release(struct guard *g);
  *   DROP               nothing
  *   CLOSE              conn_end(c, act->rc, act->reason, act->detail):
  *                      DISCONNECT first when act->disconnect
- * and in every case, when act->is_publish, account act->publish_bytes.
+ * and in every case, when act->is_publish, charge the rate limits (the
+ * relay charges the whole remaining length, as for a PUBLISH it passes
+ * unread, so that [policy] does not change what a device may send).
  */
 enum guard_verdict guard_up(struct guard *g, const uint8_t *pkt,
     size_t len, struct guard_action *act);
