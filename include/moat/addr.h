@@ -7,7 +7,8 @@
  * ::1, ::ffff:127.0.0.0/104). Config checking uses these alone; a host name
  * is only checked for its spelling here and is resolved later, on the I/O
  * side (backend.c), which applies the same loopback rule to every address
- * the name resolves to. Addresses are bytes in network order.
+ * the name resolves to. Also the [backend] source addresses and ranges.
+ * Addresses are bytes in network order.
  */
 #ifndef MOAT_ADDR_H
 #define MOAT_ADDR_H

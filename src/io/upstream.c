@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The broker side of a device connection: connecting to the broker
- * (loopback TCP or a Unix socket only, as the snapshot's backend says) and
+ * (loopback TCP or a Unix socket only, as the snapshot's backend says; over
+ * TCP from the next [backend] source address when there are any) and
  * reading what it sends into the connection's down pipe. Writing to the
  * broker is the up pipe's queue (pipe.c); states and teardown are conn.c.
  */
