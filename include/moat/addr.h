@@ -7,7 +7,8 @@
  * ::1, ::ffff:127.0.0.0/104). Config checking uses these alone; a host name
  * is only checked for its spelling here and is resolved later, on the I/O
  * side (backend.c), which applies the same loopback rule to every address
- * the name resolves to. Addresses are bytes in network order.
+ * the name resolves to. Also the [backend] source addresses and ranges.
+ * Addresses are bytes in network order.
  */
 #ifndef MOAT_ADDR_H
 #define MOAT_ADDR_H
@@ -85,5 +86,45 @@ int addr_parse_backend(const char *spec, struct addr *out, char *err,
  */
 int addr_parse_listen(const char *spec, struct addr *out, char *err,
     size_t errlen);
+
+/*
+ * [backend] source: the loopback addresses moat's connections to the
+ * broker come from. Linux picks a TCP source port per (source address,
+ * destination) from about 28,000 ephemeral ports, so connections to one
+ * broker port from one address run out near that; each further source
+ * address adds as many again.
+ */
+#define ADDR_SOURCE_MAX 256
+
+struct addr_source {
+	enum addr_kind kind;                  /* ADDR_IPV4 or ADDR_IPV6 */
+	unsigned char first[ADDR_IPV6_LEN];   /* network order */
+	unsigned count;                       /* 1..ADDR_SOURCE_MAX */
+};
+
+/*
+ * Parse a source: one address ("127.0.0.2", "::1") or an IPv4 range
+ * "FIRST-LAST" ("127.0.0.2-127.0.0.9"), loopback only (127.0.0.0/8
+ * without its first and last address, or ::1), first <= last, at most
+ * ADDR_SOURCE_MAX addresses. Fills out (caller-owned). Returns 0, or -1
+ * with what is wrong and how to fix it in err (no "file:line").
+ */
+int addr_parse_source(const char *spec, struct addr_source *out, char *err,
+    size_t errlen);
+
+/*
+ * Whether a parsed source can be used with a parsed backend: not with a
+ * Unix socket, and of the same family as an IP literal (a host name is
+ * checked once resolved, in backend.c). Returns 0, or -1 with why in err.
+ */
+int addr_source_fits(const struct addr_source *src, const struct addr *be,
+    char *err, size_t errlen);
+
+/*
+ * The i-th address of src (i is taken modulo src->count) into ip: 4 bytes
+ * for ADDR_IPV4, 16 for ADDR_IPV6, network order.
+ */
+void addr_source_nth(const struct addr_source *src, unsigned i,
+    unsigned char ip[ADDR_IPV6_LEN]);
 
 #endif

@@ -12,12 +12,15 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "moat/addr.h"
+
 struct backend_addr {
 	int is_unix;                  /* 1: path is set; 0: sa is set */
 	char path[108];               /* Unix socket path (sun_path size) */
 	struct sockaddr_storage sa;   /* TCP address, port set */
 	socklen_t salen;
 	char text[128];               /* printable form for logs */
+	struct addr_source source;    /* [backend] source; count 0: none */
 };
 
 /*
@@ -39,6 +42,23 @@ int backend_parse_listen(const char *spec, struct sockaddr_storage *out,
 
 /* 1 when sa is 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104; else 0. */
 int backend_is_loopback(const struct sockaddr *sa);
+
+/*
+ * Set b->source from a [backend] source value, b being parsed already
+ * (backend_parse): refused for a Unix socket, and unless its family is
+ * the family of the address b resolved to. Returns 0, or -1 with why in
+ * err (no "file:line").
+ */
+int backend_set_source(struct backend_addr *b, const char *spec, char *err,
+    size_t errlen);
+
+/*
+ * The i-th source address of b (i modulo their number) as a sockaddr
+ * with port 0, for bind(2) before connect. Returns its length, or 0 when
+ * b has no source.
+ */
+socklen_t backend_source_sockaddr(const struct backend_addr *b, unsigned i,
+    struct sockaddr_storage *out);
 
 /* Room for the exposed addresses, ", "-separated, in one line. */
 #define BACKEND_EXPOSURE_TEXT 512

@@ -102,6 +102,7 @@ struct config {
 	int tls_close_on_cert_expiry;        /* 1: close at notAfter */
 
 	char *backend;                       /* [backend] address */
+	char *backend_source;                /* [backend] source or NULL */
 
 	uint64_t handshake_timeout_ms;       /* [limits] */
 	uint64_t connect_timeout_ms;

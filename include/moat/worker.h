@@ -119,6 +119,8 @@ struct worker {
 	int heart_init;
 	atomic_uint_fast64_t beat;    /* uv_hrtime() of the last beat */
 	uint64_t nconns;              /* of this worker */
+	unsigned source_next;         /* [backend] source: the next address
+	                               * to bind, round robin (upstream.c) */
 	struct worker_counters count;
 	struct admit *admit;          /* handshake and connection budgets,
 	                               * totals shared (admit.h) */

@@ -10,6 +10,7 @@
  * (tests/unit/test_addr.c compares them on a table of inputs).
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@
 #define IPV4_LOOPBACK_NET 127
 /* Longest text shown when quoting an address with odd bytes. */
 #define SHOWN_MAX 96
+/* Longest IPv6 text form, with its NUL (INET6_ADDRSTRLEN). */
+#define INET6_TEXT_MAX 46
 
 const char addr_loopback_advice[] =
 	"moat sends plaintext MQTT to the broker, which must never "
@@ -444,4 +447,178 @@ addr_parse_listen(const char *spec, struct addr *out, char *err,
 		return (-1);
 	}
 	return (0);
+}
+
+/* The advice every refusal of a source ends with. */
+static const char source_advice[] =
+	"write one loopback address or an IPv4 range of them, for example "
+	"source = 127.0.0.2-127.0.0.9 (or ::1 for an IPv6 backend)";
+
+static uint32_t
+ipv4_value(const unsigned char ip[ADDR_IPV4_LEN])
+{
+	return ((uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 |
+	    (uint32_t)ip[2] << 8 | (uint32_t)ip[3]);
+}
+
+/*
+ * One end of a source: an IPv4 or IPv6 literal that is loopback and can
+ * be bound as a host's address (not 127.0.0.0 or 127.255.255.255, the
+ * network's own and its broadcast address).
+ */
+static int
+source_one(const char *spec, const char *s, enum addr_kind *kind,
+    unsigned char ip[ADDR_IPV6_LEN], char *err, size_t errlen)
+{
+	static const unsigned char v6_loopback[ADDR_IPV6_LEN] = {
+		[ADDR_IPV6_LEN - 1] = 1
+	};
+	uint32_t v;
+
+	memset(ip, 0, ADDR_IPV6_LEN);
+	if (addr_parse_ipv4(s, ip) == 0)
+		*kind = ADDR_IPV4;
+	else if (addr_parse_ipv6(s, ip) == 0)
+		*kind = ADDR_IPV6;
+	else {
+		snprintf(err, errlen, "source %s: \"%s\" is not an IP "
+		    "address; %s", spec, s, source_advice);
+		return (-1);
+	}
+	if (!addr_is_loopback(*kind, ip)) {
+		snprintf(err, errlen, "source %s: %s is not a loopback "
+		    "address; the broker is on loopback and moat's plaintext "
+		    "traffic to it must stay there, so %s", spec, s,
+		    source_advice);
+		return (-1);
+	}
+	if (*kind == ADDR_IPV6 &&
+	    memcmp(ip, v6_loopback, ADDR_IPV6_LEN) != 0) {
+		snprintf(err, errlen, "source %s: %s is an IPv4 address "
+		    "written as IPv6; write it as IPv4 (127.x.y.z)", spec, s);
+		return (-1);
+	}
+	v = *kind == ADDR_IPV4 ? ipv4_value(ip) & 0xffffff : 1;
+	if (v == 0 || v == 0xffffff) {
+		snprintf(err, errlen, "source %s: %s is the %s address of "
+		    "127.0.0.0/8, not one a connection can come from; %s",
+		    spec, s, v == 0 ? "network" : "broadcast", source_advice);
+		return (-1);
+	}
+	return (0);
+}
+
+/* "FIRST-LAST", both checked by source_one, into out. */
+static int
+source_range(const char *spec, const char *dash, struct addr_source *out,
+    char *err, size_t errlen)
+{
+	char first[INET6_TEXT_MAX];
+	unsigned char last[ADDR_IPV6_LEN];
+	enum addr_kind lkind;
+	size_t n = (size_t)(dash - spec);
+	uint32_t a, b;
+
+	if (n >= sizeof(first)) {
+		snprintf(err, errlen, "source %.64s...: the first address is "
+		    "too long; %s", spec, source_advice);
+		return (-1);
+	}
+	memcpy(first, spec, n);
+	first[n] = '\0';
+	if (source_one(spec, first, &out->kind, out->first, err,
+	    errlen) == -1 || source_one(spec, dash + 1, &lkind, last, err,
+	    errlen) == -1)
+		return (-1);
+	if (out->kind != lkind) {
+		snprintf(err, errlen, "source %s mixes IPv4 and IPv6; a range "
+		    "is of IPv4 addresses, and IPv6 has one loopback address, "
+		    "::1; %s", spec, source_advice);
+		return (-1);
+	}
+	if (out->kind == ADDR_IPV6) {
+		snprintf(err, errlen, "source %s: IPv6 has one loopback "
+		    "address, so there is no range of them; write source = "
+		    "::1, or use IPv4 addresses for a range", spec);
+		return (-1);
+	}
+	a = ipv4_value(out->first);
+	b = ipv4_value(last);
+	if (a > b) {
+		snprintf(err, errlen, "source %s: the first address comes "
+		    "after the last; write it as %s-%s", spec, dash + 1,
+		    first);
+		return (-1);
+	}
+	if (b - a >= ADDR_SOURCE_MAX) {
+		snprintf(err, errlen, "source %s has %lu addresses, more than "
+		    "the %d allowed (each gives about 28,000 connections to "
+		    "one broker port); use a shorter range, or a Unix socket "
+		    "backend, which has no such limit", spec,
+		    (unsigned long)(b - a) + 1, ADDR_SOURCE_MAX);
+		return (-1);
+	}
+	out->count = (unsigned)(b - a) + 1;
+	return (0);
+}
+
+int
+addr_parse_source(const char *spec, struct addr_source *out, char *err,
+    size_t errlen)
+{
+	const char *dash;
+
+	memset(out, 0, sizeof(*out));
+	if (spec == NULL || *spec == '\0') {
+		snprintf(err, errlen, "source is empty; %s", source_advice);
+		return (-1);
+	}
+	if (printable("source", spec, err, errlen) == -1)
+		return (-1);
+	if ((dash = strchr(spec, '-')) != NULL)
+		return (source_range(spec, dash, out, err, errlen));
+	if (source_one(spec, spec, &out->kind, out->first, err,
+	    errlen) == -1)
+		return (-1);
+	out->count = 1;
+	return (0);
+}
+
+int
+addr_source_fits(const struct addr_source *src, const struct addr *be,
+    char *err, size_t errlen)
+{
+	if (be->kind == ADDR_UNIX) {
+		snprintf(err, errlen, "source is set but the backend is a "
+		    "Unix socket, which has no source address and no limit "
+		    "of ports; delete source");
+		return (-1);
+	}
+	if ((be->kind == ADDR_IPV4 || be->kind == ADDR_IPV6) &&
+	    be->kind != src->kind) {
+		snprintf(err, errlen, "source is %s but the backend address "
+		    "%s is %s; a connection comes from an address of the "
+		    "family it goes to: use %s", src->kind == ADDR_IPV4 ?
+		    "IPv4" : "IPv6", be->host, be->kind == ADDR_IPV4 ?
+		    "IPv4" : "IPv6", be->kind == ADDR_IPV4 ?
+		    "127.0.0.x addresses" : "source = ::1");
+		return (-1);
+	}
+	return (0);
+}
+
+void
+addr_source_nth(const struct addr_source *src, unsigned i,
+    unsigned char ip[ADDR_IPV6_LEN])
+{
+	uint32_t v;
+
+	memcpy(ip, src->first, ADDR_IPV6_LEN);
+	if (src->kind != ADDR_IPV4 || src->count <= 1)
+		return;
+	v = ipv4_value(src->first) + i % src->count;
+	ip[0] = (unsigned char)(v >> 24);
+	ip[1] = (unsigned char)(v >> 16);
+	ip[2] = (unsigned char)(v >> 8);
+	ip[3] = (unsigned char)v;
 }

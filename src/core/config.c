@@ -392,6 +392,14 @@ config_check_backend(const char *value, char *err, size_t errlen)
 	return (addr_parse_backend(value, &a, err, errlen));
 }
 
+int
+config_check_source(const char *value, char *err, size_t errlen)
+{
+	struct addr_source src;
+
+	return (addr_parse_source(value, &src, err, errlen));
+}
+
 static int
 ends_with(const char *s, const char *tail)
 {
@@ -793,6 +801,29 @@ check_policy(struct config *cfg, char *err, size_t errlen)
 	return (0);
 }
 
+/*
+ * [backend] source must suit the backend: TCP, and of the family of an IP
+ * literal. Each value was checked on its own line already, so a parse
+ * failure here cannot happen and is left to those checks.
+ */
+static int
+check_source(const struct config *cfg, char *err, size_t errlen)
+{
+	struct addr_source src;
+	struct addr be;
+	char where[512], msg[MSG_MAX];
+
+	if (cfg->backend_source == NULL ||
+	    addr_parse_source(cfg->backend_source, &src, msg,
+	    sizeof(msg)) == -1 ||
+	    addr_parse_backend(cfg->backend, &be, msg, sizeof(msg)) == -1 ||
+	    addr_source_fits(&src, &be, msg, sizeof(msg)) == 0)
+		return (0);
+	snprintf(err, errlen, "%s: %s", config_where(cfg, "backend",
+	    "source", where, sizeof(where)), msg);
+	return (-1);
+}
+
 /* [process] group alone would change nothing that matters: say so. */
 static int
 check_process(const struct config *cfg, char *err, size_t errlen)
@@ -848,6 +879,7 @@ config_load(const char *path, char *err, size_t errlen)
 	}
 	if (finish(cfg, err, errlen) == -1 ||
 	    check_process(cfg, err, errlen) == -1 ||
+	    check_source(cfg, err, errlen) == -1 ||
 	    check_policy(cfg, err, errlen) == -1)
 		goto fail;
 

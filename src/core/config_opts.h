@@ -83,6 +83,7 @@ extern const size_t config_nopts;
  * wrong in err. */
 int config_check_listen(const char *value, char *err, size_t errlen);
 int config_check_backend(const char *value, char *err, size_t errlen);
+int config_check_source(const char *value, char *err, size_t errlen);
 int config_check_password(const char *value, char *err, size_t errlen);
 int config_check_user(const char *value, char *err, size_t errlen);
 int config_check_group(const char *value, char *err, size_t errlen);

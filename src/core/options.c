@@ -224,6 +224,19 @@ const struct opt config_opts[] = {
 		    "resolve to loopback only. Bind the broker to 127.0.0.1 "
 		    "so it cannot be reached from outside.",
 	}, {
+		.section = "backend", .key = "source", .type = OPT_STRING,
+		.offset = OFF(backend_source), .check = config_check_source,
+		.arg = "ADDRESS | FIRST-LAST",
+		.what = "loopback addresses such as 127.0.0.2-127.0.0.9",
+		.help = "The loopback addresses moat's connections to a TCP "
+		    "broker come from, taken in turn: one address, or an "
+		    "IPv4 range such as 127.0.0.2-127.0.0.9 (at most 256; "
+		    "::1 for an IPv6 broker). Each address gives about "
+		    "28,000 connections to one broker port. Unset by "
+		    "default: the system picks, and connections stop near "
+		    "28,000. A Unix socket backend has no such limit and "
+		    "takes no source.",
+	}, {
 		.section = "limits", .key = "handshake_timeout",
 		.type = OPT_DURATION, .offset = OFF(handshake_timeout_ms),
 		.min = 1 * SEC, .max = 5 * MINUTE, .def = "10s",

@@ -170,6 +170,45 @@ backend_parse(const char *spec, struct backend_addr *out, char *err,
 }
 
 int
+backend_set_source(struct backend_addr *b, const char *spec, char *err,
+    size_t errlen)
+{
+	struct addr be;
+
+	memset(&b->source, 0, sizeof(b->source));
+	memset(&be, 0, sizeof(be));
+	if (addr_parse_source(spec, &b->source, err, errlen) == -1)
+		goto fail;
+	/* The family of what the backend resolved to, as addr.c knows it. */
+	be.kind = b->is_unix ? ADDR_UNIX : b->sa.ss_family == AF_INET6 ?
+	    ADDR_IPV6 : ADDR_IPV4;
+	snprintf(be.host, sizeof(be.host), "%s", b->text);
+	if (addr_source_fits(&b->source, &be, err, errlen) == -1)
+		goto fail;
+	return (0);
+
+fail:
+	memset(&b->source, 0, sizeof(b->source));
+	return (-1);
+}
+
+socklen_t
+backend_source_sockaddr(const struct backend_addr *b, unsigned i,
+    struct sockaddr_storage *out)
+{
+	struct addr a;
+	socklen_t len;
+
+	if (b->source.count == 0)
+		return (0);
+	memset(&a, 0, sizeof(a));
+	a.kind = b->source.kind;
+	addr_source_nth(&b->source, i, a.ip);
+	ip_sockaddr(&a, out, &len);
+	return (len);
+}
+
+int
 backend_parse_listen(const char *spec, struct sockaddr_storage *out,
     char *err, size_t errlen)
 {

@@ -42,6 +42,16 @@ snapshot_new(struct config *cfg, char *err, size_t errlen)
 		    sizeof(where)), msg);
 		goto fail1;
 	}
+	if (cfg->backend_source != NULL && backend_set_source(&snap->backend,
+	    cfg->backend_source, err, errlen) != 0) {
+		char msg[1024];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		snprintf(err, errlen, "%s: %s",
+		    config_where(cfg, "backend", "source", where,
+		    sizeof(where)), msg);
+		goto fail1;
+	}
 	if (privdrop_resolve(cfg, &snap->run_as, err, errlen) != 0)
 		goto fail1;
 	backend_audit(&snap->backend, &snap->exposure);

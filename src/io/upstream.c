@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The broker side of a device connection: connecting to the broker
- * (loopback TCP or a Unix socket only, as the snapshot's backend says) and
+ * (loopback TCP or a Unix socket only, as the snapshot's backend says; over
+ * TCP from the next [backend] source address when there are any) and
  * reading what it sends into the connection's down pipe. Writing to the
  * broker is the up pipe's queue (pipe.c); states and teardown are conn.c.
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <netinet/in.h>
+
 #include <stdio.h>
+#include <string.h>
 
 #include "moat/backend.h"
 #include "moat/snapshot.h"
@@ -63,14 +68,45 @@ on_be_connect(uv_connect_t *req, int status)
 	conn_broker_up(c);
 }
 
+/*
+ * Bind the broker socket to the next [backend] source address, if there
+ * are any, so that each address has its own source ports. With
+ * IP_BIND_ADDRESS_NO_PORT the port is left to connect(2), which may reuse
+ * one already bound to another destination; without it bind(2) would
+ * take a port for this socket alone. Sets *src for the logs.
+ */
+static int
+be_tcp_bind(struct conn *c, const struct backend_addr *b,
+    struct sockaddr_storage *src)
+{
+	uv_os_fd_t fd;
+	int on = 1;
+
+	if (backend_source_sockaddr(b, c->w->index + c->w->source_next++,
+	    src) == 0)
+		return (0);
+#ifdef IP_BIND_ADDRESS_NO_PORT
+	/* Only an optimisation: bind(2) works without it. */
+	if (uv_fileno(&c->be.h, &fd) == 0)
+		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on,
+		    sizeof(on));
+#else
+	(void)fd;
+	(void)on;
+#endif
+	return (uv_tcp_bind(&c->be.tcp, (const struct sockaddr *)src, 0));
+}
+
 void
 upstream_connect(struct conn *c)
 {
 	const struct backend_addr *b = &c->snap->backend;
 	uv_loop_t *loop = c->w->loop;
-	char detail[256];
+	struct sockaddr_storage src;
+	char detail[256], from[64];
 	int r;
 
+	memset(&src, 0, sizeof(src));
 	c->be_req.data = c;
 	if (b->is_unix) {
 		r = uv_pipe_init(loop, &c->be.pipe, 0);
@@ -81,17 +117,23 @@ upstream_connect(struct conn *c)
 			    on_be_connect);
 		}
 	} else {
-		r = uv_tcp_init(loop, &c->be.tcp);
+		/* With a source, the socket exists now, to be bound. */
+		r = uv_tcp_init_ex(loop, &c->be.tcp, b->source.count != 0 ?
+		    b->sa.ss_family : AF_UNSPEC);
 		if (r == 0) {
 			c->be_init = 1;
 			c->be.h.data = c;
+			r = be_tcp_bind(c, b, &src);
+		}
+		if (r == 0)
 			r = uv_tcp_connect(&c->be_req, &c->be.tcp,
 			    (const struct sockaddr *)&b->sa, on_be_connect);
-		}
 	}
 	if (r != 0) {
-		snprintf(detail, sizeof(detail), "broker %s: %s", b->text,
-		    uv_strerror(r));
+		snprintf(detail, sizeof(detail), "broker %s%s%s: %s", b->text,
+		    b->source.count != 0 ? " from " : "",
+		    b->source.count != 0 ? backend_format((struct sockaddr *)
+		    &src, from, sizeof(from)) : "", uv_strerror(r));
 		conn_refuse_unavailable(c, CONN_CLOSE_BACKEND_ERROR, detail);
 	}
 }

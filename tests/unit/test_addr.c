@@ -394,3 +394,141 @@ Test(addr, listen_forms)
 	    sizeof(err)), -1);
 	cr_assert_not_null(strstr(err, "from 0 to 65535"));
 }
+
+/* --- [backend] source ------------------------------------------------- */
+
+Test(addr, source_accepted)
+{
+	struct addr_source s;
+	unsigned char ip[ADDR_IPV6_LEN];
+
+	cr_assert_eq(addr_parse_source("127.0.0.2-127.0.0.9", &s, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s.kind, ADDR_IPV4);
+	cr_assert_eq(s.count, 8);
+	cr_assert_eq(s.first[3], 2);
+
+	cr_assert_eq(addr_parse_source("127.0.0.5", &s, err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(s.count, 1);
+	cr_assert_eq(addr_parse_source("127.0.0.5-127.0.0.5", &s, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s.count, 1);
+
+	cr_assert_eq(addr_parse_source("::1", &s, err, sizeof(err)), 0, "%s",
+	    err);
+	cr_assert_eq(s.kind, ADDR_IPV6);
+	cr_assert_eq(s.count, 1);
+
+	/* Across an octet, and the largest range allowed. */
+	cr_assert_eq(addr_parse_source("127.0.0.250-127.0.1.5", &s, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s.count, 12);
+	addr_source_nth(&s, 7, ip);
+	cr_assert(ip[0] == 127 && ip[1] == 0 && ip[2] == 1 && ip[3] == 1);
+	cr_assert_eq(addr_parse_source("127.1.0.1-127.1.1.0", &s, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s.count, ADDR_SOURCE_MAX);
+}
+
+Test(addr, source_nth_round_robin)
+{
+	struct addr_source s;
+	unsigned char ip[ADDR_IPV6_LEN];
+	unsigned i;
+
+	cr_assert_eq(addr_parse_source("127.0.0.2-127.0.0.5", &s, err,
+	    sizeof(err)), 0, "%s", err);
+	for (i = 0; i < 12; i++) {
+		addr_source_nth(&s, i, ip);
+		cr_assert(ip[0] == 127 && ip[1] == 0 && ip[2] == 0);
+		cr_assert_eq(ip[3], 2 + i % 4, "address %u", i);
+	}
+	cr_assert_eq(addr_parse_source("::1", &s, err, sizeof(err)), 0);
+	addr_source_nth(&s, 5, ip);
+	cr_assert_eq(ip[15], 1);
+	cr_assert_eq(ip[0], 0);
+}
+
+Test(addr, source_refused)
+{
+	static const struct {
+		const char *spec;
+		const char *why;
+	} bad[] = {
+		{ "", "source is empty" },
+		{ "10.0.0.2", "10.0.0.2 is not a loopback address" },
+		{ "127.0.0.2-10.0.0.9", "10.0.0.9 is not a loopback" },
+		{ "192.168.1.10-192.168.1.20", "not a loopback address; the "
+		    "broker is on loopback" },
+		{ "0.0.0.0", "not a loopback" },
+		{ "::", "not a loopback" },
+		{ "2001:db8::1", "not a loopback" },
+		{ "127.0.0.9-127.0.0.2", "the first address comes after the "
+		    "last; write it as 127.0.0.2-127.0.0.9" },
+		{ "127.0.0.2-::1", "mixes IPv4 and IPv6" },
+		{ "::1-127.0.0.2", "mixes IPv4 and IPv6" },
+		{ "::1-::1", "IPv6 has one loopback address" },
+		{ "::ffff:127.0.0.2", "an IPv4 address written as IPv6" },
+		{ "127.0.0.1-127.0.1.1", "has 257 addresses, more than the "
+		    "256 allowed" },
+		{ "127.0.0.1-127.255.255.254", "more than the 256 allowed" },
+		{ "127.0.0.0-127.0.0.9", "the network address" },
+		{ "127.255.255.255", "the broadcast address" },
+		{ "localhost", "\"localhost\" is not an IP address" },
+		{ "127.0.0.2-", "\"\" is not an IP address" },
+		{ "-127.0.0.2", "\"\" is not an IP address" },
+		{ "127.0.0.2 - 127.0.0.9", "is not an IP address" },
+		{ "127.0.0.2-127.0.0.3-127.0.0.4", "is not an IP address" },
+		{ "127.0.0.2\x01", "control or non-ASCII" },
+		{ "[::1]", "is not an IP address" },
+	};
+	struct addr_source s;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cr_assert_eq(addr_parse_source(bad[i].spec, &s, err,
+		    sizeof(err)), -1, "accepted %s", bad[i].spec);
+		cr_assert_not_null(strstr(err, bad[i].why), "%s: %s",
+		    bad[i].spec, err);
+	}
+	cr_assert_eq(addr_parse_source(NULL, &s, err, sizeof(err)), -1);
+}
+
+Test(addr, source_fits_backend)
+{
+	struct addr_source v4, v6;
+	struct addr be;
+
+	cr_assert_eq(addr_parse_source("127.0.0.2-127.0.0.9", &v4, err,
+	    sizeof(err)), 0);
+	cr_assert_eq(addr_parse_source("::1", &v6, err, sizeof(err)), 0);
+
+	cr_assert_eq(addr_parse_backend("127.0.0.1:1883", &be, err,
+	    sizeof(err)), 0);
+	cr_assert_eq(addr_source_fits(&v4, &be, err, sizeof(err)), 0, "%s",
+	    err);
+	cr_assert_eq(addr_source_fits(&v6, &be, err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "source is IPv6 but the backend "
+	    "address 127.0.0.1 is IPv4"), "%s", err);
+
+	cr_assert_eq(addr_parse_backend("[::1]:1883", &be, err,
+	    sizeof(err)), 0);
+	cr_assert_eq(addr_source_fits(&v6, &be, err, sizeof(err)), 0, "%s",
+	    err);
+	cr_assert_eq(addr_source_fits(&v4, &be, err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "use source = ::1"), "%s", err);
+
+	/* A host name is checked once resolved (backend.c). */
+	cr_assert_eq(addr_parse_backend("localhost:1883", &be, err,
+	    sizeof(err)), 0);
+	cr_assert_eq(addr_source_fits(&v4, &be, err, sizeof(err)), 0);
+
+	cr_assert_eq(addr_parse_backend("unix:/run/m.sock", &be, err,
+	    sizeof(err)), 0);
+	cr_assert_eq(addr_source_fits(&v4, &be, err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "the backend is a Unix socket"), "%s",
+	    err);
+	cr_assert_eq(addr_source_fits(&v6, &be, err, sizeof(err)), -1);
+}

@@ -387,3 +387,63 @@ Test(backend, format)
 	backend_format((struct sockaddr *)&sin, buf, 0);
 	cr_assert_eq(buf[0], 'x');
 }
+
+/* --- [backend] source ------------------------------------------------- */
+
+Test(backend, source_round_robin)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+	char buf[64];
+	unsigned i;
+
+	parse_ok("127.0.0.1:1883");
+	cr_assert_eq(backend_source_sockaddr(&ba, 0, &ss), 0, "no source");
+	cr_assert_eq(backend_set_source(&ba, "127.0.0.2-127.0.0.5", err,
+	    sizeof(err)), 0, "%s", err);
+	for (i = 0; i < 8; i++) {
+		cr_assert_eq(backend_source_sockaddr(&ba, i, &ss),
+		    sizeof(struct sockaddr_in));
+		cr_assert_eq(ss.ss_family, AF_INET);
+		cr_assert_eq(sin->sin_port, 0, "the kernel picks the port");
+		snprintf(buf, sizeof(buf), "127.0.0.%u:0", 2 + i % 4);
+		cr_assert_str_eq(backend_format((struct sockaddr *)&ss, err,
+		    sizeof(err)), buf);
+	}
+}
+
+Test(backend, source_ipv6)
+{
+	struct sockaddr_storage ss;
+
+	parse_ok("[::1]:1883");
+	cr_assert_eq(backend_set_source(&ba, "::1", err, sizeof(err)), 0,
+	    "%s", err);
+	cr_assert_eq(backend_source_sockaddr(&ba, 3, &ss),
+	    sizeof(struct sockaddr_in6));
+	cr_assert_str_eq(backend_format((struct sockaddr *)&ss, err,
+	    sizeof(err)), "[::1]:0");
+}
+
+Test(backend, source_refused)
+{
+	struct sockaddr_storage ss;
+
+	/* A name is checked on what it resolves to: 127.0.0.1, IPv4. */
+	parse_ok("2130706433:1883");
+	cr_assert_eq(backend_set_source(&ba, "::1", err, sizeof(err)), -1);
+	cr_assert_not_null(strstr(err, "source is IPv6 but the backend "
+	    "address 127.0.0.1:1883 is IPv4"), "%s", err);
+	cr_assert_eq(backend_source_sockaddr(&ba, 0, &ss), 0);
+
+	parse_ok("unix:/run/mosquitto/mosquitto.sock");
+	cr_assert_eq(backend_set_source(&ba, "127.0.0.2", err, sizeof(err)),
+	    -1);
+	cr_assert_not_null(strstr(err, "Unix socket"), "%s", err);
+
+	parse_ok("127.0.0.1:1883");
+	cr_assert_eq(backend_set_source(&ba, "10.0.0.2", err, sizeof(err)),
+	    -1);
+	cr_assert_not_null(strstr(err, "not a loopback"), "%s", err);
+	cr_assert_eq(backend_source_sockaddr(&ba, 0, &ss), 0);
+}

@@ -876,6 +876,69 @@ Test(config, backend_loopback_ok)
 	cr_assert_str_eq(cfg->backend, "[::1]:1883");
 }
 
+/* --- [backend] source ------------------------------------------------ */
+
+Test(config, source_unset_by_default)
+{
+	load_ok(TLS);
+	cr_assert_null(cfg->backend_source);
+}
+
+Test(config, source_range_ok)
+{
+	load_ok(TLS "[backend]\naddress = 127.0.0.1:1883\n"
+	    "source = 127.0.0.2-127.0.0.9\n");
+	cr_assert_str_eq(cfg->backend_source, "127.0.0.2-127.0.0.9");
+	config_free(cfg);
+	cfg = NULL;
+	unlink(path);
+	load_ok(TLS "[backend]\naddress = [::1]:1883\nsource = ::1\n");
+	cr_assert_str_eq(cfg->backend_source, "::1");
+	config_free(cfg);
+	cfg = NULL;
+	unlink(path);
+	/* A host name: the family is checked when it is resolved. */
+	load_ok(TLS "[backend]\naddress = localhost:1883\n"
+	    "source = 127.0.0.2\n");
+}
+
+Test(config, source_refused_on_its_line)
+{
+	load_fails(TLS "[backend]\nsource = 10.0.0.2-10.0.0.9\n", 6,
+	    "10.0.0.2 is not a loopback address");
+	unlink(path);
+	load_fails(TLS "[backend]\nsource = 127.0.0.9-127.0.0.2\n", 6,
+	    "the first address comes after the last");
+	unlink(path);
+	load_fails(TLS "[backend]\nsource = 127.0.0.2-::1\n", 6,
+	    "mixes IPv4 and IPv6");
+	unlink(path);
+	load_fails(TLS "[backend]\nsource = 127.0.0.1-127.0.2.1\n", 6,
+	    "has 513 addresses, more than the 256 allowed");
+	unlink(path);
+	load_fails(TLS "[backend]\nsource =\n", 6, "source is empty: set "
+	    "it to loopback addresses such as 127.0.0.2-127.0.0.9, or "
+	    "delete the line to leave it unset");
+}
+
+Test(config, source_with_unix_backend)
+{
+	/* The source line is named, wherever the address line is. */
+	load_fails(TLS "[backend]\nsource = 127.0.0.2-127.0.0.9\n"
+	    "address = unix:/run/mosquitto/mosquitto.sock\n", 6,
+	    "source is set but the backend is a Unix socket");
+}
+
+Test(config, source_family_differs_from_backend)
+{
+	load_fails(TLS "[backend]\naddress = [::1]:1883\n"
+	    "source = 127.0.0.2-127.0.0.9\n", 7,
+	    "source is IPv4 but the backend address ::1 is IPv6");
+	unlink(path);
+	load_fails(TLS "[backend]\nsource = ::1\n", 6,
+	    "source is IPv6 but the backend address 127.0.0.1 is IPv4");
+}
+
 /* --- ciphers ---------------------------------------------------------- */
 
 Test(config, default_ciphers_pass_own_check)
