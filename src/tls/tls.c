@@ -673,7 +673,12 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	/*
 	 * No resumption yet: every connection does a full handshake and
 	 * presents its certificate. (Rotating session tickets come with
-	 * their own key management.)
+	 * their own key management.) In wolfSSL 5.5 a resumed handshake
+	 * carries no device certificate: after a TLS 1.3 resumption the peer
+	 * certificate comes only from wolfSSL's process-wide session cache
+	 * (when the entry is still there, never checked against the CRL
+	 * again), after a TLS 1.2 one there is none; a ticket (108 bytes,
+	 * 32 spare) cannot hold it.
 	 */
 	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
 	wolfSSL_CTX_NoTicketTLSv12(ctx);
