@@ -95,6 +95,7 @@ struct config {
 	char *tls_ca;                        /* [tls] ca: PEM CA bundle */
 	char *tls_crl;                       /* [tls] crl: PEM CRL or NULL */
 	char *tls_ciphers;                   /* [tls] ciphers or NULL: default */
+	char *tls_groups;                    /* [tls] groups or NULL: default */
 	int tls_min_version;                 /* 12 or 13 */
 	uint64_t tls_min_rsa_bits;           /* [tls] floors for device */
 	uint64_t tls_min_ecc_bits;           /* certificates (cert.h) */
@@ -199,6 +200,52 @@ int config_check_ciphers(const char *list, char *err, size_t errlen);
 
 /* Nonzero when name (a wolfSSL suite name) is on that allow-list. */
 int config_cipher_allowed(const char *name);
+
+/*
+ * The key exchange groups [tls] groups may name: X(enum suffix, name,
+ * TLS NamedGroup code point). Only elliptic curves of at least 256 bits,
+ * X25519, X448 and the RFC 7919 finite-field groups.
+ */
+#define TLS_GROUPS(X)                                                   \
+	X(X25519, "X25519", 29)                                         \
+	X(X448, "X448", 30)                                             \
+	X(P256, "P-256", 23)                                            \
+	X(P384, "P-384", 24)                                            \
+	X(P521, "P-521", 25)                                            \
+	X(FFDHE2048, "ffdhe2048", 256)                                  \
+	X(FFDHE3072, "ffdhe3072", 257)                                  \
+	X(FFDHE4096, "ffdhe4096", 258)                                  \
+	X(FFDHE6144, "ffdhe6144", 259)                                  \
+	X(FFDHE8192, "ffdhe8192", 260)
+
+enum tls_group {
+#define X(sym, name, code) TLS_GROUP_##sym = code,
+	TLS_GROUPS(X)
+#undef X
+};
+
+/* At most this many groups in [tls] groups (each may appear once). */
+#define CONFIG_MAX_GROUPS 10
+
+/* The default of [tls] groups. */
+extern const char config_default_groups[];
+
+/*
+ * Parse a colon-separated [tls] groups list ("X25519:P-256") into TLS
+ * NamedGroup codes, most preferred first: codes has room for
+ * CONFIG_MAX_GROUPS, *n gets the count. Names are matched without regard
+ * to case; secp256r1, prime256v1, secp384r1 and secp521r1 are taken as
+ * P-256, P-384 and P-521. Returns 0, or -1 with a message naming the
+ * refused group and the allowed ones in err.
+ */
+int config_parse_groups(const char *list, int *codes, unsigned *n,
+    char *err, size_t errlen);
+
+/* config_parse_groups() as an option check: 0 or -1 with err. */
+int config_check_groups(const char *list, char *err, size_t errlen);
+
+/* The name moat uses for a TLS NamedGroup code, or NULL. */
+const char *config_group_name(int code);
 
 /*
  * Parse an [identity] password value: "none", "hmac" or "file:PATH" with a

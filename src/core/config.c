@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "moat/addr.h"
 #include "moat/config.h"
@@ -36,6 +37,7 @@
 #define ECHO_MAX 80
 
 const char config_default_ciphers[] = DEFAULT_CIPHERS;
+const char config_default_groups[] = DEFAULT_GROUPS;
 
 struct load {
 	struct config *cfg;
@@ -529,6 +531,114 @@ config_check_ciphers(const char *list, char *err, size_t errlen)
 			return (0);
 		p = end + 1;
 	}
+}
+
+/* --- [tls] groups ------------------------------------------------------ */
+
+static const struct {
+	const char *name;
+	int code;
+} group_names[] = {
+#define X(sym, name, code) { name, code },
+	TLS_GROUPS(X)
+#undef X
+	{ "secp256r1", TLS_GROUP_P256 },
+	{ "prime256v1", TLS_GROUP_P256 },
+	{ "secp384r1", TLS_GROUP_P384 },
+	{ "secp521r1", TLS_GROUP_P521 },
+};
+
+#define NGROUP_NAMES (sizeof(group_names) / sizeof(group_names[0]))
+
+/* The code of group name tok, or -1. */
+static int
+group_code(const char *tok)
+{
+	size_t i;
+
+	for (i = 0; i < NGROUP_NAMES; i++)
+		if (strcasecmp(tok, group_names[i].name) == 0)
+			return (group_names[i].code);
+	return (-1);
+}
+
+const char *
+config_group_name(int code)
+{
+	size_t i;
+
+	for (i = 0; i < NGROUP_NAMES; i++)
+		if (group_names[i].code == code)
+			return (group_names[i].name);
+	return (NULL);
+}
+
+/* One token of a groups list into codes; -1 with err. */
+static int
+group_add(const char *list, const char *tok, int *codes, unsigned *n,
+    char *err, size_t errlen)
+{
+	static const char fix[] = ". Allowed: " ALLOWED_GROUPS;
+	char e[ECHO_MAX * 4 + 8];
+	int code;
+	unsigned i;
+
+	if (tok[0] == '\0') {
+		snprintf(err, errlen, "groups = %s: empty group name (a colon "
+		    "at the start or end, or two in a row)",
+		    echo(list, e, sizeof(e)));
+		return (-1);
+	}
+	if ((code = group_code(tok)) < 0) {
+		snprintf(err, errlen, "groups: \"%s\" is refused: not a key "
+		    "exchange group moat allows (elliptic curves of at least "
+		    "256 bits, X25519, X448, RFC 7919 ffdhe groups)%s",
+		    echo(tok, e, sizeof(e)), fix);
+		return (-1);
+	}
+	for (i = 0; i < *n; i++)
+		if (codes[i] == code) {
+			snprintf(err, errlen, "groups: \"%s\" is named twice; "
+			    "list each group once, most preferred first",
+			    echo(tok, e, sizeof(e)));
+			return (-1);
+		}
+	codes[(*n)++] = code;
+	return (0);
+}
+
+int
+config_parse_groups(const char *list, int *codes, unsigned *n, char *err,
+    size_t errlen)
+{
+	char tok[32];
+	const char *p = list, *end;
+	size_t len;
+
+	*n = 0;
+	for (;;) {
+		end = strchr(p, ':');
+		len = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (len >= sizeof(tok))
+			len = sizeof(tok) - 1;  /* too long: no name matches */
+		memcpy(tok, p, len);
+		tok[len] = '\0';
+		/* Each name at most once, so a full list cannot grow. */
+		if (group_add(list, tok, codes, n, err, errlen) != 0)
+			return (-1);
+		if (end == NULL)
+			return (0);
+		p = end + 1;
+	}
+}
+
+int
+config_check_groups(const char *list, char *err, size_t errlen)
+{
+	int codes[CONFIG_MAX_GROUPS];
+	unsigned n;
+
+	return (config_parse_groups(list, codes, &n, err, errlen));
 }
 
 /*

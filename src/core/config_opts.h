@@ -35,6 +35,13 @@
 	"DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"              \
 	"DHE-RSA-CHACHA20-POLY1305"
 
+#define DEFAULT_GROUPS "X25519:P-256"
+
+/* Every name [tls] groups may use (and secp256r1, prime256v1, ...). */
+#define ALLOWED_GROUPS                                                  \
+	"X25519, X448, P-256, P-384, P-521, ffdhe2048, ffdhe3072, "         \
+	"ffdhe4096, ffdhe6144, ffdhe8192"
+
 enum opt_type {
 	OPT_PATH,
 	OPT_STRING,

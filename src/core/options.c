@@ -174,6 +174,18 @@ const struct opt config_opts[] = {
 		    "integrity-only, anonymous, CBC, SHA-1, export, RC4, DES, "
 		    "3DES, MD5 and PSK suites are refused.",
 	}, {
+		.section = "tls", .key = "groups", .type = OPT_STRING,
+		.offset = OFF(tls_groups), .check = config_check_groups,
+		.def = DEFAULT_GROUPS, .arg = "GROUP:GROUP:...",
+		.what = "a colon-separated list of key exchange groups",
+		.help = "Key exchange groups (ECDHE curves, X25519, X448, "
+		    "finite-field groups) moat offers, most preferred first. "
+		    "A device that supports none of them is refused. X25519 "
+		    "costs the least CPU per handshake, so it comes first; "
+		    "P-256 serves devices without it. Allowed: "
+		    ALLOWED_GROUPS "; groups below 256 bits are refused, and "
+		    "a group this wolfSSL build lacks is an error at start."
+	}, {
 		.section = "tls", .key = "min_rsa_bits", .type = OPT_COUNT,
 		.offset = OFF(tls_min_rsa_bits), .min = 1024, .max = 16384,
 		.def = "2048", .arg = "BITS", .what = "a key size such as 2048",

@@ -476,6 +476,101 @@ set_protocol(WOLFSSL_CTX *ctx, const struct config *cfg, char *err,
 	return (0);
 }
 
+/* --- key exchange groups ------------------------------------------------ */
+
+/* Whether this wolfSSL build can do key exchange with group code. */
+static int
+group_built(int code)
+{
+	switch (code) {
+#if defined(HAVE_ECC)
+	case TLS_GROUP_P256:
+		return ((int)WOLFSSL_ECC_SECP256R1 == (int)TLS_GROUP_P256);
+	case TLS_GROUP_P384:
+		return ((int)WOLFSSL_ECC_SECP384R1 == (int)TLS_GROUP_P384);
+	case TLS_GROUP_P521:
+		return ((int)WOLFSSL_ECC_SECP521R1 == (int)TLS_GROUP_P521);
+#endif
+#if defined(HAVE_CURVE25519)
+	case TLS_GROUP_X25519:
+		return ((int)WOLFSSL_ECC_X25519 == (int)TLS_GROUP_X25519);
+#endif
+#if defined(HAVE_CURVE448)
+	case TLS_GROUP_X448:
+		return ((int)WOLFSSL_ECC_X448 == (int)TLS_GROUP_X448);
+#endif
+#if defined(HAVE_FFDHE_2048)
+	case TLS_GROUP_FFDHE2048:
+		return (1);
+#endif
+#if defined(HAVE_FFDHE_3072)
+	case TLS_GROUP_FFDHE3072:
+		return (1);
+#endif
+#if defined(HAVE_FFDHE_4096)
+	case TLS_GROUP_FFDHE4096:
+		return (1);
+#endif
+#if defined(HAVE_FFDHE_6144)
+	case TLS_GROUP_FFDHE6144:
+		return (1);
+#endif
+#if defined(HAVE_FFDHE_8192)
+	case TLS_GROUP_FFDHE8192:
+		return (1);
+#endif
+	default:
+		return (0);
+	}
+}
+
+/*
+ * [tls] groups, most preferred first: the TLS 1.3 key share order
+ * (wolfSSL_CTX_set_groups) and the supported groups a TLS 1.2 ECDHE or a
+ * TLS 1.3 handshake may use (wolfSSL_CTX_UseSupportedCurve); a device
+ * offering none of them is refused.
+ */
+static int
+set_groups(WOLFSSL_CTX *ctx, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	const char *list = cfg->tls_groups != NULL ? cfg->tls_groups :
+	    config_default_groups;
+	int codes[CONFIG_MAX_GROUPS];
+	unsigned i, n;
+	char why[1024];
+
+	if (config_parse_groups(list, codes, &n, why, sizeof(why)) != 0) {
+		ctx_error(cfg, "groups", list, err, errlen, why);
+		return (-1);
+	}
+	for (i = 0; i < n; i++) {
+		if (!group_built(codes[i])) {
+			snprintf(why, sizeof(why), "this wolfSSL build has no "
+			    "%s key exchange; remove it from the list, or use "
+			    "a wolfSSL built with it", config_group_name(
+			    codes[i]));
+			ctx_error(cfg, "groups", list, err, errlen, why);
+			return (-1);
+		}
+		if (wolfSSL_CTX_UseSupportedCurve(ctx, (word16)codes[i]) !=
+		    WOLFSSL_SUCCESS) {
+			snprintf(why, sizeof(why), "wolfSSL refuses the %s "
+			    "group; remove it from the list",
+			    config_group_name(codes[i]));
+			ctx_error(cfg, "groups", list, err, errlen, why);
+			return (-1);
+		}
+	}
+	if (wolfSSL_CTX_set_groups(ctx, codes, (int)n) != WOLFSSL_SUCCESS) {
+		ctx_error(cfg, "groups", list, err, errlen, "wolfSSL refuses "
+		    "this list of groups; name fewer, or only groups this "
+		    "build supports");
+		return (-1);
+	}
+	return (0);
+}
+
 /* The server's certificate chain and the key that belongs to it. */
 static int
 load_server_cert(WOLFSSL_CTX *ctx, const struct config *cfg, char *err,
@@ -570,6 +665,7 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	}
 	t->ctx = ctx;
 	if (set_protocol(ctx, cfg, err, errlen) != 0 ||
+	    set_groups(ctx, cfg, err, errlen) != 0 ||
 	    load_server_cert(ctx, cfg, err, errlen) != 0 ||
 	    load_trust(t, cfg, err, errlen) != 0)
 		goto fail;
@@ -577,7 +673,12 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	/*
 	 * No resumption yet: every connection does a full handshake and
 	 * presents its certificate. (Rotating session tickets come with
-	 * their own key management.)
+	 * their own key management.) In wolfSSL 5.5 a resumed handshake
+	 * carries no device certificate: after a TLS 1.3 resumption the peer
+	 * certificate comes only from wolfSSL's process-wide session cache
+	 * (when the entry is still there, never checked against the CRL
+	 * again), after a TLS 1.2 one there is none; a ticket (108 bytes,
+	 * 32 spare) cannot hold it.
 	 */
 	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
 	wolfSSL_CTX_NoTicketTLSv12(ctx);

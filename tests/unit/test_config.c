@@ -450,7 +450,7 @@ Test(config, unknown_key_lists_section_keys)
 	load(TLS "certificate = /x\n");
 	cr_assert_null(cfg);
 	assert_err_is(":5: unknown key \"certificate\" in [tls]; known keys: "
-	    "cert, key, ca, crl, min_version, ciphers, min_rsa_bits, "
+	    "cert, key, ca, crl, min_version, ciphers, groups, min_rsa_bits, "
 	    "min_ecc_bits, sha1_signatures, close_on_cert_expiry");
 }
 
@@ -1560,4 +1560,51 @@ Test(config, policy_bad_rules_name_the_line)
 	setup();
 	load_fails(TLS "[policy]\npublish = a\nsubscribe = $share/g/a\n", 7,
 	    "begins with $share/");
+}
+
+Test(config, groups_default_and_parse)
+{
+	int codes[CONFIG_MAX_GROUPS];
+	unsigned n;
+
+	load_ok(TLS);
+	cr_assert_str_eq(cfg->tls_groups, "X25519:P-256");
+	cr_assert_eq(config_parse_groups(config_default_groups, codes, &n, err,
+	    sizeof(err)), 0, "%s", err);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(codes[0], TLS_GROUP_X25519);
+	cr_assert_eq(codes[1], TLS_GROUP_P256);
+	cr_assert_eq(config_parse_groups("prime256v1:x448:FFDHE3072", codes,
+	    &n, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(n, 3);
+	cr_assert_eq(codes[0], TLS_GROUP_P256);
+	cr_assert_eq(codes[1], TLS_GROUP_X448);
+	cr_assert_eq(codes[2], TLS_GROUP_FFDHE3072);
+	cr_assert_str_eq(config_group_name(TLS_GROUP_P521), "P-521");
+}
+
+Test(config, groups_refused)
+{
+	static const struct {
+		const char *list;
+		const char *why;
+	} bad[] = {
+		{ "P-224", "\"P-224\" is refused" },
+		{ "X25519:secp192r1", "\"secp192r1\" is refused" },
+		{ "X25519:P-256:x25519", "named twice" },
+		{ "", "empty group name" },
+		{ "X25519:", "empty group name" },
+		{ "X25519:P-256-and-a-name-much-longer-than-any-group",
+		    "is refused" },
+	};
+	int codes[CONFIG_MAX_GROUPS];
+	unsigned i, n;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(config_parse_groups(bad[i].list, codes, &n, err,
+		    sizeof(err)), -1, "%s", bad[i].list);
+		cr_assert_not_null(strstr(err, bad[i].why), "%s: %s",
+		    bad[i].list, err);
+	}
+	load_fails(TLS "groups = X25519:P-192\n", 5, "\"P-192\" is refused");
 }
