@@ -142,8 +142,11 @@ put_rules(const struct policy_set *set, enum policy_kind kind,
 	size_t i, len;
 
 	for (i = 0; (r = policy_set_rule(set, kind, i, &len)) != NULL; i++) {
-		if ((buf = strndup(r, len)) == NULL)
+		/* Rules are not NUL-terminated: copy len bytes. */
+		if ((buf = malloc(len + 1)) == NULL)
 			return;
+		memcpy(buf, r, len);
+		buf[len] = '\0';
 		put_field(label, buf);
 		free(buf);
 	}
