@@ -770,3 +770,18 @@ tls_session_peer_cert(struct tls_session *s)
 {
 	return (wolfSSL_get_peer_certificate(s->ssl));
 }
+
+/*
+ * An established session keeps only what records need: free what wolfSSL
+ * still holds of the handshake (wolfSSL's accept frees most of it itself;
+ * this makes sure, whatever the library's defaults). It refuses
+ * renegotiation, so nothing here is needed again; KeyUpdate uses only the
+ * traffic secrets, which stay.
+ */
+void
+tls_session_trim(struct tls_session *s)
+{
+	if (s == NULL || !wolfSSL_is_init_finished(s->ssl))
+		return;
+	(void)wolfSSL_FreeHandshakeResources(s->ssl);
+}
