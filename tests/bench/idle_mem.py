@@ -25,6 +25,7 @@ RLIMIT_NOFILE, which Mosquitto and moat inherit, and prints moat's.
 
 import argparse
 import os
+import re
 import resource
 import selectors
 import socket
@@ -35,6 +36,26 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import moattest as mt  # noqa: E402
+
+SIZES_C = r"""
+#include "config.h"
+#include <stdio.h>
+#include "conn_int.h"
+int main(void)
+{
+	printf("struct conn %zu\n", sizeof(struct conn));
+	printf("  uv_tcp_t (device) %zu\n", sizeof(uv_tcp_t));
+	printf("  broker handle (tcp or pipe) %zu\n",
+	    sizeof(((struct conn *)0)->be));
+	printf("  uv_timer_t %zu\n", sizeof(uv_timer_t));
+	printf("  uv_connect_t %zu\n", sizeof(uv_connect_t));
+	printf("  uv_shutdown_t x2 %zu\n", 2 * sizeof(uv_shutdown_t));
+	printf("  struct guard %zu\n", sizeof(struct guard));
+	printf("  struct pipe x2 %zu\n", 2 * sizeof(struct pipe));
+	printf("  struct cert_identity %zu\n", sizeof(struct cert_identity));
+	return 0;
+}
+"""
 
 MQTT_CONNACK = 0x20
 CONNACK_LEN = 4
@@ -171,6 +192,74 @@ def settle(pid, quiet):
             last, since = now, time.monotonic()
 
 
+def print_sizes(t):
+    """sizeof(struct conn) and its libuv parts, from a program built
+    against the tree (in-tree build: config.h at the top)."""
+    top = os.path.abspath(os.path.join(HERE, "..", ".."))
+    if not os.path.exists(os.path.join(top, "config.h")):
+        print("(no config.h at the top of the tree: sizes not shown)")
+        return
+    src = t.write("sizes.c", SIZES_C)
+    exe = t.path("sizes")
+    r = mt.run_cmd(["cc", "-I" + top, "-I" + os.path.join(top, "include"),
+                    "-I" + os.path.join(top, "src", "io"), "-o", exe, src],
+                   timeout=60)
+    if r.returncode != 0:
+        print("(sizes not shown: %s)" % r.stderr.strip()[:200])
+        return
+    print(mt.run_cmd([exe]).stdout.rstrip())
+
+
+FRAME_RX = re.compile(r"^( *)n(\d+): (\d+) (.*)$")
+
+
+def massif_sites(path):
+    """Bytes of a massif detailed snapshot by the first frame in moat's
+    own code on the way from the allocation to the root (the function of
+    moat that asked for them), e.g. "tls_session_new (tls.c:625)"."""
+    out = {}
+    stack = []
+    with open(path) as f:
+        lines = [ln.rstrip("\n") for ln in f if FRAME_RX.match(ln)]
+    for ln in lines:
+        m = FRAME_RX.match(ln)
+        depth, nkids, nbytes, what = (len(m.group(1)), int(m.group(2)),
+                                      int(m.group(3)), m.group(4))
+        del stack[depth:]
+        stack.append(what)
+        if nkids != 0:
+            continue
+        label = "(outside moat's code)"
+        for fr in stack[1:]:
+            mm = re.search(r": (\w+) \((\w+\.c):\d+\)", fr)
+            if mm:
+                label = "%s (%s)" % (mm.group(1), mm.group(2))
+                break
+        out[label] = out.get(label, 0) + nbytes
+    return out
+
+
+def massif_snapshot(pid, path):
+    r = mt.run_cmd(["vgdb", "--pid=%d" % pid, "detailed_snapshot",
+                    os.path.abspath(path)], timeout=60)
+    if r.returncode != 0:
+        raise mt.Failure("vgdb detailed_snapshot failed: %s" % r.stderr)
+
+
+def print_massif(before, after, n):
+    a, b = massif_sites(before), massif_sites(after)
+    rows = sorted(((b.get(k, 0) - a.get(k, 0), k) for k in set(a) | set(b)),
+                  reverse=True)
+    print("heap (massif) per connection, by the function of moat that "
+          "allocated it:")
+    total = 0
+    for d, k in rows:
+        total += d
+        if abs(d) / n >= 16:
+            print("  %9.0f B  %s" % (d / n, k))
+    print("  %9.0f B  total" % (total / n))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--conns", type=int, default=2000,
@@ -180,9 +269,11 @@ def main():
     ap.add_argument("--settle", type=float, default=2.0,
                     help="seconds of quiet before reading (default 2)")
     ap.add_argument("--massif", metavar="FILE",
-                    help="run moat under valgrind's massif and write a "
-                    "detailed snapshot of the idle state to FILE (use a "
-                    "small --conns)")
+                    help="run moat under valgrind's massif, write "
+                    "detailed snapshots of the baseline (FILE.before) "
+                    "and of the idle state (FILE), and print the heap "
+                    "per connection by the function of moat that "
+                    "allocated it (use a small --conns, e.g. 50)")
     ap.add_argument("--keep", action="store_true",
                     help="wait for Enter before stopping (inspect moat)")
     args = ap.parse_args()
@@ -202,6 +293,7 @@ def main():
         if args.massif:
             mt.need_tool("valgrind", "vgdb")
             wrap = ["valgrind", "--tool=massif", "--vgdb=yes",
+                    "--threshold=0.01",
                     "--massif-out-file=" + t.path("massif.out")]
         moat = t.start_moat("127.0.0.1:%d" % broker.port, workers="1",
                             limits={"max_connections":
@@ -223,6 +315,8 @@ def main():
         warm[0].tls.close()
         settle(moat.pid, args.settle)
         rss0, dirty0 = proc_mem(moat.pid)
+        if args.massif:
+            massif_snapshot(moat.pid, args.massif + ".before")
 
         t0 = time.monotonic()
         conns = open_all(ctx, moat.port, args.conns, args.parallel,
@@ -240,12 +334,12 @@ def main():
             print("%-14s %10d %10d %12.2f" % ("Private_Dirty", dirty0,
                                               dirty1,
                                               (dirty1 - dirty0) / n))
+        print_sizes(t)
         if args.massif:
-            r = mt.run_cmd(["vgdb", "--pid=%d" % moat.pid,
-                            "detailed_snapshot",
-                            os.path.abspath(args.massif)], timeout=60)
-            print("massif snapshot in %s (vgdb exit %d)"
-                  % (args.massif, r.returncode))
+            massif_snapshot(moat.pid, args.massif)
+            print_massif(args.massif + ".before", args.massif, n)
+            print("massif snapshots: %s.before, %s" % (args.massif,
+                                                       args.massif))
         if args.keep:
             input("moat pid %d holds the connections; Enter stops it: "
                   % moat.pid)
