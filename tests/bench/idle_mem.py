@@ -207,6 +207,7 @@ def print_sizes(t):
     if r.returncode != 0:
         print("(sizes not shown: %s)" % r.stderr.strip()[:200])
         return
+    print("sizes in this source tree (bytes):")
     print(mt.run_cmd([exe]).stdout.rstrip())
 
 
