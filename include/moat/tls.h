@@ -109,6 +109,14 @@ const char *tls_session_error(struct tls_session *s, char *buf, size_t len);
  */
 struct WOLFSSL_X509 *tls_session_peer_cert(struct tls_session *s);
 
+/*
+ * Once the handshake is done and the device's identity read: let go of
+ * what the session no longer needs (handshake state), so that an idle
+ * connection costs little. Records, KeyUpdate and close_notify still
+ * work. Does nothing before the handshake is done.
+ */
+void tls_session_trim(struct tls_session *s);
+
 /* Negotiated protocol ("TLSv1.3") and cipher suite names, for logs. */
 const char *tls_session_version(struct tls_session *s);
 const char *tls_session_cipher(struct tls_session *s);

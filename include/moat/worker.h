@@ -90,6 +90,8 @@ struct worker_counters {
 	                                     * publish rate */
 };
 
+#define WORKER_DEV_IN_LEN 16384      /* bytes of worker.dev_in */
+
 struct worker {
 	unsigned index;               /* 0..N-1, "worker" in the logs */
 	uv_loop_t loop_storage;
@@ -129,6 +131,9 @@ struct worker {
 	char *scratch;                /* one read's worth of bytes, reused
 	                               * by every connection of this loop */
 	size_t scratch_len;
+	char *dev_in;                 /* ciphertext of one device read
+	                               * (WORKER_DEV_IN_LEN), taken by TLS or kept
+	                               * by its connection before the next */
 	int stopping;
 	int wake_init, loop_init;
 };

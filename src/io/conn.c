@@ -146,20 +146,70 @@ up_drained(struct pipe *p)
 
 /* --- TLS I/O over the device socket ------------------------------------ */
 
+_Static_assert(RX_CAP <= WORKER_DEV_IN_LEN, "a device read fits dev_in");
+
+/* The leftover is all taken: an idle connection holds no buffer. */
+static void
+rx_release(struct conn *c)
+{
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_off = c->rx_len = 0;
+}
+
+/*
+ * Keep what TLS did not take of the read at hand (it stopped for
+ * backpressure) until reading resumes: appended to the leftover, which
+ * stays within RX_CAP (on_dev_alloc offers no more). Returns 0, or -1
+ * out of memory.
+ */
+static int
+rx_keep(struct conn *c)
+{
+	size_t have = c->rx_len - c->rx_off;
+	char *p;
+
+	if (c->in_len == 0)
+		return (0);
+	if (c->rx_off > 0) {
+		memmove(c->rx, c->rx + c->rx_off, have);
+		c->rx_off = 0;
+		c->rx_len = have;
+	}
+	if ((p = realloc(c->rx, have + c->in_len)) == NULL)
+		return (-1);
+	memcpy(p + have, c->in, c->in_len);
+	c->rx = p;
+	c->rx_len = have + c->in_len;
+	c->in = NULL;
+	c->in_len = 0;
+	return (0);
+}
+
+/* Ciphertext for TLS: the leftover of earlier reads first, then the rest
+ * of the read at hand (on_dev_read). */
 static long
 dev_recv(void *arg, char *buf, size_t len)
 {
 	struct conn *c = arg;
 	size_t have = c->rx_len - c->rx_off;
 
-	if (have == 0)
+	if (have > 0) {
+		if (len > have)
+			len = have;
+		memcpy(buf, c->rx + c->rx_off, len);
+		c->rx_off += len;
+		if (c->rx_off == c->rx_len)
+			rx_release(c);
+		return ((long)len);
+	}
+	if (c->in_len == 0)
 		return (c->dev_eof ? -1 : 0);
-	if (len > have)
-		len = have;
-	memcpy(buf, c->rx + c->rx_off, len);
-	c->rx_off += len;
-	if (c->rx_off == c->rx_len)
-		c->rx_off = c->rx_len = 0;
+	if (len > c->in_len)
+		len = c->in_len;
+	memcpy(buf, c->in, len);
+	c->in += len;
+	c->in_len -= len;
 	return ((long)len);
 }
 
@@ -192,12 +242,10 @@ on_dev_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 		*buf = uv_buf_init(c->w->scratch, (unsigned)c->w->scratch_len);
 		return;
 	}
-	if (c->rx_off > 0) {
-		memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
-		c->rx_len -= c->rx_off;
-		c->rx_off = 0;
-	}
-	*buf = uv_buf_init(c->rx + c->rx_len, (unsigned)(RX_CAP - c->rx_len));
+	/* The worker's buffer: what TLS does not take of it before the
+	 * next read is kept by rx_keep(); together within RX_CAP. */
+	*buf = uv_buf_init(c->w->dev_in,
+	    (unsigned)(RX_CAP - (c->rx_len - c->rx_off)));
 }
 
 static void
@@ -217,7 +265,8 @@ on_dev_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread > 0) {
-		c->rx_len += (size_t)nread;
+		c->in = buf->base;
+		c->in_len = (size_t)nread;
 		c->last_active = uv_now(c->w->loop);
 	} else if (nread == UV_EOF) {
 		c->dev_eof = 1;
@@ -231,6 +280,11 @@ on_dev_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	conn_pump_up(c);
+	/* dev_in is the next read's: keep what is left of this one. */
+	if (c->st < CONN_ST_DRAINING && rx_keep(c) != 0)
+		conn_close(c, CONN_CLOSE_NO_MEMORY, "holding the device's bytes");
+	c->in = NULL;
+	c->in_len = 0;
 }
 
 static void
@@ -239,7 +293,7 @@ set_dev_reading(struct conn *c, int on)
 	int r;
 
 	if (on && !c->up.reading && !c->dev_eof && !c->dev_dead) {
-		if (c->rx_len == RX_CAP && c->rx_off == 0)
+		if (c->rx_len - c->rx_off >= RX_CAP)
 			return;         /* full: pump_up will make room */
 		if ((r = pipe_read(&c->up, 1)) != 0)
 			conn_close(c, CONN_CLOSE_DEVICE_ERROR, uv_strerror(r));
@@ -460,6 +514,26 @@ down_hook(struct pipe *p, const char *data, size_t len)
 	return (0);
 }
 
+/*
+ * The close line's detail: text replaces it, or with append follows it
+ * after "; ", cut at DETAIL_MAX. Allocated on first use, so that only a
+ * closing connection pays for it; out of memory leaves it as it was.
+ */
+static void
+detail_put(struct conn *c, int append, const char *text)
+{
+	size_t n;
+
+	if (c->detail == NULL) {
+		if ((c->detail = malloc(DETAIL_MAX)) == NULL)
+			return;
+		c->detail[0] = '\0';
+	}
+	n = append ? strlen(c->detail) : 0;
+	snprintf(c->detail + n, DETAIL_MAX - n, "%s%s", n > 0 ? "; " : "",
+	    text);
+}
+
 void
 conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
     const char *detail)
@@ -474,7 +548,7 @@ conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
 	c->end_rc = mqtt5_reason;
 	c->end_why = why;
 	if (detail != NULL)
-		snprintf(c->detail, sizeof(c->detail), "%s", detail);
+		detail_put(c, 0, detail);
 	/* Between two of the broker's packets, and never before its
 	 * CONNACK: a DISCONNECT must not be the device's first packet. */
 	if (c->down_mqtt.first_done &&
@@ -500,11 +574,11 @@ conn_end(struct conn *c, uint8_t mqtt5_reason, enum conn_reason why,
 void
 conn_end_overdue(struct conn *c)
 {
-	size_t n = strlen(c->detail);
+	char t[128];
 
-	snprintf(c->detail + n, sizeof(c->detail) - n, "%sno packet "
-	    "boundary from the broker within %d ms: closed without the "
-	    "DISCONNECT", n > 0 ? "; " : "", END_WAIT_MS);
+	snprintf(t, sizeof(t), "no packet boundary from the broker within "
+	    "%d ms: closed without the DISCONNECT", END_WAIT_MS);
+	detail_put(c, 1, t);
 	conn_close(c, c->end_why, NULL);
 }
 
@@ -597,6 +671,8 @@ handshake_done(struct conn *c)
 		    "subject", c->cert.dn, "fingerprint", c->cert.fingerprint,
 		    "version", tls_session_version(c->tls), "cipher",
 		    tls_session_cipher(c->tls), NULL);
+	/* The identity is read: drop what only the handshake needed. */
+	tls_session_trim(c->tls);
 	/* One deadline for the CONNECT and the broker connection. */
 	conn_enter(c, CONN_ST_AWAIT_CONNECT);
 	conn_arm_timer(c, c->snap->cfg->connect_timeout_ms);
@@ -703,13 +779,12 @@ conn_broker_up(struct conn *c)
 void
 conn_linger_over(struct conn *c)
 {
-	size_t n;
+	char t[64];
 
 	if (pipe_queued(&c->down) > 0) {
-		n = strlen(c->detail);
-		snprintf(c->detail + n, sizeof(c->detail) - n,
-		    "%s%zu bytes to the device unsent", n > 0 ? "; " : "",
+		snprintf(t, sizeof(t), "%zu bytes to the device unsent",
 		    pipe_queued(&c->down));
+		detail_put(c, 1, t);
 	}
 	close_handles(c);
 }
@@ -745,7 +820,8 @@ conn_free(struct conn *c)
 	    "subject", c->cert.dn, "username", c->username,
 	    "client_id", c->client_id, "up", up, "down", down,
 	    "duration_ms", dur, "reason", conn_reason_name(c->reason),
-	    "detail", c->detail[0] != '\0' ? c->detail : NULL,
+	    "detail", c->detail != NULL && c->detail[0] != '\0' ?
+	    c->detail : NULL,
 	    "fingerprint", c->cert.fingerprint, "identity", c->identity,
 	    "connack", code >= 0 ? ack : NULL, "refused", ref, NULL);
 
@@ -771,6 +847,8 @@ conn_free(struct conn *c)
 	free(c->username);
 	free(c->client_id);
 	free(c->device_cid);
+	free(c->detail);
+	rx_release(c);
 	pend_free(c);
 	snapshot_unref(c->snap);
 	free(c);
@@ -846,7 +924,7 @@ conn_close(struct conn *c, enum conn_reason why, const char *detail)
 	c->t_drain = uv_now(c->w->loop);
 	c->reason = why;
 	if (detail != NULL)
-		snprintf(c->detail, sizeof(c->detail), "%s", detail);
+		detail_put(c, 0, detail);
 	uv_timer_stop(&c->timer);
 	(void)pipe_read(&c->down, 0);
 

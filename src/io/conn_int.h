@@ -29,7 +29,10 @@ struct snapshot;
 struct tls_session;
 struct worker;
 
-#define RX_CAP          16384           /* ciphertext read from the device */
+#define RX_CAP          16384           /* ciphertext read from the device
+                                         * and not yet taken by TLS, at
+                                         * most (worker.h: dev_in) */
+#define DETAIL_MAX      600             /* the close line's detail */
 #define PEND_SLACK      16384           /* room past max_connect_size for
                                          * what follows the CONNECT */
 #define PEND_MIN        4096            /* first allocation of pend */
@@ -64,8 +67,13 @@ struct conn {
 	int open_handles;
 
 	struct tls_session *tls;
-	char rx[RX_CAP];                /* ciphertext not yet taken by TLS */
+	char *rx;                       /* ciphertext left over from a read,
+	                                 * not yet taken by TLS; malloc'd,
+	                                 * NULL when none */
 	size_t rx_off, rx_len;
+	const char *in;                 /* during on_dev_read: the rest of
+	                                 * the read, in w->dev_in */
+	size_t in_len;
 	char *pend;                     /* plaintext waiting for the broker */
 	size_t pend_len, pend_cap;
 	uint8_t mqtt_level;             /* from the CONNECT; 0 until read */
@@ -116,7 +124,9 @@ struct conn {
 	int dup_wait;                   /* CONNECTING: waits for those it
 	                                 * replaced to close (conndup.c) */
 	enum conn_reason reason;
-	char detail[600];
+	char *detail;                   /* for the close line, DETAIL_MAX
+	                                 * bytes malloc'd once there is
+	                                 * one; NULL: none */
 };
 
 /* conn_end() waited for a packet boundary in vain: close without the

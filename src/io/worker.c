@@ -313,6 +313,7 @@ init_loop(struct worker *w, char *err, size_t errlen)
 	int r;
 
 	if ((w->scratch = malloc(w->scratch_len)) == NULL ||
+	    (w->dev_in = malloc(WORKER_DEV_IN_LEN)) == NULL ||
 	    (w->admit = w->shared->conn->admit_new(w)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
@@ -484,6 +485,8 @@ worker_free(struct worker *w)
 	}
 	free(w->scratch);
 	w->scratch = NULL;
+	free(w->dev_in);
+	w->dev_in = NULL;
 	admit_free(w->admit);
 	w->admit = NULL;
 	snapshot_unref(atomic_exchange(&w->posted, NULL));

@@ -816,7 +816,7 @@ read_names(WOLFSSL_X509 *x, const unsigned char *der, size_t dersz,
 {
 	unsigned char serial[64], hash[32];
 	struct cert_parts cp;
-	char *dn;
+	char *dn, *p;
 	int n = sizeof(serial), ncn = 0, err = 0, rc = -1;
 
 	if ((dn = malloc(CERT_DN_MAX + 1)) == NULL)
@@ -833,6 +833,9 @@ read_names(WOLFSSL_X509 *x, const unsigned char *der, size_t dersz,
 			    "cannot be read");
 		return (CERT_REFUSED);
 	}
+	/* It lives as long as the connection: keep only its length. */
+	if ((p = realloc(dn, strlen(dn) + 1)) != NULL)
+		dn = p;
 	id->dn = dn;
 	if (ncn > 1) {
 		snprintf(why, whylen, "the certificate's subject has %d CNs; "

@@ -871,3 +871,27 @@ tls_session_peer_cert(struct tls_session *s)
 {
 	return (wolfSSL_get_peer_certificate(s->ssl));
 }
+
+/*
+ * An established session keeps only what records need. wolfSSL's accept
+ * already frees most of the handshake state (this makes sure, whatever the
+ * build's defaults); in TLS 1.3 it keeps its handshake arrays (for
+ * post-handshake authentication, which moat never asks for), about 5 KiB.
+ * Up to wolfSSL 5.5.4 the traffic secrets that KeyUpdate derives from live
+ * outside those arrays, so they can go (t_keyupdate_data.py checks
+ * KeyUpdates both ways after this); later versions keep the secrets in
+ * them, so there they stay. Renegotiation is refused, so nothing here is
+ * needed again.
+ */
+#define TRIM_ARRAYS_MAX_VERSION 0x05005004
+
+void
+tls_session_trim(struct tls_session *s)
+{
+	if (s == NULL || !wolfSSL_is_init_finished(s->ssl))
+		return;
+	(void)wolfSSL_FreeHandshakeResources(s->ssl);
+#if LIBWOLFSSL_VERSION_HEX <= TRIM_ARRAYS_MAX_VERSION
+	wolfSSL_FreeArrays(s->ssl);
+#endif
+}
