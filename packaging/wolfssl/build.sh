@@ -67,7 +67,7 @@ FEATURES=(
 	--disable-secure-renegotiation
 	--disable-dh --disable-dsa --disable-md4 --disable-des3 --disable-arc4
 	--disable-oldnames --disable-examples --disable-crypttests
-	--disable-benchmark --disable-static --enable-shared
+	--disable-benchmark --enable-static --enable-shared
 	--enable-harden
 )
 CPPFLAGS_EXTRA="-DWOLFSSL_ALT_NAMES"
