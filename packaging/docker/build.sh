@@ -186,8 +186,8 @@ cmd_moat() {
 		ldd "$bin" | grep -q "$wolfssl" || die "$bin does not link the wolfSSL in $wolfssl"
 		# The image needs only the shared library (the rpath's target).
 		if [ "${MOAT_IMAGE_BUILD:-0}" = 1 ]; then
-			rm -rf "$wolfssl/include" "$wolfssl/bin" "$wolfssl/share" \
-				"$wolfssl"/lib/pkgconfig "$wolfssl"/lib/*.a "$wolfssl"/lib/*.la
+			rm -rf "${wolfssl:?}/include" "${wolfssl:?}/bin" "${wolfssl:?}/share" \
+				"${wolfssl:?}"/lib/pkgconfig "${wolfssl:?}"/lib/*.a "${wolfssl:?}"/lib/*.la
 		fi
 	fi
 	[ -f "$dest/etc/moat/moat.ini" ] || die "$dest/etc/moat/moat.ini was not installed"

@@ -70,7 +70,9 @@ FEATURES=(
 	--disable-benchmark --enable-static --enable-shared
 	--enable-harden
 )
-CPPFLAGS_EXTRA="-DWOLFSSL_ALT_NAMES"
+# Subject alternative names through the X.509 API; and, as in Debian's
+# build, URI names without "//" (urn:uuid:...) parse (WOLFSSL_FPKI).
+CPPFLAGS_EXTRA="-DWOLFSSL_ALT_NAMES -DWOLFSSL_FPKI"
 
 # The fast paths of this machine.
 ARCH=$(uname -m)
