@@ -70,9 +70,10 @@ FEATURES=(
 	--disable-benchmark --enable-static --enable-shared
 	--enable-harden
 )
-# Subject alternative names through the X.509 API; and, as in Debian's
-# build, URI names without "//" (urn:uuid:...) parse (WOLFSSL_FPKI).
-CPPFLAGS_EXTRA="-DWOLFSSL_ALT_NAMES -DWOLFSSL_FPKI"
+# Subject alternative names through the X.509 API, IP addresses among
+# them; and, as in Debian's build, URI names without "//" (urn:uuid:...)
+# parse (WOLFSSL_FPKI).
+CPPFLAGS_EXTRA="-DWOLFSSL_ALT_NAMES -DWOLFSSL_IP_ALT_NAME -DWOLFSSL_FPKI"
 
 # The fast paths of this machine.
 ARCH=$(uname -m)
