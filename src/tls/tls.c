@@ -104,12 +104,17 @@ tls_library_features(char *buf, size_t len)
 	if (len > 0)
 		buf[0] = '\0';
 	for (i = 0; tls_fast_paths[i] != NULL; i++) {
-		int n = snprintf(buf + off, len - off, "%s%s", i > 0 ? ", " :
-		    "", tls_fast_paths[i]);
+		int n;
 
-		if (n < 0 || (size_t)n >= len - off)
-			break;
-		off += (size_t)n;
+		if (off >= len)
+			continue;
+		n = snprintf(buf + off, len - off, "%s%s", i > 0 ? ", " : "",
+		    tls_fast_paths[i]);
+		if (n < 0 || (size_t)n >= len - off) {
+			buf[off] = '\0';       /* no half entry */
+			off = len;
+		} else
+			off += (size_t)n;
 	}
 	return ((int)i);
 }
