@@ -3,8 +3,8 @@
 #
 # Every build step of moat's container image (packaging/docker/Dockerfile).
 # The Dockerfile runs nothing but these commands, and CI runs the same ones
-# on a Debian 12 machine (.ci/run, system-wolfSSL mode), so what CI proves is
-# what the image does.
+# on a Debian 12 machine (.ci/run, with the wolfSSL built for moat), so
+# what CI proves is what the image does.
 #
 #   build.sh deps [source]             install the build dependencies (apt);
 #                                      "source" adds what building wolfSSL
@@ -32,12 +32,14 @@
 #                                      in DESTDIR.runtime-packages
 #   build.sh runtime PACKAGES_FILE     install those packages and make the
 #                                      unprivileged user moat (uid/gid 10001)
-#   build.sh ci [wolfssl]              what CI runs: moat from this source
-#                                      tree (a clean copy of it) into a
-#                                      temporary DESTDIR, system wolfSSL;
-#                                      with "wolfssl", the image's default
-#                                      path instead: wolfssl-debian first
-#                                      (about two more minutes on 2 cores)
+#   build.sh ci [system]               what CI runs: the image's default
+#                                      path on this machine: wolfssl-debian
+#                                      into a temporary prefix, then moat
+#                                      from this source tree (a clean copy
+#                                      of it) against it into a temporary
+#                                      DESTDIR (2.5 minutes on 2 cores, 1.5
+#                                      of them wolfSSL); "system" links
+#                                      Debian's wolfSSL instead
 #
 # Run as root inside the image (deps, runtime); "moat" and "ci" need no root
 # except for "ci"'s "deps" step, which installs nothing that is already
@@ -231,7 +233,8 @@ cmd_runtime() {
 	say "user moat: $(id moat)"
 }
 
-# CI: the Dockerfile's build stage in system-wolfSSL mode, on this machine.
+# CI: the Dockerfile's build stages (wolfssl-debian and build), on this
+# machine.
 cmd_ci() {
 	local here top work
 	here=$(cd "$(dirname "$0")" && pwd)
@@ -240,12 +243,12 @@ cmd_ci() {
 	# shellcheck disable=SC2064
 	trap "rm -rf '$work'" EXIT
 	local wolfssl=
-	if [ "${1:-}" = wolfssl ]; then
+	if [ "${1:-}" = system ]; then
+		cmd_deps
+	else
 		cmd_deps source
 		wolfssl="$work/wolfssl"
 		cmd_wolfssl_debian "$wolfssl"
-	else
-		cmd_deps
 	fi
 	# The image's build context: the source tree without build outputs
 	# (Dockerfile.dockerignore), here a git export or a clean copy.
@@ -277,7 +280,7 @@ cmd_ci() {
 		die "the Dockerfile does not build the wolfssl-debian stage"
 	[ -x "$here/../wolfssl/build.sh" ] || die "packaging/wolfssl/build.sh is missing"
 	if [ -z "$wolfssl" ]; then
-		say "ci: the wolfssl-debian stage was not run (\"build.sh ci wolfssl\" runs it)"
+		say "ci: the wolfssl-debian stage was not run (\"build.sh ci\" runs it)"
 	fi
 	say "ci: PASS (moat built, unit-tested and installed as the image's build stage does)"
 }
@@ -291,7 +294,7 @@ runtime-deps) shift; cmd_runtime_deps "$@" ;;
 runtime) shift; cmd_runtime "$@" ;;
 ci) shift; cmd_ci "$@" ;;
 *)
-	sed -n '3,44p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '3,46p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac
