@@ -17,6 +17,12 @@
 # inside the package build too (then libcriterion-dev, mosquitto,
 # mosquitto-clients, openssl and python3 are build dependencies).
 #
+# MOAT_WOLFSSL=PREFIX ("make deb WOLFSSL=PREFIX") links moat statically
+# against the libwolfssl.a that packaging/wolfssl/build.sh installed in
+# PREFIX instead of Debian's shared libwolfssl: faster handshakes, but
+# wolfSSL's security updates then come only with a rebuilt moat package
+# (README, "A wolfSSL built for moat").
+#
 # Needs dpkg-dev and debhelper (and no fakeroot: Rules-Requires-Root: no).
 set -eu
 
@@ -85,6 +91,24 @@ for f in README doc/moat.8 doc/moat.ini.5 etc/moat.ini \
 		die "$f is not in $(basename "$tarball"): add it to dist_man_MANS or EXTRA_DIST in Makefile.am"
 done
 
+# The fast variant: a prefix holding only the headers and libwolfssl.a,
+# so that configure links it in (no rpath to a directory the package does
+# not ship).
+unset MOAT_WOLFSSL_STATIC
+if [ -n "${MOAT_WOLFSSL:-}" ]; then
+	wolf=$(cd "$MOAT_WOLFSSL" 2>/dev/null && pwd) ||
+		die "WOLFSSL=$MOAT_WOLFSSL: no such directory"
+	[ -f "$wolf/include/wolfssl/options.h" ] && [ -f "$wolf/lib/libwolfssl.a" ] ||
+		die "WOLFSSL=$wolf: no include/wolfssl/options.h or lib/libwolfssl.a (build it with packaging/wolfssl/build.sh $wolf)"
+	rm -rf "$build_dir/wolfssl-static"
+	mkdir -p "$build_dir/wolfssl-static/lib"
+	cp -R "$wolf/include" "$build_dir/wolfssl-static/include"
+	cp "$wolf/lib/libwolfssl.a" "$build_dir/wolfssl-static/lib/"
+	MOAT_WOLFSSL_STATIC="$build_dir/wolfssl-static"
+	export MOAT_WOLFSSL_STATIC
+	echo "build-deb: linking the wolfSSL of $wolf statically"
+fi
+
 # Run by make: its jobserver and flags are not for dpkg-buildpackage.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES || true
 jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
@@ -104,5 +128,11 @@ echo "build-deb: dpkg-buildpackage -us -uc -b in $src (DEB_BUILD_OPTIONS=$DEB_BU
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 deb="$build_dir/${name}_${deb_version#*:}_${arch}.deb"
 [ -f "$deb" ] || die "dpkg-buildpackage succeeded but $deb is missing"
+if [ -n "${MOAT_WOLFSSL_STATIC:-}" ]; then
+	if dpkg-deb -f "$deb" Depends | grep -q libwolfssl; then
+		die "$deb still depends on Debian's libwolfssl"
+	fi
+	echo "build-deb: $deb has wolfSSL linked in (no libwolfssl dependency)"
+fi
 echo "build-deb: built $deb"
 echo "$deb"

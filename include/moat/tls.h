@@ -49,6 +49,14 @@ void tls_thread_cleanup(void);
 const char *tls_library_version(void);
 
 /*
+ * The assembly fast paths of the wolfSSL moat was built against ("SP math
+ * in x86_64 assembly, AES-NI, ..."), written into buf (caller's, always
+ * terminated, cut at len). Returns how many there are: 0 means none, and
+ * full handshakes cost several times more.
+ */
+int tls_library_features(char *buf, size_t len);
+
+/*
  * Build a server context from cfg: loads and checks every file (the key must
  * match the certificate, the CA bundle must hold at least one certificate
  * and only CA certificates, the CRL must parse and not be past its

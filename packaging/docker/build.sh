@@ -3,14 +3,20 @@
 #
 # Every build step of moat's container image (packaging/docker/Dockerfile).
 # The Dockerfile runs nothing but these commands, and CI runs the same ones
-# on a Debian 12 machine (.ci/run, system-wolfSSL mode), so what CI proves is
-# what the image does.
+# on a Debian 12 machine (.ci/run, with the wolfSSL built for moat), so
+# what CI proves is what the image does.
 #
 #   build.sh deps [source]             install the build dependencies (apt);
 #                                      "source" adds what building wolfSSL
 #                                      from its source tarball needs
+#   build.sh wolfssl-debian PREFIX     the image's default: Debian's own
+#                                      wolfSSL source package, with its
+#                                      patches, built for speed with only
+#                                      moat's features into PREFIX
+#                                      (packaging/wolfssl/build.sh)
 #   build.sh wolfssl TARBALL|URL SHA256 PREFIX
-#                                      opt-in: build wolfSSL for speed
+#                                      opt-in: build an upstream wolfSSL
+#                                      release for speed
 #                                      (--enable-sp --enable-sp-asm, and
 #                                      --enable-intelasm on x86_64) with the
 #                                      features moat needs, into PREFIX. The
@@ -26,9 +32,14 @@
 #                                      in DESTDIR.runtime-packages
 #   build.sh runtime PACKAGES_FILE     install those packages and make the
 #                                      unprivileged user moat (uid/gid 10001)
-#   build.sh ci                        what CI runs: moat from this source
-#                                      tree (a clean copy of it) into a
-#                                      temporary DESTDIR, system wolfSSL
+#   build.sh ci [system]               what CI runs: the image's default
+#                                      path on this machine: wolfssl-debian
+#                                      into a temporary prefix, then moat
+#                                      from this source tree (a clean copy
+#                                      of it) against it into a temporary
+#                                      DESTDIR (2.5 minutes on 2 cores, 1.5
+#                                      of them wolfSSL); "system" links
+#                                      Debian's wolfSSL instead
 #
 # Run as root inside the image (deps, runtime); "moat" and "ci" need no root
 # except for "ci"'s "deps" step, which installs nothing that is already
@@ -62,8 +73,9 @@ apt_install() {
 
 BUILD_PACKAGES=(build-essential autoconf automake pkgconf
 	libuv1-dev libinih-dev libwolfssl-dev libcriterion-dev ca-certificates)
-# wolfSSL from a git-archive tarball needs its autogen.sh (libtool).
-SOURCE_PACKAGES=(libtool curl)
+# wolfSSL from a git-archive tarball needs its autogen.sh (libtool);
+# Debian's source package needs dpkg-source and the archive keyring.
+SOURCE_PACKAGES=(libtool curl dpkg-dev debian-archive-keyring)
 
 cmd_deps() {
 	local pk=("${BUILD_PACKAGES[@]}")
@@ -129,6 +141,18 @@ cmd_wolfssl() {
 	say "wolfSSL installed in $prefix"
 }
 
+# packaging/wolfssl/build.sh: next to this script in the image
+# (/usr/local/bin), in the source tree on a host.
+cmd_wolfssl_debian() {
+	local prefix=${1:-} here script
+	[ -n "$prefix" ] || die "usage: build.sh wolfssl-debian PREFIX"
+	here=$(cd "$(dirname "$0")" && pwd)
+	script="$here/moat-build-wolfssl"
+	[ -x "$script" ] || script="$here/../wolfssl/build.sh"
+	[ -x "$script" ] || die "packaging/wolfssl/build.sh not found next to $0"
+	"$script" "$prefix"
+}
+
 cmd_moat() {
 	local src=${1:-} dest=${2:-} wolfssl=${3:-}
 	[ -n "$src" ] && [ -n "$dest" ] ||
@@ -162,6 +186,11 @@ cmd_moat() {
 	"$bin" --version
 	if [ -n "$wolfssl" ] && [ -f "$wolfssl/include/wolfssl/options.h" ]; then
 		ldd "$bin" | grep -q "$wolfssl" || die "$bin does not link the wolfSSL in $wolfssl"
+		# The image needs only the shared library (the rpath's target).
+		if [ "${MOAT_IMAGE_BUILD:-0}" = 1 ]; then
+			rm -rf "${wolfssl:?}/include" "${wolfssl:?}/bin" "${wolfssl:?}/share" \
+				"${wolfssl:?}"/lib/pkgconfig "${wolfssl:?}"/lib/*.a "${wolfssl:?}"/lib/*.la
+		fi
 	fi
 	[ -f "$dest/etc/moat/moat.ini" ] || die "$dest/etc/moat/moat.ini was not installed"
 	cmd_runtime_deps "$bin" >"$dest.runtime-packages"
@@ -204,7 +233,8 @@ cmd_runtime() {
 	say "user moat: $(id moat)"
 }
 
-# CI: the Dockerfile's build stage in system-wolfSSL mode, on this machine.
+# CI: the Dockerfile's build stages (wolfssl-debian and build), on this
+# machine.
 cmd_ci() {
 	local here top work
 	here=$(cd "$(dirname "$0")" && pwd)
@@ -212,7 +242,14 @@ cmd_ci() {
 	work=$(mktemp -d "${TMPDIR:-/tmp}/moat-docker-build.XXXXXX")
 	# shellcheck disable=SC2064
 	trap "rm -rf '$work'" EXIT
-	cmd_deps
+	local wolfssl=
+	if [ "${1:-}" = system ]; then
+		cmd_deps
+	else
+		cmd_deps source
+		wolfssl="$work/wolfssl"
+		cmd_wolfssl_debian "$wolfssl"
+	fi
 	# The image's build context: the source tree without build outputs
 	# (Dockerfile.dockerignore), here a git export or a clean copy.
 	if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
@@ -225,7 +262,7 @@ cmd_ci() {
 		cp -a "$top" "$work/src"
 		(cd "$work/src" && { [ ! -f Makefile ] || make distclean >/dev/null; })
 	fi
-	cmd_moat "$work/src" "$work/out"
+	cmd_moat "$work/src" "$work/out" "$wolfssl"
 	# The runtime stage's package list must be installable by name.
 	local p
 	while read -r p; do
@@ -236,18 +273,28 @@ cmd_ci() {
 		grep -E '^RUN ' "$here/Dockerfile" | grep -vE '^RUN (\[?"?)?/usr/local/bin/moat-build '
 		die "the Dockerfile has RUN steps that are not build.sh commands"
 	fi
+	# The default wolfSSL stage is the one from Debian's source package.
+	grep -qx 'ARG WOLFSSL=debian' "$here/Dockerfile" ||
+		die "the Dockerfile's default is not WOLFSSL=debian"
+	grep -qx 'RUN /usr/local/bin/moat-build wolfssl-debian /opt/wolfssl' "$here/Dockerfile" ||
+		die "the Dockerfile does not build the wolfssl-debian stage"
+	[ -x "$here/../wolfssl/build.sh" ] || die "packaging/wolfssl/build.sh is missing"
+	if [ -z "$wolfssl" ]; then
+		say "ci: the wolfssl-debian stage was not run (\"build.sh ci\" runs it)"
+	fi
 	say "ci: PASS (moat built, unit-tested and installed as the image's build stage does)"
 }
 
 case ${1:-} in
 deps) shift; cmd_deps "$@" ;;
 wolfssl) shift; cmd_wolfssl "$@" ;;
+wolfssl-debian) shift; cmd_wolfssl_debian "$@" ;;
 moat) shift; cmd_moat "$@" ;;
 runtime-deps) shift; cmd_runtime_deps "$@" ;;
 runtime) shift; cmd_runtime "$@" ;;
 ci) shift; cmd_ci "$@" ;;
 *)
-	sed -n '3,35p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '3,46p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

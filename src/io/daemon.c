@@ -32,6 +32,7 @@
 
 #define NSIGNALS 3
 #define DRAIN_TICK_MS 100               /* a graceful stop checks this often */
+#define FAST_PATHS_TEXT_MAX 256         /* the fast-path list at start-up */
 
 static const int signals[NSIGNALS] = { SIGTERM, SIGINT, SIGHUP };
 
@@ -665,6 +666,24 @@ destroy(struct daemon *d, struct daemon_stats *st)
 	return (rc);
 }
 
+/*
+ * Which assembly fast paths the wolfSSL in use has: without them a full
+ * handshake costs several times more CPU (README, "A wolfSSL built for
+ * moat").
+ */
+static void
+log_fast_paths(void)
+{
+	char paths[FAST_PATHS_TEXT_MAX];
+
+	if (tls_library_features(paths, sizeof(paths)) > 0)
+		log_info("wolfSSL %s with %s", tls_library_version(), paths);
+	else
+		log_warn("wolfSSL %s without assembly fast paths: handshakes "
+		    "cost several times more; see README, \"A wolfSSL built "
+		    "for moat\"", tls_library_version());
+}
+
 int
 daemon_run(const char *config_path, struct snapshot *snap)
 {
@@ -697,6 +716,7 @@ daemon_run(const char *config_path, struct snapshot *snap)
 	d->view.nworkers = d->nspawned;
 	if (!snap->cfg->policy_on)
 		log_info("%s", POLICY_OFF_NOTICE);
+	log_fast_paths();
 	log_info("moat %s ready (wolfSSL %s, libuv %s); backend %s; "
 	    "%u worker%s", PACKAGE_VERSION, tls_library_version(),
 	    uv_version_string(), snap->backend.text, d->nworkers,

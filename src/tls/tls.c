@@ -17,6 +17,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/pem.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 
 #include <errno.h>
@@ -72,6 +73,50 @@ const char *
 tls_library_version(void)
 {
 	return (wolfSSL_lib_version());
+}
+
+/* The assembly fast paths this wolfSSL was built with, from its options. */
+static const char *const tls_fast_paths[] = {
+#if defined(WOLFSSL_SP_X86_64_ASM)
+	"SP math in x86_64 assembly",
+#elif defined(WOLFSSL_SP_ARM64_ASM)
+	"SP math in AArch64 assembly",
+#elif defined(WOLFSSL_SP_ASM)
+	"SP math in assembly",
+#endif
+#if defined(WOLFSSL_AESNI)
+	"AES-NI",
+#endif
+#if defined(USE_INTEL_SPEEDUP)
+	"AVX/AVX2 for SHA-2 and ChaCha20-Poly1305",
+#endif
+#if defined(WOLFSSL_ARMASM)
+	"ARMv8 crypto instructions",
+#endif
+	NULL
+};
+
+int
+tls_library_features(char *buf, size_t len)
+{
+	size_t i, off = 0;
+
+	if (len > 0)
+		buf[0] = '\0';
+	for (i = 0; tls_fast_paths[i] != NULL; i++) {
+		int n;
+
+		if (off >= len)
+			continue;
+		n = snprintf(buf + off, len - off, "%s%s", i > 0 ? ", " : "",
+		    tls_fast_paths[i]);
+		if (n < 0 || (size_t)n >= len - off) {
+			buf[off] = '\0';       /* no half entry */
+			off = len;
+		} else
+			off += (size_t)n;
+	}
+	return ((int)i);
 }
 
 static int
