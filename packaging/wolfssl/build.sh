@@ -16,10 +16,11 @@
 # with the same source version and options does nothing. Needs dpkg-dev,
 # autoconf, automake and libtool (build-essential).
 #
-# Environment: WOLFSSL_SUITES (default "bookworm bookworm-updates"),
-# WOLFSSL_SECURITY_SUITE (default "bookworm-security"), WOLFSSL_MIRROR
-# (default http://deb.debian.org/debian), WOLFSSL_SECURITY_MIRROR (default
-# http://deb.debian.org/debian-security), JOBS (default: every core).
+# Environment: WOLFSSL_SUITES (default "CODENAME CODENAME-updates", this
+# machine's release from /etc/os-release, else bookworm),
+# WOLFSSL_SECURITY_SUITE (default "CODENAME-security"), WOLFSSL_MIRROR and
+# WOLFSSL_SECURITY_MIRROR (default: the mirrors apt uses here, else
+# deb.debian.org), JOBS (default: every core).
 set -euo pipefail
 
 say() { echo "wolfssl/build.sh: $*"; }
@@ -33,10 +34,28 @@ PREFIX=${1:-}
 mkdir -p "$PREFIX"
 PREFIX=$(cd "$PREFIX" && pwd)
 
-SUITES=${WOLFSSL_SUITES:-bookworm bookworm-updates}
-SECURITY_SUITE=${WOLFSSL_SECURITY_SUITE:-bookworm-security}
-MIRROR=${WOLFSSL_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${WOLFSSL_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+# The release and the mirrors this machine's apt already uses, so that a
+# host that reaches only its own mirror can build, and Debian 13 gets
+# Debian 13's wolfSSL.
+CODENAME=$( (. /etc/os-release && echo "${VERSION_CODENAME:-}") 2>/dev/null || true)
+CODENAME=${CODENAME:-bookworm}
+# First URI of apt's sources (one-line and deb822 forms) that matches $1
+# (a grep -E pattern), or nothing.
+system_mirror() {
+	{
+		grep -hsE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list \
+		    /etc/apt/sources.list.d/*.list |
+		    sed -E 's/\[[^]]*\][[:space:]]*//' | awk '{print $2}'
+		grep -hsE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources |
+		    awk '{for (i = 2; i <= NF; i++) print $i}'
+	} | grep -E "$1" | head -n 1 || true
+}
+SUITES=${WOLFSSL_SUITES:-"$CODENAME $CODENAME-updates"}
+SECURITY_SUITE=${WOLFSSL_SECURITY_SUITE:-$CODENAME-security}
+SYS_MIRROR=$(system_mirror '/debian/?$')
+SYS_SECURITY=$(system_mirror '/debian-security/?$')
+MIRROR=${WOLFSSL_MIRROR:-${SYS_MIRROR:-http://deb.debian.org/debian}}
+SECURITY_MIRROR=${WOLFSSL_SECURITY_MIRROR:-${SYS_SECURITY:-http://deb.debian.org/debian-security}}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 JOBS=${JOBS:-$(nproc)}
 STAMP="$PREFIX/share/moat-wolfssl.stamp"
