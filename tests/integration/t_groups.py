@@ -13,7 +13,8 @@
   a group this wolfSSL build lacks (ffdhe8192 in Debian's build; skipped
   when the build has it).
 
-The negotiated group is read from openssl s_client's "Server Temp Key".
+The negotiated group is read from openssl s_client's "Server Temp Key"
+("Peer Temp Key" in OpenSSL 3.5).
 """
 
 import os
@@ -32,7 +33,9 @@ def s_client(t, port, groups, version="-tls1_3"):
                     "-brief", "-CAfile", t.pki.ca, "-cert", cert, "-key",
                     key], input="")
     out = r.stdout + r.stderr
-    m = re.search(r"Server Temp Key: ([^\n]*)", out)
+    # OpenSSL 3.0 (Debian 12) says "Server Temp Key", 3.5 (Debian 13)
+    # "Peer Temp Key" (and "Negotiated TLS1.3 group").
+    m = re.search(r"(?:Server|Peer) Temp Key: ([^\n]*)", out)
     return r.returncode, (m.group(1) if m else ""), out
 
 
