@@ -12,7 +12,7 @@ identity, unknown identities rejected); makes Mosquitto's password_file
 with `moat passwd --mosquitto` and an ACL that confines each user to
 devices/<username>/#; starts Mosquitto on 127.0.0.1 only with
 allow_anonymous false, and moat on port 8883 (another free port if 8883 is
-taken). Then it shows `moat explain` and five cases: a device reads its own
+taken). Then it shows `moat explain` and six cases: a device reads its own
 topic; it cannot read another device's topic (nor can that device write
 its topic); a device claiming to be "admin" still arrives as itself; a
 certificate that is not in the map is refused with CONNACK "not
@@ -504,6 +504,46 @@ map = map.ini
                             "Mosquitto")
         say("   Mosquitto never saw it")
 
+    def topic_policy(self):
+        heading("6. moat's own topic rules: [policy] is added and moat "
+                "reloads by itself;")
+        say("   sensor-a's subscription to '#' is then refused by moat, "
+            "before the broker")
+        text = ("\n[policy]\npublish = devices/{identity}/#\n"
+                "subscribe = devices/{identity}/#\n")
+        say("   $ cat >> moat.ini <<EOF")
+        for line in text.strip("\n").splitlines():
+            say("   " + line)
+        say("   EOF")
+        mark = len(self.moat_log())
+        with open(self.path("moat.ini"), "a") as f:
+            f.write(text)
+        if not mt.wait_for(lambda: re.search(r"reloaded |reload failed",
+                                             self.moat_log(mark)), 10):
+            raise DemoError("moat did not reload after moat.ini changed:\n"
+                            "%s" % self.moat_log(mark))
+        for line in self.moat_log(mark).splitlines():
+            if "reload" in line or "files changed" in line:
+                say("     moat logged: %s" % line.split(": ", 1)[-1])
+        if "reloaded " not in self.moat_log(mark):
+            raise DemoError("moat refused the [policy] section:\n%s"
+                            % self.moat_log(mark))
+        bmark = len(self.broker_log())
+        r = self.run(self.client("mosquitto_sub", "sensor-a") + [
+            "-t", "#", "-C", "1", "-W", "3"])
+        self.status(r)
+        # mosquitto_sub says so and exits (its status is 0 either way)
+        if "denied" not in r.stderr:
+            raise DemoError("sensor-a's subscription to '#' was not "
+                            "refused (exit %d): %s" % (r.returncode,
+                                                       r.stderr.strip()))
+        if re.search(r"Received SUBSCRIBE from sensor-a", self.broker_log(
+                bmark)):
+            raise DemoError("Mosquitto received sensor-a's SUBSCRIBE to "
+                            "'#':\n%s" % self.broker_log(bmark))
+        say("   moat answered the SUBSCRIBE itself (SUBACK 0x80); Mosquitto "
+            "never saw it")
+
     def stop(self):
         heading("Stopping moat and Mosquitto")
         rc, killed = self.moatp.stop()
@@ -526,6 +566,7 @@ map = map.ini
         self.impostor()
         self.unknown()
         self.no_certificate()
+        self.topic_policy()
         self.stop()
 
 
