@@ -438,7 +438,9 @@ relay_may_read(const struct conn *c)
 void
 relay_throttle_over(struct conn *c)
 {
+	/* moat, not the device, was silent: the idle timer starts over. */
 	c->throttle_until = 0;
+	c->last_active = uv_now(c->w->loop);
 	if (up_held(c) != 0 || c->st != CONN_ST_PROXYING)
 		return;
 	conn_resume_device(c);
