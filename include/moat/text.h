@@ -39,6 +39,31 @@ int text_is_format(uint32_t cp);
 /* The value of the hex digit c (0-9, a-f, A-F), or -1. */
 int text_hexval(int c);
 
+/*
+ * The placeholders that identity templates and topic rules share, each
+ * written {name}: TEXT_PH_IDENTITY, TEXT_PH_CN, TEXT_PH_SERIAL and
+ * TEXT_PH_FINGERPRINT, in that order.
+ */
+#define TEXT_PLACEHOLDERS(X)                                    \
+	X(IDENTITY, "identity")                                 \
+	X(CN, "cn")                                             \
+	X(SERIAL, "serial")                                     \
+	X(FINGERPRINT, "fingerprint")
+
+#define X(name, text) TEXT_PH_##name,
+enum text_placeholder { TEXT_PLACEHOLDERS(X) TEXT_NPH };
+#undef X
+
+/*
+ * The placeholder at s[0] == '{' within the n bytes of s: its index, with
+ * its whole length ("{cn}": 4) in *len; -1 when no known name is closed
+ * by '}' there.
+ */
+int text_placeholder(const char *s, size_t n, size_t *len);
+
+/* A placeholder's name ("cn"), "?" out of range. */
+const char *text_placeholder_name(int ph);
+
 /* text_quote() flags. */
 #define TEXT_QUOTE_ESCAPES 0x1    /* write '"' and '\' as \" and \\ */
 #define TEXT_QUOTE_ASCII   0x2    /* escape every byte outside printable

@@ -273,41 +273,6 @@ load_map(struct identity_rules *r, const char *path, char *err,
 /* ------------------------------------------------------------------ */
 /* Templates                                                           */
 
-enum tpl_field {
-	TPL_IDENTITY,
-	TPL_CN,
-	TPL_SERIAL,
-	TPL_FINGERPRINT,
-};
-
-static const char *const tpl_names[] = {
-	[TPL_IDENTITY] = "identity",
-	[TPL_CN] = "cn",
-	[TPL_SERIAL] = "serial",
-	[TPL_FINGERPRINT] = "fingerprint",
-};
-
-#define NTPL (sizeof(tpl_names) / sizeof(tpl_names[0]))
-
-/* The placeholder "{name}" at s (s[0] == '{'), its length in *len. */
-static int
-tpl_field(const char *s, size_t *len)
-{
-	const char *end = strchr(s, '}');
-	size_t i, n;
-
-	if (end == NULL)
-		return (-1);
-	n = (size_t)(end - s - 1);
-	for (i = 0; i < NTPL; i++)
-		if (strlen(tpl_names[i]) == n &&
-		    memcmp(s + 1, tpl_names[i], n) == 0) {
-			*len = n + 2;
-			return ((int)i);
-		}
-	return (-1);
-}
-
 /*
  * A template is checked once, at load: known placeholders, balanced
  * braces, and literal text that is itself a valid name.
@@ -347,7 +312,7 @@ tpl_check(const char *tpl, char *msg, size_t msglen)
 			    (size_t)(p - tpl) + 1);
 			return (-1);
 		}
-		if (tpl_field(p, &n) == -1) {
+		if (text_placeholder(p, strlen(p), &n) == -1) {
 			snprintf(msg, msglen, "unknown placeholder %s; use "
 			    "{identity}, {cn}, {serial} or {fingerprint}",
 			    identity_echo(p, (size_t)(close - p) + 1, e,
@@ -394,18 +359,18 @@ tpl_expand(const char *tpl, const struct tpl_vals *v, char *out,
 			out[o++] = *p++;
 			continue;
 		}
-		f = tpl_field(p, &n);
+		f = text_placeholder(p, strlen(p), &n);
 		p += n;
 		switch (f) {
-		case TPL_IDENTITY:
+		case TEXT_PH_IDENTITY:
 			val = v->identity;
 			label = v->label;
 			break;
-		case TPL_CN:
+		case TEXT_PH_CN:
 			val = v->cn;
 			label = "CN";
 			break;
-		case TPL_SERIAL:
+		case TEXT_PH_SERIAL:
 			val = v->serial;
 			label = "serial number";
 			break;
@@ -419,12 +384,12 @@ tpl_expand(const char *tpl, const struct tpl_vals *v, char *out,
 			snprintf(why, whylen, "[identity] username uses {%s}, "
 			    "which moat passwd cannot know from the identity "
 			    "alone; run moat explain on the device's "
-			    "certificate instead", tpl_names[f]);
+			    "certificate instead", text_placeholder_name(f));
 			return (ID_BAD_NAME);
 		}
 		if (val == NULL || (v->from_cert && *val == '\0')) {
 			snprintf(why, whylen, "[identity] username uses {%s}, "
-			    "but the certificate has no %s", tpl_names[f],
+			    "but the certificate has no %s", text_placeholder_name(f),
 			    label);
 			return (ID_BAD_NAME);
 		}

@@ -344,29 +344,14 @@ policy_set_free(struct policy_set *s)
 /* ------------------------------------------------------------------ */
 /* Rule lists and placeholders                                         */
 
-enum ph {
-	PH_IDENTITY,
-	PH_CN,
-	PH_SERIAL,
-	PH_FINGERPRINT,
-};
-
-static const char *const ph_names[] = {
-	[PH_IDENTITY] = "identity",
-	[PH_CN] = "cn",
-	[PH_SERIAL] = "serial",
-	[PH_FINGERPRINT] = "fingerprint",
-};
-
 /* How each value is named in a refusal. */
 static const char *const ph_labels[] = {
-	[PH_IDENTITY] = "identity",
-	[PH_CN] = "CN",
-	[PH_SERIAL] = "serial number",
-	[PH_FINGERPRINT] = "fingerprint",
+	[TEXT_PH_IDENTITY] = "identity",
+	[TEXT_PH_CN] = "CN",
+	[TEXT_PH_SERIAL] = "serial number",
+	[TEXT_PH_FINGERPRINT] = "fingerprint",
 };
 
-#define NPH (sizeof(ph_names) / sizeof(ph_names[0]))
 #define PH_HINT "placeholders are written {identity}, {cn}, {serial} " \
 	"or {fingerprint}"
 
@@ -432,25 +417,6 @@ list_empty(const char *list)
 	return (list[strspn(list, " \t")] == '\0');
 }
 
-/* The placeholder at r[0] == '{' within n bytes, its length in *len. */
-static int
-ph_at(const char *r, size_t n, size_t *len)
-{
-	const char *end = memchr(r, '}', n);
-	size_t i, k;
-
-	if (end == NULL)
-		return (-1);
-	k = (size_t)(end - r) - 1;
-	for (i = 0; i < NPH; i++)
-		if (strlen(ph_names[i]) == k && memcmp(r + 1, ph_names[i],
-		    k) == 0) {
-			*len = k + 2;
-			return ((int)i);
-		}
-	return (-1);
-}
-
 /*
  * Braces of rule r (n bytes) well formed and every placeholder known;
  * 0 or -1 with the problem in err.
@@ -477,7 +443,7 @@ ph_check(const char *r, size_t n, char *err, size_t errlen)
 			    "by \"}\"; " PH_HINT, i + 1);
 			return (-1);
 		}
-		if (ph_at(r + i, n - i, &k) == -1) {
+		if (text_placeholder(r + i, n - i, &k) == -1) {
 			say(err, errlen, "unknown placeholder %s; use "
 			    "{identity}, {cn}, {serial} or {fingerprint}",
 			    quote(r + i, (size_t)(close - (r + i)) + 1, e,
@@ -500,8 +466,8 @@ value_check(int ph, const char *val, int first, const char *r, size_t n,
 
 	if (vlen == 0) {
 		say(err, errlen, "the topic rule \"%s\" uses {%s}, but the device "
-		    "has no %s", quote(r, n, e1, sizeof(e1)), ph_names[ph],
-		    ph_labels[ph]);
+		    "has no %s", quote(r, n, e1, sizeof(e1)),
+		    text_placeholder_name(ph), ph_labels[ph]);
 		return (-1);
 	}
 	if (!mqtt_utf8_valid((const uint8_t *)val, vlen))
@@ -515,8 +481,9 @@ value_check(int ph, const char *val, int first, const char *r, size_t n,
 	if (why == NULL)
 		return (0);
 	say(err, errlen, "the %s \"%s\" %s, so it cannot fill {%s} in the "
-	    "topic rule \"%s\"", ph_labels[ph], quote(val, vlen, e1, sizeof(e1)), why,
-	    ph_names[ph], quote(r, n, e2, sizeof(e2)));
+	    "topic rule \"%s\"", ph_labels[ph], quote(val, vlen, e1,
+	    sizeof(e1)), why, text_placeholder_name(ph), quote(r, n, e2,
+	    sizeof(e2)));
 	return (-1);
 }
 
@@ -534,7 +501,8 @@ rule_expand(const char *r, size_t n, const struct policy_values *v,
 	int ph;
 
 	while (i < n) {
-		if (r[i] != '{' || (ph = ph_at(r + i, n - i, &k)) == -1) {
+		if (r[i] != '{' ||
+		    (ph = text_placeholder(r + i, n - i, &k)) == -1) {
 			if (out != NULL)
 				out[o] = (uint8_t)r[i];
 			o++;
@@ -544,8 +512,8 @@ rule_expand(const char *r, size_t n, const struct policy_values *v,
 		if (v == NULL)
 			val = SAMPLE_VALUE;
 		else {
-			val = ph == PH_IDENTITY ? v->identity : ph == PH_CN ?
-			    v->cn : ph == PH_SERIAL ? v->serial :
+			val = ph == TEXT_PH_IDENTITY ? v->identity : ph == TEXT_PH_CN ?
+			    v->cn : ph == TEXT_PH_SERIAL ? v->serial :
 			    v->fingerprint;
 			if (value_check(ph, val, o == 0, r, n, err,
 			    errlen) == -1)

@@ -222,3 +222,33 @@ text_free_secret(char *s)
 	if (s != NULL)
 		text_wipe_free(s, strlen(s));
 }
+
+static const char *const placeholder_names[] = {
+#define X(name, text) text,
+	TEXT_PLACEHOLDERS(X)
+#undef X
+};
+
+int
+text_placeholder(const char *s, size_t n, size_t *len)
+{
+	const char *end = memchr(s, '}', n);
+	size_t i, k;
+
+	if (end == NULL)
+		return (-1);
+	k = (size_t)(end - s) - 1;
+	for (i = 0; i < TEXT_NPH; i++)
+		if (strlen(placeholder_names[i]) == k &&
+		    memcmp(s + 1, placeholder_names[i], k) == 0) {
+			*len = k + 2;
+			return ((int)i);
+		}
+	return (-1);
+}
+
+const char *
+text_placeholder_name(int ph)
+{
+	return (ph >= 0 && ph < TEXT_NPH ? placeholder_names[ph] : "?");
+}

@@ -1027,6 +1027,42 @@ def mqtt_str(s):
     return struct.pack("!H", len(b)) + b
 
 
+def mqtt_read_varint(buf, pos):
+    """The variable byte integer at buf[pos]: (value, position after)."""
+    mult, n = 1, 0
+    for i in range(4):
+        d = buf[pos + i]
+        n += (d & 0x7F) * mult
+        mult *= 128
+        if not d & 0x80:
+            return n, pos + i + 1
+    raise ValueError("MQTT variable byte integer longer than 4 bytes")
+
+
+def build_openssl_client(t, name):
+    """Compile tests/integration/NAME.c (an OpenSSL client) into the test
+    directory; returns its path. Skips without cc or libssl-dev."""
+    cc = shutil.which("cc")
+    if cc is None:
+        t.skip("cc not found on PATH (Debian: apt-get install "
+               "build-essential)")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                       name + ".c")
+    flags = ["-lssl", "-lcrypto"]
+    if shutil.which("pkg-config"):
+        r = run_cmd(["pkg-config", "--cflags", "--libs", "openssl"])
+        if r.returncode == 0:
+            flags = r.stdout.split()
+    out = t.path(name)
+    r = run_cmd([cc, "-O2", "-o", out, src] + flags, timeout=60)
+    if r.returncode != 0:
+        if re.search(r"openssl/\w+\.h", r.stderr) or "-lssl" in r.stderr:
+            t.skip("the OpenSSL development files are missing (Debian: "
+                   "apt-get install libssl-dev):\n" + r.stderr.strip())
+        t.fail("building %s.c failed:\n%s" % (name, r.stderr))
+    return out
+
+
 def mqtt_varint(n):
     out = bytearray()
     while True:
@@ -1200,14 +1236,7 @@ def mqtt_parse_suback(body, version=4):
     pid = struct.unpack("!H", body[:2])[0]
     pos = 2
     if version == 5:
-        mult, n = 1, 0
-        while True:
-            d = body[pos]
-            pos += 1
-            n += (d & 0x7F) * mult
-            mult *= 128
-            if not d & 0x80:
-                break
+        n, pos = mqtt_read_varint(body, pos)
         pos += n
     return pid, list(body[pos:])
 
@@ -1370,15 +1399,7 @@ class RawClient:
             pid = struct.unpack("!H", body[pos:pos + 2])[0]
             pos += 2
         if version == 5:
-            # skip properties
-            mult, n = 1, 0
-            while True:
-                d = body[pos]
-                pos += 1
-                n += (d & 0x7F) * mult
-                mult *= 128
-                if not d & 0x80:
-                    break
+            n, pos = mqtt_read_varint(body, pos)   # skip properties
             pos += n
         return topic, body[pos:], qos, pid
 

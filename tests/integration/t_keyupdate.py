@@ -14,7 +14,6 @@ OpenSSL headers (Debian: libssl-dev) the test is skipped."""
 
 import os
 import re
-import shutil
 import sys
 import time
 
@@ -28,26 +27,7 @@ CLIENT_TIMEOUT = 60       # the client must be done by then
 
 
 def build_client(t):
-    """Compile keyupdate_client.c into the test dir; returns its path."""
-    cc = shutil.which("cc")
-    if cc is None:
-        t.skip("cc not found on PATH (Debian: apt-get install "
-               "build-essential)")
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                       "keyupdate_client.c")
-    flags = ["-lssl", "-lcrypto"]
-    if shutil.which("pkg-config"):
-        r = mt.run_cmd(["pkg-config", "--cflags", "--libs", "openssl"])
-        if r.returncode == 0:
-            flags = r.stdout.split()
-    out = t.path("keyupdate_client")
-    r = mt.run_cmd([cc, "-O2", "-o", out, src] + flags, timeout=60)
-    if r.returncode != 0:
-        if re.search(r"openssl/\w+\.h", r.stderr) or "-lssl" in r.stderr:
-            t.skip("the OpenSSL development files are missing (Debian: "
-                   "apt-get install libssl-dev):\n" + r.stderr.strip())
-        t.fail("building keyupdate_client.c failed:\n" + r.stderr)
-    return out
+    return mt.build_openssl_client(t, "keyupdate_client")
 
 
 def main(t):

@@ -14,7 +14,6 @@ Built here with cc against OpenSSL; without cc or the OpenSSL headers
 
 import os
 import re
-import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -25,26 +24,7 @@ SIZE = 200000
 
 
 def build_client(t):
-    """Compile keyupdate_echo.c into the test dir; returns its path."""
-    cc = shutil.which("cc")
-    if cc is None:
-        t.skip("cc not found on PATH (Debian: apt-get install "
-               "build-essential)")
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                       "keyupdate_echo.c")
-    flags = ["-lssl", "-lcrypto"]
-    if shutil.which("pkg-config"):
-        r = mt.run_cmd(["pkg-config", "--cflags", "--libs", "openssl"])
-        if r.returncode == 0:
-            flags = r.stdout.split()
-    out = t.path("keyupdate_echo")
-    r = mt.run_cmd([cc, "-O2", "-o", out, src] + flags, timeout=60)
-    if r.returncode != 0:
-        if re.search(r"openssl/\w+\.h", r.stderr) or "-lssl" in r.stderr:
-            t.skip("the OpenSSL development files are missing (Debian: "
-                   "apt-get install libssl-dev):\n" + r.stderr.strip())
-        t.fail("building keyupdate_echo.c failed:\n" + r.stderr)
-    return out
+    return mt.build_openssl_client(t, "keyupdate_echo")
 
 
 def echo(t, client, port, cert, key):
