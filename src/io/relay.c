@@ -365,16 +365,27 @@ close:
 static int
 hold(struct conn *c, const uint8_t *p, size_t n)
 {
+	/* At most one packet whole and the rest of one read: the framer
+	 * refuses a larger packet from its header, and a throttled device
+	 * is not read again until what is held has gone on. */
+	size_t limit = c->snap->cfg->max_packet_size + c->w->scratch_len;
 	size_t want = c->held_len + n, cap;
 	struct mqtt_frame f;
 	const char *why;
 	uint8_t *b;
 
+	if (want > limit) {
+		conn_close(c, CONN_CLOSE_NO_MEMORY, "more device bytes to hold "
+		    "than one packet and one read");
+		return (-1);
+	}
 	if (c->held_off > 0 && c->held_len > 0)
 		memmove(c->held, c->held + c->held_off, c->held_len);
 	c->held_off = 0;
 	if (want > c->held_cap) {
 		cap = c->held_cap * 2 > want ? c->held_cap * 2 : want;
+		if (cap > limit)
+			cap = limit;
 		/* The packet's own size, when its header is in. */
 		if (c->held_len == 0 && mqtt_frame(p, n,
 		    c->snap->cfg->max_packet_size, &f, &why) ==
